@@ -1,0 +1,13 @@
+#include <stdexcept>
+
+#include "cli/commands.h"
+
+namespace dsv4::cli {
+
+// Placeholder until its issue lands; replaced by the real command.
+void add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "(not implemented yet)");
+  cmd->callback([] { throw std::runtime_error("'eval' is not implemented yet"); });
+}
+
+}  // namespace dsv4::cli

@@ -1,0 +1,60 @@
+// Safetensors checkpoints: one file or shards behind model.safetensors.index.json, memory-mapped,
+// every header fully validated before any tensor is handed out (model-spec §2.1-2.3, §2.6).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dsv4 {
+
+enum class DType { F8_E4M3, F8_E8M0, I8, U8, BF16, F16, F32, I32, I64, BOOL };
+
+const char* dtype_name(DType t);          // the safetensors spelling, e.g. "F8_E4M3"
+size_t dtype_size(DType t);               // bytes per element (I8 packed FP4: 1 byte = 2 values)
+bool parse_dtype(std::string_view s, DType* out);
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::filesystem::path file;  // the shard holding it
+  uint64_t offset = 0;         // absolute byte offset of the data in `file`
+  uint64_t nbytes = 0;
+  int64_t numel() const;
+};
+
+class MappedFile;  // read-only mmap of one shard
+
+class Checkpoint {
+ public:
+  // `path`: a model directory (model.safetensors or model.safetensors.index.json inside) or a
+  // single .safetensors file. Throws ModelError naming the file and what is wrong.
+  static Checkpoint open(const std::filesystem::path& path);
+
+  Checkpoint(Checkpoint&&) noexcept;
+  Checkpoint& operator=(Checkpoint&&) noexcept;
+  ~Checkpoint();
+
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* find(std::string_view name) const;  // nullptr if absent
+  const TensorInfo& at(std::string_view name) const;    // throws ModelError naming the tensor
+  std::span<const std::byte> data(const TensorInfo& t) const;
+  uint64_t total_bytes() const;  // sum of tensor data bytes
+  const std::vector<std::filesystem::path>& files() const { return files_; }
+
+ private:
+  Checkpoint() = default;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, size_t, std::less<>> by_name_;
+  std::vector<std::filesystem::path> files_;
+  std::vector<std::unique_ptr<MappedFile>> maps_;  // parallel to files_
+  std::vector<size_t> file_of_;                    // parallel to tensors_: index into files_
+};
+
+}  // namespace dsv4
