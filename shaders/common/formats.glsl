@@ -1,0 +1,72 @@
+// Decoders of the number formats in DeepSeek-V4 checkpoints (model-spec §2.3), bit-exact with
+// weights/formats.h. Every decoder builds the fp32 bit pattern with integer operations, so
+// no float arithmetic can round, flush or canonicalise the result.
+//
+// Denormals: e8m0 0x00 is 2^-127 and bf16 codes with a zero exponent are fp32 subnormals. The
+// decoders return them exactly (bit patterns), but a device without shaderDenormPreserveFloat32
+// (lavapipe, many GPUs) may flush them to zero in later arithmetic. Kernels that scale by e8m0 and
+// must stay exact for tiny scales use e8m0_exponent() with ldexp() instead of multiplying by
+// e8m0_to_float(); Caps::denorm_preserve_fp32 says whether the device keeps them.
+#ifndef DSV4_FORMATS_GLSL
+#define DSV4_FORMATS_GLSL
+
+const uint DSV4_F32_QNAN = 0x7fc00000u;
+
+// ---- packed storage: sub-word elements of a uint array (little-endian) ---------------------------
+uint byte_in_word(uint word, uint i) { return (word >> (8u * (i & 3u))) & 0xffu; }
+uint half_in_word(uint word, uint i) { return (word >> (16u * (i & 1u))) & 0xffffu; }
+// FP4 packing: element 2j is the low nibble of byte j, 2j+1 the high nibble (model-spec §2.3), so
+// nibble i of a little-endian word is bits [4i, 4i+4).
+uint nibble_in_word(uint word, uint i) { return (word >> (4u * (i & 7u))) & 0xfu; }
+
+// ---- bf16: the high half of an fp32 ----------------------------------------------------------------
+float bf16_to_float(uint b) { return uintBitsToFloat((b & 0xffffu) << 16); }
+
+// Round to nearest even; NaN stays a quiet NaN (as dsv4::formats::float_to_bf16).
+uint float_to_bf16(float f) {
+  uint u = floatBitsToUint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return ((u >> 16) | 0x40u) & 0xffffu;
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return u >> 16;
+}
+
+// ---- e4m3fn: 1 sign, 4 exponent (bias 7), 3 mantissa; no inf; 0x7F/0xFF NaN; max 448 ------------
+float e4m3_to_float(uint c) {
+  const uint sign = (c & 0x80u) << 24;
+  const uint e = (c >> 3) & 0xfu, m = c & 7u;
+  if (e == 15u && m == 7u) return uintBitsToFloat(DSV4_F32_QNAN);
+  uint bits;
+  if (e != 0u) {
+    bits = ((e + 120u) << 23) | (m << 20);  // (1 + m/8) * 2^(e-7): rebias 7 -> 127
+  } else if (m == 0u) {
+    bits = 0u;  // ±0
+  } else {
+    // Subnormal m/8 * 2^-6 = m * 2^-9, a normal fp32: leading bit p of m gives exponent p - 9.
+    const uint p = uint(findMSB(m));
+    bits = ((118u + p) << 23) | ((m - (1u << p)) << (23u - p));
+  }
+  return uintBitsToFloat(sign | bits);
+}
+
+// ---- e2m1 (FP4): codes 0..7 = 0, .5, 1, 1.5, 2, 3, 4, 6; bit 3 = sign ---------------------------
+float e2m1_to_float(uint c) {
+  const uint sign = (c & 8u) << 28;
+  const uint e = (c >> 1) & 3u, m = c & 1u;
+  uint bits;
+  if (e != 0u) bits = ((126u + e) << 23) | (m << 22);  // (1 + m/2) * 2^(e-1)
+  else bits = m * 0x3f000000u;                          // 0 or 0.5
+  return uintBitsToFloat(sign | bits);
+}
+
+// ---- e8m0: unsigned power of two 2^(b-127); 0xFF = NaN; no zero ---------------------------------
+float e8m0_to_float(uint b) {
+  b &= 0xffu;
+  if (b == 0xffu) return uintBitsToFloat(DSV4_F32_QNAN);
+  if (b == 0u) return uintBitsToFloat(0x00400000u);  // 2^-127: fp32 subnormal (see above)
+  return uintBitsToFloat(b << 23);
+}
+// The power of two of an e8m0 scale (b != 0xFF): x * 2^e8m0_exponent(b) == ldexp(x, ...), exact
+// whenever the result is a normal fp32, even on devices that flush denormal inputs.
+int e8m0_exponent(uint b) { return int(b & 0xffu) - 127; }
+
+#endif  // DSV4_FORMATS_GLSL

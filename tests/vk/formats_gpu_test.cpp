@@ -1,0 +1,110 @@
+// Every code point of e4m3fn, e2m1, e8m0 and bf16 decoded on the GPU by shaders/common/formats.glsl
+// and compared bit for bit with the C++ decoders of weights/formats.h (NaN must be NaN on both
+// sides; its payload may differ).
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+
+#include "common/vk_harness.h"
+#include "vk/kernel.h"
+#include "vk/recording.h"
+#include "weights/formats.h"
+
+namespace dsv4::test {
+namespace {
+
+struct Format {
+  const char* name;
+  uint32_t id;           // the shader's `format` push constant
+  uint32_t count;        // code points
+  uint32_t bits;         // bits per code
+  float (*decode)(uint32_t code);
+};
+
+const Format kFormats[] = {
+    {"e4m3fn", 0, 256, 8, [](uint32_t c) { return formats::e4m3_to_float(uint8_t(c)); }},
+    {"e2m1", 1, 16, 4, [](uint32_t c) { return formats::e2m1_to_float(uint8_t(c)); }},
+    {"e8m0", 2, 256, 8, [](uint32_t c) { return formats::e8m0_to_float(uint8_t(c)); }},
+    {"bf16", 3, 65536, 16, [](uint32_t c) { return formats::bf16_to_float(uint16_t(c)); }},
+};
+
+// Codes 0..count-1 packed little-endian into words, `bits` per code (the checkpoint layouts).
+std::vector<uint32_t> pack_all_codes(const Format& f) {
+  std::vector<uint32_t> words((f.count * f.bits + 31) / 32, 0);
+  for (uint32_t c = 0; c < f.count; ++c) {
+    const uint64_t bit = uint64_t(c) * f.bits;
+    words[bit / 32] |= c << (bit % 32);
+  }
+  return words;
+}
+
+using FormatsGpuTest = VulkanTest;
+
+TEST_F(FormatsGpuTest, EveryCodePointMatchesTheCppDecoder) {
+  vk::Kernel decode(device(), {"test/decode_formats", 2, 8, {}, 0});
+  std::vector<vk::Buffer> codes, values;
+  std::vector<vk::Dispatch> dispatches;
+  for (const Format& f : kFormats) {
+    codes.push_back(upload(pack_all_codes(f), f.name));
+    values.push_back(vk::Buffer::create(device(), f.count * 4ull, vk::MemoryKind::DeviceLocal, f.name));
+    const uint32_t push[2] = {f.id, f.count};
+    dispatches.push_back({&decode,
+                          {{codes.back().range(), vk::Access::Read}, {values.back().range(), vk::Access::Write}},
+                          {push[0], push[1]},
+                          {(f.count + 63) / 64, 1, 1},
+                          std::nullopt,
+                          f.name});
+  }
+  vk::Recording rec(device(), std::move(dispatches));
+  rec.run();
+
+  for (size_t i = 0; i < std::size(kFormats); ++i) {
+    const Format& f = kFormats[i];
+    const std::vector<uint32_t> gpu = download<uint32_t>(values[i], f.count);
+    int mismatches = 0, nans = 0;
+    for (uint32_t c = 0; c < f.count; ++c) {
+      const float want = f.decode(c);
+      const float got = std::bit_cast<float>(gpu[c]);
+      if (std::isnan(want)) {
+        ++nans;
+        EXPECT_TRUE(std::isnan(got)) << f.name << " code " << c << ": GPU " << got << ", want NaN";
+        continue;
+      }
+      if (gpu[c] != std::bit_cast<uint32_t>(want) && ++mismatches <= 5)
+        ADD_FAILURE() << f.name << " code 0x" << std::hex << c << ": GPU bits 0x" << gpu[c] << " (" << got
+                      << "), C++ bits 0x" << std::bit_cast<uint32_t>(want) << " (" << want << ")";
+    }
+    EXPECT_EQ(mismatches, 0) << f.name;
+    // Independent facts from model-spec §2.3: NaN codes per format.
+    const int want_nans = f.id == 0 ? 2 : f.id == 1 ? 0 : f.id == 2 ? 1 : 2 * 127;
+    EXPECT_EQ(nans, want_nans) << f.name;
+  }
+}
+
+TEST_F(FormatsGpuTest, HandPickedValues) {
+  // Values from the spec's definitions, independent of weights/formats.h.
+  vk::Kernel decode(device(), {"test/decode_formats", 2, 8, {}, 0});
+  struct Case { uint32_t format, code; float want; };
+  const Case cases[] = {
+      {0, 0x7e, 448.f}, {0, 0xfe, -448.f}, {0, 0x01, 0x1p-9f}, {0, 0x07, 7 * 0x1p-9f}, {0, 0x08, 0x1p-6f},
+      {0, 0x38, 1.f}, {0, 0x80, -0.f}, {1, 7, 6.f}, {1, 9, -0.5f}, {1, 8, -0.f}, {2, 127, 1.f},
+      {2, 0, 0x1p-127f}, {2, 254, 0x1p127f}, {3, 0x3f80, 1.f}, {3, 0xc2f7, -123.5f}, {3, 0x0001, 0x1p-133f},
+  };
+  for (const Case& c : cases) {
+    vk::Buffer codes = upload(std::vector<uint32_t>{c.code}, "code");
+    vk::Buffer out = vk::Buffer::create(device(), 4, vk::MemoryKind::DeviceLocal, "value");
+    vk::Recording rec(device(), {{&decode,
+                                  {{codes.range(), vk::Access::Read}, {out.range(), vk::Access::Write}},
+                                  {c.format, 1},
+                                  {1, 1, 1},
+                                  std::nullopt,
+                                  "decode"}});
+    rec.run();
+    const uint32_t got = download<uint32_t>(out, 1)[0];
+    EXPECT_EQ(got, std::bit_cast<uint32_t>(c.want)) << "format " << c.format << " code 0x" << std::hex << c.code;
+  }
+}
+
+}  // namespace
+}  // namespace dsv4::test

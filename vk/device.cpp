@@ -1,0 +1,227 @@
+#include "vk/device.h"
+
+#include <bit>
+#include <climits>
+#include <vector>
+
+#include "vk/device_select.h"
+#include "vk/error.h"
+#include "vk/make.h"
+#include "vk/ext_compat.h"
+
+namespace dsv4::vk {
+
+Caps effective_caps(const Caps& probed, const DeviceOptions& o) {
+  Caps c = probed;
+  c.fp16 = c.fp16 && o.fp16;
+  c.int8 = c.int8 && o.int8;
+  if (!o.storage_8bit_16bit)
+    c.storage_8bit = c.storage_16bit = c.push_constant_8bit = c.push_constant_16bit = false;
+  c.subgroup_size_control = c.subgroup_size_control && o.subgroup_size_control;
+  c.integer_dot_product = c.integer_dot_product && o.integer_dot_product;
+  c.integer_dot_4x8_packed_accelerated = c.integer_dot_4x8_packed_accelerated && c.integer_dot_product;
+  if (!(c.coopmat_khr = c.coopmat_khr && o.coopmat_khr)) c.coopmat_khr_shapes.clear();
+  if (!(c.coopmat_nv = c.coopmat_nv && o.coopmat_nv)) c.coopmat_nv_shapes.clear();
+  if (!(c.coopmat2_nv = c.coopmat2_nv && o.coopmat2_nv)) c.coopmat2_nv_shapes.clear();
+  c.bf16 = c.bf16 && o.bf16;
+  c.float8 = c.float8 && o.float8;
+  c.memory_budget = c.memory_budget && o.memory_budget;
+  if (!o.timestamps) c.timestamp_valid_bits = 0;
+  c.pipeline_creation_feedback = c.pipeline_creation_feedback && o.pipeline_creation_feedback;
+  return c;
+}
+
+std::unique_ptr<Device> Device::open(const Instance& instance, std::string_view selector,
+                                     DeviceOptions options) {
+  std::vector<Caps> all;
+  for (const auto& d : instance.devices()) all.push_back(d.caps);
+  const size_t i = select_device(all, selector);
+  return std::make_unique<Device>(instance, instance.devices()[i], options);
+}
+
+Device::Device(const Instance& instance, const PhysicalDevice& physical, DeviceOptions options)
+    : instance_(instance.handle()), physical_(physical.handle), options_(options), probed_(physical.caps) {
+  if (!probed_.usable())
+    throw Error("device " + probed_.name + " cannot run dsv4: " + probed_.why_unusable());
+  caps_ = effective_caps(probed_, options_);
+  vkGetPhysicalDeviceMemoryProperties(physical_, &memory_);
+  try {
+    create_device(physical);
+    vkGetDeviceQueue(device_, caps_.compute_queue_family, 0, &queue_);
+    auto pci = make<VkCommandPoolCreateInfo>(VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO);
+    pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
+    pci.queueFamilyIndex = caps_.compute_queue_family;
+    check(vkCreateCommandPool(device_, &pci, nullptr, &pool_), "vkCreateCommandPool");
+    auto tci = make<VkSemaphoreTypeCreateInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO);
+    tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+    auto sci = make<VkSemaphoreCreateInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, &tci);
+    check(vkCreateSemaphore(device_, &sci, nullptr, &timeline_), "vkCreateSemaphore(timeline)");
+  } catch (...) {
+    destroy();
+    throw;
+  }
+}
+
+void Device::create_device(const PhysicalDevice& physical) {
+  const Caps& c = caps_;
+  const bool v13 = c.api_version >= VK_API_VERSION_1_3;
+  std::vector<const char*> exts;
+  auto f2 = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
+  auto f11 = make<VkPhysicalDeviceVulkan11Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
+  auto f12 = make<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
+  auto f13 = make<VkPhysicalDeviceVulkan13Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES);
+  auto fsc = make<VkPhysicalDeviceSubgroupSizeControlFeatures>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES);
+  auto fdot = make<VkPhysicalDeviceShaderIntegerDotProductFeatures>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES);
+  auto fkhr = make<VkPhysicalDeviceCooperativeMatrixFeaturesKHR>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR);
+  auto fnv = make<VkPhysicalDeviceCooperativeMatrixFeaturesNV>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV);
+  auto fnv2 = make<VkPhysicalDeviceCooperativeMatrix2FeaturesNV>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV);
+  auto fbf16 = make<VkPhysicalDeviceShaderBfloat16FeaturesKHR>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR);
+  auto ff8 = make<VkPhysicalDeviceShaderFloat8FeaturesEXT>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT8_FEATURES_EXT);
+  void** tail = &f2.pNext;
+  auto chain = [&tail](auto& s) {
+    *tail = &s;
+    tail = &s.pNext;
+  };
+
+  f2.features.shaderInt16 = c.int16;
+  f2.features.shaderInt64 = c.int64;
+  f11.storageBuffer16BitAccess = c.storage_16bit;
+  f11.storagePushConstant16 = c.push_constant_16bit;
+  f12.timelineSemaphore = VK_TRUE;
+  f12.shaderFloat16 = c.fp16;
+  f12.shaderInt8 = c.int8;
+  f12.storageBuffer8BitAccess = c.storage_8bit;
+  f12.storagePushConstant8 = c.push_constant_8bit;
+  chain(f11);
+  chain(f12);
+  if (v13) {
+    f13.subgroupSizeControl = f13.computeFullSubgroups = c.subgroup_size_control;
+    f13.shaderIntegerDotProduct = c.integer_dot_product;
+    chain(f13);
+  } else {
+    if (c.subgroup_size_control) {
+      fsc.subgroupSizeControl = fsc.computeFullSubgroups = VK_TRUE;
+      chain(fsc);
+      exts.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    }
+    if (c.integer_dot_product) {
+      fdot.shaderIntegerDotProduct = VK_TRUE;
+      chain(fdot);
+      exts.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+    }
+    if (c.pipeline_creation_feedback) exts.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
+  }
+  if (c.coopmat_khr) {
+    fkhr.cooperativeMatrix = VK_TRUE;
+    chain(fkhr);
+    exts.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  }
+  if (c.coopmat_nv) {
+    fnv.cooperativeMatrix = VK_TRUE;
+    chain(fnv);
+    exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  }
+  if (c.coopmat2_nv) {
+    // Enable exactly what the device reports for coopmat2's sub-features.
+    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fnv2);
+    vkGetPhysicalDeviceFeatures2(physical.handle, &q);
+    fnv2.pNext = nullptr;
+    chain(fnv2);
+    exts.push_back(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
+  }
+  if (c.bf16) {
+    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fbf16);
+    vkGetPhysicalDeviceFeatures2(physical.handle, &q);
+    fbf16.pNext = nullptr;
+    chain(fbf16);
+    exts.push_back(VK_KHR_SHADER_BFLOAT16_EXTENSION_NAME);
+  }
+  if (c.float8) {
+    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &ff8);
+    vkGetPhysicalDeviceFeatures2(physical.handle, &q);
+    ff8.pNext = nullptr;
+    chain(ff8);
+    exts.push_back(VK_EXT_SHADER_FLOAT8_EXTENSION_NAME);
+  }
+  if (c.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+
+  const float priority = 1.0f;
+  auto qci = make<VkDeviceQueueCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO);
+  qci.queueFamilyIndex = c.compute_queue_family;
+  qci.queueCount = 1;
+  qci.pQueuePriorities = &priority;
+  auto dci = make<VkDeviceCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &f2);
+  dci.queueCreateInfoCount = 1;
+  dci.pQueueCreateInfos = &qci;
+  dci.enabledExtensionCount = uint32_t(exts.size());
+  dci.ppEnabledExtensionNames = exts.data();
+  check(vkCreateDevice(physical_, &dci, nullptr, &device_), "vkCreateDevice");
+}
+
+Device::~Device() { destroy(); }
+
+void Device::destroy() noexcept {
+  if (device_ == VK_NULL_HANDLE) return;
+  vkDeviceWaitIdle(device_);
+  if (timeline_) vkDestroySemaphore(device_, timeline_, nullptr);
+  if (pool_) vkDestroyCommandPool(device_, pool_, nullptr);
+  vkDestroyDevice(device_, nullptr);
+  device_ = VK_NULL_HANDLE;
+}
+
+uint32_t Device::memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
+                             VkMemoryPropertyFlags preferred, VkMemoryPropertyFlags avoided) const {
+  uint32_t best = UINT32_MAX;
+  int best_score = INT32_MIN;
+  for (uint32_t i = 0; i < memory_.memoryTypeCount; ++i) {
+    const VkMemoryPropertyFlags f = memory_.memoryTypes[i].propertyFlags;
+    if (!(type_bits & (1u << i)) || (f & required) != required) continue;
+    const int score = 2 * std::popcount(uint32_t(f & preferred)) - std::popcount(uint32_t(f & avoided));
+    if (score > best_score) best = i, best_score = score;
+  }
+  return best;
+}
+
+uint32_t Device::memory_heap_of(uint32_t type) const { return memory_.memoryTypes[type].heapIndex; }
+
+void Device::refresh_budget() { refresh_memory_budget(physical_, caps_); }
+
+uint64_t Device::submit(VkCommandBuffer cmd) {
+  const uint64_t value = last_submitted_ + 1;
+  auto tsi = make<VkTimelineSemaphoreSubmitInfo>(VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO);
+  tsi.signalSemaphoreValueCount = 1;
+  tsi.pSignalSemaphoreValues = &value;
+  auto si = make<VkSubmitInfo>(VK_STRUCTURE_TYPE_SUBMIT_INFO, &tsi);
+  si.commandBufferCount = 1;
+  si.pCommandBuffers = &cmd;
+  si.signalSemaphoreCount = 1;
+  si.pSignalSemaphores = &timeline_;
+  check(vkQueueSubmit(queue_, 1, &si, VK_NULL_HANDLE), "vkQueueSubmit");
+  last_submitted_ = value;
+  return value;
+}
+
+void Device::wait(uint64_t value) { wait(value, options_.watchdog); }
+
+void Device::wait(uint64_t value, std::chrono::nanoseconds timeout) {
+  auto wi = make<VkSemaphoreWaitInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO);
+  wi.semaphoreCount = 1;
+  wi.pSemaphores = &timeline_;
+  wi.pValues = &value;
+  const VkResult r = vkWaitSemaphores(device_, &wi, uint64_t(timeout.count()));
+  if (r == VK_TIMEOUT)
+    throw Timeout("GPU submission " + std::to_string(value) + " did not complete within " +
+                  std::to_string(timeout.count() / 1'000'000) + " ms (watchdog); device " +
+                  caps_.name + " may be hung");
+  check(r, "vkWaitSemaphores");
+}
+
+uint64_t Device::completed_value() const {
+  uint64_t v = 0;
+  check(vkGetSemaphoreCounterValue(device_, timeline_, &v), "vkGetSemaphoreCounterValue");
+  return v;
+}
+
+void Device::wait_idle() { check(vkDeviceWaitIdle(device_), "vkDeviceWaitIdle"); }
+
+}  // namespace dsv4::vk

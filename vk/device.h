@@ -1,0 +1,94 @@
+// A logical Vulkan device: one compute queue, the features dsv4 uses (only those that exist, each
+// with a switch in DeviceOptions), a device-wide timeline semaphore that every submission signals,
+// and a watchdog on waits. Not thread-safe: one thread drives a Device.
+#pragma once
+#include <vulkan/vulkan.h>
+
+#include <chrono>
+#include <memory>
+#include <string_view>
+
+#include "vk/caps.h"
+#include "vk/instance.h"
+
+namespace dsv4::vk {
+
+// Every fast path can be turned off here; a feature is enabled only if the device has it too.
+struct DeviceOptions {
+  bool fp16 = true;
+  bool int8 = true;
+  bool storage_8bit_16bit = true;
+  bool subgroup_size_control = true;
+  bool integer_dot_product = true;
+  bool coopmat_khr = true;
+  bool coopmat_nv = true;
+  bool coopmat2_nv = true;
+  bool bf16 = true;
+  bool float8 = true;
+  bool memory_budget = true;
+  bool timestamps = true;
+  bool pipeline_creation_feedback = true;
+  // How long wait() lets a submission run before raising vk::Timeout.
+  std::chrono::milliseconds watchdog{60'000};
+};
+
+class Device {
+ public:
+  Device(const Instance& instance, const PhysicalDevice& physical, DeviceOptions options = {});
+  // Picks the device with select_device(selector) (see device_select.h).
+  static std::unique_ptr<Device> open(const Instance& instance, std::string_view selector,
+                                      DeviceOptions options = {});
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  VkDevice handle() const { return device_; }
+  VkPhysicalDevice physical() const { return physical_; }
+  VkInstance instance() const { return instance_; }
+  VkQueue queue() const { return queue_; }
+  uint32_t queue_family() const { return caps_.compute_queue_family; }
+  VkCommandPool command_pool() const { return pool_; }
+  const DeviceOptions& options() const { return options_; }
+  // What dsv4 enabled (probed capabilities with switched-off or missing features cleared).
+  const Caps& caps() const { return caps_; }
+  // What the hardware reported.
+  const Caps& probed() const { return probed_; }
+
+  // Memory type index with all `required` flags, as many `preferred` and as few `avoided` flags
+  // as possible, among `type_bits`; UINT32_MAX if none.
+  uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
+                       VkMemoryPropertyFlags preferred = 0, VkMemoryPropertyFlags avoided = 0) const;
+  uint32_t memory_heap_of(uint32_t memory_type) const;
+  // Re-reads heap budgets (VK_EXT_memory_budget) into caps().heaps.
+  void refresh_budget();
+
+  // Submits one command buffer; returns the timeline value that signals its completion.
+  uint64_t submit(VkCommandBuffer cmd);
+  // Waits until the timeline reaches `value`. Throws vk::Timeout after `timeout` (default: the
+  // watchdog), vk::DeviceLost if the device is lost.
+  void wait(uint64_t value);
+  void wait(uint64_t value, std::chrono::nanoseconds timeout);
+  uint64_t completed_value() const;
+  uint64_t last_submitted() const { return last_submitted_; }
+  void wait_idle();
+
+ private:
+  void create_device(const PhysicalDevice& physical);
+  void destroy() noexcept;
+
+  VkInstance instance_ = VK_NULL_HANDLE;
+  VkPhysicalDevice physical_ = VK_NULL_HANDLE;
+  VkDevice device_ = VK_NULL_HANDLE;
+  VkQueue queue_ = VK_NULL_HANDLE;
+  VkCommandPool pool_ = VK_NULL_HANDLE;
+  VkSemaphore timeline_ = VK_NULL_HANDLE;
+  uint64_t last_submitted_ = 0;
+  DeviceOptions options_;
+  Caps probed_, caps_;
+  VkPhysicalDeviceMemoryProperties memory_{};
+};
+
+// Caps with every feature that `options` turns off cleared.
+Caps effective_caps(const Caps& probed, const DeviceOptions& options);
+
+}  // namespace dsv4::vk
