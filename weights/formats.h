@@ -72,6 +72,8 @@ inline uint8_t float_to_e2m1(float f) {
   if (std::isnan(f)) return 0;
   const uint8_t sign = std::signbit(f) ? 8 : 0;
   const float a = std::fabs(f);
+  // Saturate first: for huge a (or inf) the distances to 4 and 6 compare equal in fp32.
+  if (a >= 6.f) return sign | 7;
   uint8_t best = 0;
   for (uint8_t c = 1; c < 8; ++c) {
     const float dc = std::fabs(e2m1_to_float(c) - a), db = std::fabs(e2m1_to_float(best) - a);

@@ -47,13 +47,23 @@ struct ModelConfig {
   ExpertDtype expert_dtype = ExpertDtype::FP4;
   int64_t max_position_embeddings = 0;
   int64_t bos_token_id = 0, eos_token_id = 1;
+  // False when config.json has no `expert_dtype` (initial Flash revision, Base checkpoints):
+  // the inventory then takes the experts' format from the checkpoint header (model-spec §2.6).
+  bool expert_dtype_explicit = false;
 
   // Derived (model-spec §1.3).
   int64_t nope_head_dim() const { return head_dim - rope_head_dim; }
   int64_t ratio(int64_t layer) const { return compress_ratios.at(size_t(layer)); }
   bool is_hash_layer(int64_t layer) const { return layer < n_hash_layers; }  // MTP (= n_layers) never
   int64_t hc_mix_width() const { return (2 + hc_mult) * hc_mult; }
+  int64_t n_blocks() const { return n_layers + n_mtp_layers; }  // main blocks, then MTP blocks
+  // Layers whose ratio > 0 and != 4 behave like ratio 128 (non-overlapping compressor, no indexer).
+  bool has_indexer(int64_t layer) const { return ratio(layer) == 4; }
+  int64_t compressor_coff(int64_t layer) const { return ratio(layer) == 4 ? 2 : 1; }
 };
+
+// The release dialect (model-spec §1.1) of `c`: what make-model writes as config.json.
+nlohmann::json model_config_to_json(const ModelConfig& c);
 
 // Parses and validates. Throws ModelError naming `source` and the offending key.
 ModelConfig parse_model_config(const nlohmann::json& j, const std::string& source);

@@ -29,6 +29,29 @@ struct TensorInfo {
   int64_t numel() const;
 };
 
+// A tensor's bytes with its dtype and shape: what the dequantisers and uploaders consume.
+struct TensorView {
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::span<const std::byte> data;
+  int64_t numel() const;
+  int64_t dim(size_t i) const { return shape.at(i); }
+};
+
+// Parses and fully validates one safetensors header. `bytes` is the start of the file (at least
+// 8 + header length bytes; the whole mapped file in practice), `file_size` the size of the whole
+// file, `file` only names the file in errors. Checks: header length sane and inside the file, JSON
+// syntax, no duplicate names, known dtypes, non-negative shapes, data_offsets in bounds, byte
+// length = numel x dtype size, no two tensors overlapping. Returned offsets are absolute.
+// Throws ModelError naming the file and the tensor at fault. Exposed for the fuzz target.
+std::vector<TensorInfo> parse_safetensors_header(std::span<const std::byte> bytes, uint64_t file_size,
+                                                 const std::filesystem::path& file);
+
+// Parses model.safetensors.index.json text into {tensor name -> shard file name}, validated
+// (object `weight_map` of strings; shard names are plain file names, no directories).
+std::map<std::string, std::string> parse_safetensors_index(std::string_view text,
+                                                           const std::filesystem::path& file);
+
 class MappedFile;  // read-only mmap of one shard
 
 class Checkpoint {
@@ -45,6 +68,8 @@ class Checkpoint {
   const TensorInfo* find(std::string_view name) const;  // nullptr if absent
   const TensorInfo& at(std::string_view name) const;    // throws ModelError naming the tensor
   std::span<const std::byte> data(const TensorInfo& t) const;
+  TensorView view(const TensorInfo& t) const { return {t.dtype, t.shape, data(t)}; }
+  TensorView view(std::string_view name) const { return view(at(name)); }
   uint64_t total_bytes() const;  // sum of tensor data bytes
   const std::vector<std::filesystem::path>& files() const { return files_; }
 

@@ -1,0 +1,230 @@
+// The dsv4 binary: `make-model` -> `info` round trip for the small presets, `info` on the fixture
+// and on the real Flash/Pro configs (model-spec §1.3/§7.2 figures), and every malformed model
+// directory giving exactly one "dsv4: error: ..." line and exit status 1 (no crash: the ASan
+// build runs this same test against its own sanitized binary).
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const std::string kData = DSV4_TEST_DATA_DIR;
+// One directory per process: CTest runs these tests in parallel.
+const fs::path kWork = fs::path(DSV4_BUILD_DIR) / "test_cli" / std::to_string(::getpid());
+
+// Removes this process's scratch directory when the tests are done.
+class CleanUp : public ::testing::Environment {
+ public:
+  void TearDown() override { fs::remove_all(kWork); }
+};
+[[maybe_unused]] const auto* const kCleanUp = ::testing::AddGlobalTestEnvironment(new CleanUp);
+
+struct CliRun {
+  int rc;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+CliRun dsv4(const std::string& args) {
+  fs::create_directories(kWork);
+  const fs::path out = kWork / "stdout.txt", err = kWork / "stderr.txt";
+  const std::string cmd = std::string("'") + DSV4_BINARY + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out), slurp(err)};
+}
+
+// A fresh tiny model (written once per test binary) copied to `name`.
+fs::path tiny_copy(const std::string& name) {
+  static const fs::path base = [] {
+    const fs::path p = kWork / "tiny_base";
+    fs::remove_all(p);
+    const CliRun r = dsv4("make-model --preset tiny --seed 3 --out '" + p.string() + "'");
+    EXPECT_EQ(r.rc, 0) << r.err;
+    return p;
+  }();
+  const fs::path p = kWork / name;
+  fs::remove_all(p);
+  fs::copy(base, p, fs::copy_options::recursive);
+  return p;
+}
+
+// Rewrites one shard's header with `edit` (data bytes kept; offsets are relative to the data).
+void edit_header(const fs::path& shard, const std::function<void(json&)>& edit) {
+  const std::string all = slurp(shard);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(all[size_t(i)]);
+  json h = json::parse(all.substr(8, n));
+  edit(h);
+  const std::string text = h.dump();
+  std::ofstream out(shard, std::ios::binary | std::ios::trunc);
+  for (int i = 0; i < 8; ++i) out.put(char((uint64_t(text.size()) >> (8 * i)) & 0xff));
+  out << text << all.substr(8 + n);
+}
+
+void edit_index(const fs::path& dir, const std::function<void(json&)>& edit) {
+  json j = json::parse(slurp(dir / "model.safetensors.index.json"));
+  edit(j);
+  std::ofstream(dir / "model.safetensors.index.json") << j.dump();
+}
+
+const char* kShard = "model-00002-of-00007.safetensors";  // layer 0
+
+void expect_one_line_error(const CliRun& r, const std::string& what, const std::string& case_name) {
+  EXPECT_EQ(r.rc, 1) << case_name << ": " << r.err;
+  EXPECT_THAT(r.err, StartsWith("dsv4: error: ")) << case_name;
+  EXPECT_THAT(r.err, HasSubstr(what)) << case_name;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << case_name << ": " << r.err;
+}
+
+TEST(Cli, MakeModelThenInfo) {
+  const fs::path dir = tiny_copy("roundtrip");
+  const CliRun r = dsv4("info --model '" + dir.string() + "' --ctx 1000");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("5 layers + 1 MTP block"));
+  EXPECT_THAT(r.out, HasSubstr("7 files, 508 tensors"));
+  EXPECT_THAT(r.out, HasSubstr("inventory complete"));
+  EXPECT_THAT(r.out, HasSubstr("KV cache at ctx 1,000"));
+  const fs::path small = kWork / "small";
+  fs::remove_all(small);
+  const CliRun m = dsv4("make-model --preset small --layers 2 --out '" + small.string() + "'");
+  ASSERT_EQ(m.rc, 0) << m.err;
+  EXPECT_THAT(m.err, HasSubstr("100%"));  // progress (plain lines: stderr is not a terminal here)
+  EXPECT_EQ(dsv4("info --model '" + small.string() + "'").rc, 0);
+  const fs::path base = kWork / "tiny_fp8";
+  fs::remove_all(base);
+  ASSERT_EQ(dsv4("make-model --preset tiny --experts fp8 --out '" + base.string() + "'").rc, 0);
+  const CliRun b = dsv4("info --model '" + base.string() + "'");
+  EXPECT_EQ(b.rc, 0) << b.err;
+  EXPECT_THAT(b.out, HasSubstr("routed experts (FP8)"));
+}
+
+TEST(Cli, InfoOnTheFixture) {
+  const CliRun r = dsv4("info --model '" + kData + "/tiny-a'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("1 x sliding-window (ratio 0)"));
+  EXPECT_THAT(r.out, HasSubstr("2 x CSA (ratio 4, indexer)"));
+  EXPECT_THAT(r.out, HasSubstr("2 x HCA-like (ratio 16)"));
+  EXPECT_THAT(r.out, HasSubstr("8 routed experts (MXFP4), top-2"));
+  EXPECT_THAT(r.out, HasSubstr("1 file, 508 tensors"));
+}
+
+TEST(Cli, InfoOnTheRealConfigs) {
+  const CliRun f = dsv4("info --model '" + kData + "/configs/flash'");
+  ASSERT_EQ(f.rc, 0) << f.err;
+  EXPECT_THAT(f.out, HasSubstr("284B total / 13B active per token"));
+  EXPECT_THAT(f.out, HasSubstr("(3.5 KB;"));
+  EXPECT_THAT(f.out, HasSubstr("KV cache at ctx 1,048,576: 3.43 GiB"));
+  EXPECT_THAT(f.out, HasSubstr("2 x sliding-window"));
+  EXPECT_THAT(f.out, HasSubstr("21 x CSA"));
+  EXPECT_THAT(f.out, HasSubstr("20 x HCA (ratio 128)"));
+  const CliRun p = dsv4("info --model '" + kData + "/configs/pro/config.json'");
+  ASSERT_EQ(p.rc, 0) << p.err;
+  EXPECT_THAT(p.out, HasSubstr("1.6T total / 49B active per token"));
+  EXPECT_THAT(p.out, HasSubstr("(5.0 KB;"));
+}
+
+struct BadCase {
+  const char* name;
+  std::function<void(const fs::path&)> damage;
+  const char* expect;
+};
+
+TEST(Cli, MalformedModelsGiveOneClearError) {
+  const BadCase cases[] = {
+      {"truncated shard",
+       [](const fs::path& d) { fs::resize_file(d / kShard, fs::file_size(d / kShard) / 2); },
+       "run past the end of the file"},
+      {"header length past EOF",
+       [](const fs::path& d) {
+         std::fstream f(d / kShard, std::ios::in | std::ios::out | std::ios::binary);
+         const uint64_t n = 50'000'000;
+         f.write(reinterpret_cast<const char*>(&n), 8);
+       },
+       "runs past the end of the file"},
+      {"bad JSON",
+       [](const fs::path& d) {
+         std::fstream f(d / kShard, std::ios::in | std::ios::out | std::ios::binary);
+         f.seekp(8);
+         f.put('?');
+       },
+       "header is not valid JSON"},
+      {"overlapping offsets",
+       [](const fs::path& d) {
+         edit_header(d / kShard, [](json& h) {
+           h["layers.0.hc_ffn_base"]["data_offsets"] = h["layers.0.hc_attn_base"]["data_offsets"];
+         });
+       },
+       "data overlaps"},
+      {"wrong dtype",
+       [](const fs::path& d) {
+         edit_header(d / kShard, [](json& h) { h["layers.0.attn.attn_sink"]["dtype"] = "I32"; });
+       },
+       "layers.0.attn.attn_sink (expected F32 [4], found I32 [4]"},
+      {"wrong shape",
+       [](const fs::path& d) {
+         edit_header(d / kShard, [](json& h) { h["layers.0.attn.attn_sink"]["shape"] = {2, 2}; });
+       },
+       "layers.0.attn.attn_sink (expected F32 [4], found F32 [2, 2]"},
+      {"missing shard", [](const fs::path& d) { fs::remove(d / kShard); }, "shard missing"},
+      {"missing tensor",
+       [](const fs::path& d) {
+         edit_header(d / kShard, [](json& h) { h.erase("layers.0.ffn.gate.weight"); });
+         edit_index(d, [](json& j) { j["weight_map"].erase("layers.0.ffn.gate.weight"); });
+       },
+       "layers.0.ffn.gate.weight (expected BF16 [8, 256], found (missing))"},
+      {"extra unknown tensor",
+       [](const fs::path& d) {
+         edit_header(d / kShard, [](json& h) {
+           h["layers.0.attn.bogus"] = {{"dtype", "F32"}, {"shape", {0}}, {"data_offsets", {0, 0}}};
+         });
+         edit_index(d, [](json& j) { j["weight_map"]["layers.0.attn.bogus"] = kShard; });
+       },
+       "layers.0.attn.bogus (expected (absent"},
+      {"tensor missing from the index",
+       [](const fs::path& d) { edit_index(d, [](json& j) { j["weight_map"].erase("layers.0.attn_norm.weight"); }); },
+       "not in model.safetensors.index.json"},
+      {"bad config", [](const fs::path& d) { std::ofstream(d / "config.json") << "{\"model_type\": 3}"; },
+       "key 'model_type'"},
+      {"later model",
+       [](const fs::path& d) {
+         json c = json::parse(slurp(d / "config.json"));
+         c["dspark_config"] = json::object();
+         std::ofstream(d / "config.json") << c.dump();
+       },
+       "dspark"},
+      {"no config", [](const fs::path& d) { fs::remove(d / "config.json"); }, "config.json: cannot open"},
+  };
+  for (const auto& c : cases) {
+    const fs::path dir = tiny_copy("bad");
+    c.damage(dir);
+    expect_one_line_error(dsv4("info --model '" + dir.string() + "'"), c.expect, c.name);
+  }
+  expect_one_line_error(dsv4("info --model /nonexistent/model"), "no such file", "no dir");
+}
+
+TEST(Cli, MakeModelRefusesBadRequests) {
+  const fs::path dir = tiny_copy("occupied");
+  expect_one_line_error(dsv4("make-model --preset tiny --out '" + dir.string() + "'"), "not empty", "occupied");
+  expect_one_line_error(dsv4("make-model --preset flash --layers 50 --out '" + (kWork / "x").string() + "'"),
+                        "outside [1, 43]", "too many layers");
+  EXPECT_NE(dsv4("make-model --preset nonsense --out x").rc, 0);
+}
+
+}  // namespace
