@@ -1,13 +1,98 @@
+// dsv4 eval: feeds tokens[0:P] as one prefill (in chunks of C if given), then every remaining
+// token as one decode step, and dumps the logits: row j = logits at position P-1+j. This exact
+// interface is what outside conformance checks call; keep it stable.
+#include <fstream>
+#include <memory>
+#include <sstream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
+#include "graph/model_weights.h"
+#include "graph/npy.h"
+#include "graph/session.h"
 
 namespace dsv4::cli {
 
-// Placeholder until its issue lands; replaced by the real command.
+namespace {
+
+struct EvalArgs {
+  std::string model, tokens, tokens_file, dump_logits, backend = "cpu";
+  int64_t prefill = 0, chunk = 0;
+};
+
+// "1,2, 3" or whitespace/newline separated ids; anything else is a one-line error.
+std::vector<int64_t> parse_tokens(const std::string& text, const std::string& where) {
+  std::vector<int64_t> ids;
+  std::string item;
+  std::string normalised = text;
+  for (char& ch : normalised)
+    if (ch == ',' || ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+  std::istringstream in(normalised);
+  while (in >> item) {
+    size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || v < 0) throw std::invalid_argument(where + ": '" + item + "' is not a token id");
+    ids.push_back(v);
+  }
+  return ids;
+}
+
+std::vector<int64_t> read_tokens(const EvalArgs& a) {
+  if (!a.tokens.empty() && !a.tokens_file.empty()) throw std::invalid_argument("give --tokens or --tokens-file, not both");
+  if (!a.tokens_file.empty()) {
+    std::ifstream f(a.tokens_file);
+    if (!f) throw std::runtime_error("cannot read --tokens-file " + a.tokens_file);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return parse_tokens(ss.str(), a.tokens_file);
+  }
+  return parse_tokens(a.tokens, "--tokens");
+}
+
+void run_eval(const EvalArgs& a) {
+  if (a.backend == "vulkan") throw std::runtime_error("--backend vulkan is not available yet; use --backend cpu");
+  const std::vector<int64_t> tokens = read_tokens(a);
+  const int64_t total = int64_t(tokens.size());
+  if (total == 0) throw std::invalid_argument("no tokens given (--tokens or --tokens-file)");
+  if (a.prefill < 1 || a.prefill > total) {
+    throw std::invalid_argument("--prefill " + std::to_string(a.prefill) + " must be in [1, " + std::to_string(total) +
+                                "] (the number of tokens)");
+  }
+  if (a.chunk < 0) throw std::invalid_argument("--chunk must be positive");
+  auto weights = std::make_shared<const graph::ModelWeights>(graph::load_model_weights(a.model));
+  graph::Session session(weights, {.max_context = 0, .prefill_chunk = a.chunk});
+  graph::NpyArray out;
+  out.rows = total - a.prefill + 1;
+  out.cols = weights->cfg.vocab_size;
+  out.data.reserve(size_t(out.rows * out.cols));
+  auto keep = [&](const std::vector<float>& logits) { out.data.insert(out.data.end(), logits.begin(), logits.end()); };
+  keep(session.prefill(std::span<const int64_t>(tokens.data(), size_t(a.prefill))));
+  for (int64_t i = a.prefill; i < total; ++i) keep(session.decode(tokens[size_t(i)]));
+  graph::write_npy(a.dump_logits, out);
+}
+
+}  // namespace
+
 void add_eval_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("eval", "(not implemented yet)");
-  cmd->callback([] { throw std::runtime_error("'eval' is not implemented yet"); });
+  auto args = std::make_shared<EvalArgs>();
+  auto* cmd = app.add_subcommand("eval", "Run a token sequence through the model and dump the logits (NPY, float32)");
+  cmd->add_option("--model", args->model, "Model directory (config.json + safetensors)")->required();
+  cmd->add_option("--tokens", args->tokens, "Comma-separated token ids");
+  cmd->add_option("--tokens-file", args->tokens_file, "File of token ids (comma or whitespace separated)");
+  cmd->add_option("--prefill", args->prefill, "P: tokens[0:P] go through one prefill call")->required();
+  cmd->add_option("--dump-logits", args->dump_logits, "Output .npy: T-P+1 rows, row j = logits at position P-1+j")
+      ->required();
+  cmd->add_option("--backend", args->backend, "cpu (reference) or vulkan")
+      ->check(CLI::IsMember({"cpu", "vulkan"}));
+  cmd->add_option("--chunk", args->chunk, "Prefill chunk length C (default: one chunk)");
+  cmd->callback([args] { run_eval(*args); });
 }
 
 }  // namespace dsv4::cli
