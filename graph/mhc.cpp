@@ -1,5 +1,6 @@
 #include "graph/mhc.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "graph/norms.h"
@@ -9,7 +10,9 @@ namespace dsv4::graph {
 
 namespace {
 
-float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+// Evaluated in double and rounded once: the reference's sigmoid is accurate to the last fp32 bit,
+// and 1/(1+expf(-v)) in fp32 is not; pre/post feed bf16 roundings (tiny-a differs from row 12 on).
+float sigmoid(float v) { return float(1.0 / (1.0 + std::exp(-double(v)))); }
 
 void normalise_rows(std::span<float> c, int64_t n, float eps) {
   for (int64_t j = 0; j < n; ++j) {
@@ -37,6 +40,22 @@ void collapse(std::span<const float> streams, std::span<const float> w, std::spa
   }
 }
 
+// The fp32 mixes GEMM (K = hc*D) summed the way a blocked CPU GEMM does: in order within blocks of
+// kMixesBlockK, then block by block. The mixes reach Sinkhorn and the sigmoids unrounded, so their
+// summation order is visible in the logits; this one reproduces the tiny-a fixture (a plain
+// left-to-right sum over all K drifts from row 18 on, pairwise from row 9).
+constexpr size_t kMixesBlockK = 512;
+
+float k_blocked_dot(const float* a, const float* b, size_t k) {
+  float acc = 0.f;
+  for (size_t k0 = 0; k0 < k; k0 += kMixesBlockK) {
+    float part = 0.f;
+    for (size_t i = k0; i < std::min(k, k0 + kMixesBlockK); ++i) part += a[i] * b[i];
+    acc += part;
+  }
+  return acc;
+}
+
 }  // namespace
 
 void sinkhorn(std::span<float> c, int64_t n, int64_t iters, float eps) {
@@ -61,10 +80,8 @@ std::vector<float> hc_mixes(std::span<const float> streams, std::span<const floa
   std::vector<float> m(static_cast<size_t>(outputs));
   const size_t width = streams.size();
   for (int64_t o = 0; o < outputs; ++o) {
-    float acc = 0.f;
     const float* row = fn.data() + size_t(o) * width;
-    for (size_t i = 0; i < width; ++i) acc += row[i] * streams[i];
-    m[size_t(o)] = acc * r;  // linear on the raw x, scaled afterwards (as the reference)
+    m[size_t(o)] = k_blocked_dot(row, streams.data(), width) * r;  // linear on the raw x, scaled afterwards
   }
   return m;
 }

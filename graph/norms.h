@@ -5,7 +5,8 @@
 
 namespace dsv4::graph {
 
-// Mean as the reference's conventions fix it: fp32 sum (pairwise, graph/reduce.h) times fp32(1/N).
+// Mean as the reference's conventions fix it: fp32 sum times fp32(1/N). The sum is pairwise
+// (graph/reduce.h): a left-to-right sum is too inexact and flips later bf16 roundings.
 float mean_of_squares(std::span<const float> x);
 
 // out = bf16(w * (x * rsqrt(mean(x^2) + eps))), fp32 math; weight applied before the cast.

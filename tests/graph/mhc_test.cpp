@@ -86,5 +86,38 @@ TEST(HcHead, SigmoidPlusEpsWeightsTheStreams) {
   EXPECT_EQ(y[0], formats::round_bf16((0.5f + 1e-6f) * 4.f + (1.f + 1e-6f) * 8.f));
 }
 
+// pre_i = sigmoid(z_i) + eps must carry the correctly rounded sigmoid (the reference's accuracy):
+// 1/(1+expf(-z)) in fp32 is one ulp off for many z (e.g. z = -7.99959373), and pre/post feed the
+// bf16 roundings of every block. With fn = 0 the mixes are 0, so z_i = base_i exactly.
+TEST(HcPre, SigmoidIsCorrectlyRounded) {
+  const int64_t n = 2;
+  const std::vector<float> fn(8 * 2, 0.f), scale = {1.f, 1.f, 1.f}, streams = {1.f, 1.f};
+  std::vector<float> y(1);
+  int checked = 0;
+  for (int i = 0; i < 400; ++i) {
+    const float z0 = -8.f + float(i) * 0.04f, z1 = -7.99959373f + float(i) * 0.0003f;
+    const std::vector<float> base = {z0, z1, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    const HcMix mix = hc_pre(streams, {fn, base, scale}, n, 1, 1e-6f, 1e-6f, y);
+    for (int k = 0; k < 2; ++k) {
+      const long double z = k ? z1 : z0;
+      const float exact = float(1.0L / (1.0L + std::exp(-z)));
+      EXPECT_EQ(mix.pre[size_t(k)], exact + 1e-6f) << "z = " << double(z);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 800);
+}
+
+// The mixes GEMM sums K in blocks of 512 (in order inside a block, then block by block), the
+// order that reproduces the tiny-a fixture. fn row = [2^24, 1 x 1023], x = 1: inside block 0 every
+// +1 rounds back to 2^24, block 1 gives 512, so the dot is 2^24 + 512 (left to right: 2^24).
+TEST(HcMixes, SumsKInBlocksOf512) {
+  std::vector<float> fn(1024, 1.f), streams(1024, 1.f);
+  fn[0] = 16777216.f;
+  const std::vector<float> m = hc_mixes(streams, fn, 1, 1e-6f);
+  const float r = 1.f / std::sqrt(1.f + 1e-6f);  // mean(x^2) = 1
+  EXPECT_EQ(m[0], 16777728.f * r);
+}
+
 }  // namespace
 }  // namespace dsv4::graph

@@ -32,6 +32,17 @@ void expect_within_tolerances(const testing::LogitMetrics& m, const std::string&
   EXPECT_LE(m.max_regret, 2.8) << what;
 }
 
+// Beyond the README bounds: this implementation follows the reference's rounding points and (where
+// fp32 results reach a rounding unrounded) its summation order, so it reproduces the fixture to
+// within stray one-quantum jumps (measured: median 0, max 0.017, mean KL 2e-4). A missing rounding
+// point or an inexact reduction gives median ~0.035 here.
+void expect_reproduces_the_reference(const testing::LogitMetrics& m, const std::string& what) {
+  EXPECT_LE(m.median_rel, 1e-3) << what;
+  EXPECT_LE(m.max_rel, 0.03) << what;
+  EXPECT_LE(m.mean_kl, 1e-3) << what;
+  EXPECT_EQ(m.top1_agree, m.rows) << what;
+}
+
 std::vector<float> run_session(const std::shared_ptr<const ModelWeights>& w, const std::vector<int64_t>& tokens,
                                int64_t prefill, int64_t chunk) {
   Session s(w, {.max_context = 0, .prefill_chunk = chunk});
@@ -63,19 +74,23 @@ TEST_F(TinyA, SessionMatchesLogitsP1) {
   const NpyArray ref = read_npy(kDir + "/logits_p1.npy");
   const auto m = testing::compare_logits(ref.data, run_session(weights_, tokens_, 1, 0), ref.cols);
   expect_within_tolerances(m, "tiny-a P=1");
-  // Rows 0-2 precede the first compressed entry: every op there matches the reference bit for bit.
-  const auto head = testing::compare_logits(std::vector<float>(ref.data.begin(), ref.data.begin() + 3 * ref.cols),
-                                            std::vector<float>(run_session(weights_, {tokens_.begin(), tokens_.begin() + 3}, 1, 0)),
+  expect_reproduces_the_reference(m, "tiny-a P=1");
+  // Rows 0-11 cover the first compressed entries (ratio 4 from position 3), the window ring wrap
+  // (position 8) and the indexer choosing among entries: every op there matches bit for bit.
+  const auto head = testing::compare_logits(std::vector<float>(ref.data.begin(), ref.data.begin() + 12 * ref.cols),
+                                            std::vector<float>(run_session(weights_, {tokens_.begin(), tokens_.begin() + 12}, 1, 0)),
                                             ref.cols);
   EXPECT_EQ(head.max_rel, 0.0);
 }
 
 TEST_F(TinyA, SessionMatchesLogitsP20) {
   const NpyArray ref = read_npy(kDir + "/logits_p20.npy");
-  expect_within_tolerances(testing::compare_logits(ref.data, run_session(weights_, tokens_, 20, 0), ref.cols),
-                           "tiny-a P=20");
-  expect_within_tolerances(testing::compare_logits(ref.data, run_session(weights_, tokens_, 20, 6), ref.cols),
-                           "tiny-a P=20 chunk 6");
+  const auto one = testing::compare_logits(ref.data, run_session(weights_, tokens_, 20, 0), ref.cols);
+  expect_within_tolerances(one, "tiny-a P=20");
+  expect_reproduces_the_reference(one, "tiny-a P=20");
+  const auto chunked = testing::compare_logits(ref.data, run_session(weights_, tokens_, 20, 6), ref.cols);
+  expect_within_tolerances(chunked, "tiny-a P=20 chunk 6");
+  expect_reproduces_the_reference(chunked, "tiny-a P=20 chunk 6");
 }
 
 std::string join(const std::vector<int64_t>& ids) {
