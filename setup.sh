@@ -30,19 +30,20 @@ install_packages() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# configure_and_build DIR TARGET [cmake args...]
 configure_and_build() {
-  local dir=$1; shift
+  local dir=$1 target=$2; shift 2
   cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
-  cmake --build "$dir" -j "$(nproc)"
+  cmake --build "$dir" --target "$target" -j "$(nproc)"
 }
 
 install_packages
 case "${1:-release}" in
-  release) configure_and_build build -DCMAKE_BUILD_TYPE=Release ;;
-  debug)   configure_and_build build-debug -DCMAKE_BUILD_TYPE=Debug ;;
-  asan)    configure_and_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSV4_SANITIZE=ON \
+  release) configure_and_build build all -DCMAKE_BUILD_TYPE=Release ;;
+  debug)   configure_and_build build-debug all -DCMAKE_BUILD_TYPE=Debug ;;
+  asan)    configure_and_build build-asan all -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSV4_SANITIZE=ON \
              -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" ;;
-  fuzz)    CXX=clang++ configure_and_build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-             -DDSV4_FUZZ=ON -DDSV4_BUILD_TESTS=ON ;;
+  fuzz)    CXX=clang++ configure_and_build build-fuzz fuzzers -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+             -DDSV4_FUZZ=ON ;;
   *) echo "usage: ./setup.sh [release|debug|asan|fuzz]" >&2; exit 2 ;;
 esac

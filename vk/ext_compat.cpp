@@ -24,6 +24,10 @@ bool is_compat_extension_message(const std::string& message) {
   for (const CompatExtension& e : compat_extensions()) {
     for (uint32_t s : e.structure_types)
       if (message.find("unknown VkStructureType (" + std::to_string(s) + ")") != std::string::npos) return true;
+    // Seen on NVIDIA with the 1.3.239 layer when the extension is enabled at vkCreateDevice.
+    if (message.find(std::string("Device Extension ") + e.name + " is not supported by this layer") !=
+        std::string::npos)
+      return true;
   }
   return false;
 }
