@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "graph/memory_plan.h"
 #include "weights/error.h"
 #include "weights/inventory.h"
 #include "weights/model_dir.h"
@@ -25,6 +26,8 @@ struct InfoArgs {
   std::string model;
   int64_t ctx = 0;  // 0 = max_position_embeddings (or 4096 when the config has none)
   int64_t chunk = 512;
+  int64_t batch = 1;
+  bool plan = false;
 };
 
 // "284B", "1.6T", "13B", "6.8M": the rounding the model cards use.
@@ -91,8 +94,7 @@ void print_architecture(const ModelConfig& c, ExpertDtype experts) {
               c.n_shared_experts, c.moe_inter_dim, c.n_hash_layers, c.n_hash_layers == 1 ? "" : "s", c.hc_mult);
 }
 
-void print_costs(const ModelConfig& c, const WeightFormats& f, int64_t ctx, int64_t chunk,
-                 std::optional<uint64_t> checkpoint_bytes) {
+void print_costs(const ModelConfig& c, const WeightFormats& f, int64_t ctx) {
   const ParamStats p = param_stats(c, f);
   std::printf("parameters: %s total / %s active per token (%s / %s; MTP block +%s)\n", short_count(double(p.total)).c_str(),
               short_count(double(p.active)).c_str(), thousands(uint64_t(p.total)).c_str(),
@@ -106,17 +108,34 @@ void print_costs(const ModelConfig& c, const WeightFormats& f, int64_t ctx, int6
   std::printf("KV cache at ctx %s: %s (+ %s window rings, %s compressor state)\n", thousands(uint64_t(ctx)).c_str(),
               bytes(double(k.compressed_at_ctx(ctx))).c_str(), bytes(double(k.window_bytes)).c_str(),
               bytes(double(k.state_bytes)).c_str());
-  const uint64_t weights = checkpoint_bytes.value_or(p.bytes_main + p.bytes_mtp);
-  const uint64_t act = activation_estimate(c, ctx, chunk);
-  std::printf("memory needed on one device at ctx %s: %s = weights %s + KV %s + activations %s (estimate for %" PRId64
-              "-token prefill chunks)\n",
-              thousands(uint64_t(ctx)).c_str(), bytes(double(weights + k.at_ctx(ctx) + act)).c_str(),
-              bytes(double(weights)).c_str(), bytes(double(k.at_ctx(ctx))).c_str(), bytes(double(act)).c_str(), chunk);
 }
 
 bool has_checkpoint(const fs::path& dir) {
   std::error_code ec;
   return fs::exists(dir / "model.safetensors", ec) || fs::exists(dir / "model.safetensors.index.json", ec);
+}
+
+// The executor's own plan (graph/memory_plan.h): every buffer it will allocate, by kind.
+void print_memory_plan(const ModelConfig& c, const WeightFormats& f, int64_t ctx, const InfoArgs& a) {
+  graph::RunOptions o;
+  o.max_context = ctx;
+  o.batch_size = a.batch;
+  o.prefill_chunk = a.chunk;
+  const graph::MemoryPlan plan = graph::plan_memory(c, f, o);
+  if (a.plan) {
+    std::printf("\n%s", graph::describe(plan).c_str());
+    return;
+  }
+  using graph::BufferKind;
+  const uint64_t weights = plan.total(BufferKind::Weights);
+  const uint64_t caches = plan.total(BufferKind::WindowRing) + plan.total(BufferKind::CompressedKv) +
+                          plan.total(BufferKind::IndexKeys) + plan.total(BufferKind::CompressorState);
+  std::printf("memory needed on one device (batch %" PRId64 ", ctx %s, prefill chunk %" PRId64 "): %s = weights %s + "
+              "KV caches and compressor state %s + streams, activations and logits %s; MTP block not loaded "
+              "(--plan lists all %zu buffers)\n",
+              o.batch_size, thousands(uint64_t(o.max_context)).c_str(), o.prefill_chunk, bytes(double(plan.total())).c_str(),
+              bytes(double(weights)).c_str(), bytes(double(caches)).c_str(),
+              bytes(double(plan.total() - weights - caches)).c_str(), plan.buffers.size());
 }
 
 void run(const InfoArgs& a) {
@@ -129,14 +148,12 @@ void run(const InfoArgs& a) {
   const int64_t ctx = a.ctx > 0 ? a.ctx : (c.max_position_embeddings > 0 ? c.max_position_embeddings : 4096);
   std::printf("model: %s\n", a.model.c_str());
   WeightFormats f{c.expert_dtype, DType::F8_E8M0};
-  std::optional<uint64_t> ckpt_bytes;
   if (!config_only_path && has_checkpoint(dir)) {
     const ModelDir m = open_model_dir(dir);  // all inventory mismatches in one error
     const Checkpoint& ck = m.checkpoint;
     f = m.formats;
     uint64_t on_disk = 0;
     for (const auto& file : ck.files()) on_disk += fs::file_size(file, ec);
-    ckpt_bytes = ck.total_bytes();
     print_architecture(c, f.experts);
     std::printf("checkpoint: %zu file%s, %zu tensors, %s (%s) on disk; inventory complete\n", ck.files().size(),
                 ck.files().size() == 1 ? "" : "s", ck.tensors().size(), decimal_bytes(double(on_disk)).c_str(),
@@ -145,7 +162,8 @@ void run(const InfoArgs& a) {
     print_architecture(c, f.experts);
     std::printf("checkpoint: none (config only); sizes below are computed from the tensor inventory\n");
   }
-  print_costs(c, f, ctx, a.chunk, ckpt_bytes);
+  print_costs(c, f, ctx);
+  print_memory_plan(c, f, ctx, a);
 }
 
 }  // namespace
@@ -157,6 +175,8 @@ void add_info_command(CLI::App& app) {
   cmd->add_option("--ctx", args->ctx, "context length for the KV-cache and memory figures (default: the model's maximum)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--chunk", args->chunk, "prefill chunk for the activation estimate")->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", args->batch, "sequences decoded together, for the memory plan")->check(CLI::PositiveNumber);
+  cmd->add_flag("--plan", args->plan, "list every buffer of the memory plan (weights, streams, caches, scratch)");
   cmd->callback([args] { run(*args); });
 }
 
