@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "vk/error.h"
+#include "vk/feature_chain.h"
 #include "vk/make.h"
 #include "vk/ext_compat.h"
 
@@ -151,54 +152,39 @@ void probe_coopmat_shapes(VkInstance instance, VkPhysicalDevice physical, Caps& 
 // Features of Vulkan 1.1/1.2/1.3 and of the extensions the device lists (a struct of an
 // extension the device lacks must not be chained).
 void probe_features(VkPhysicalDevice physical, Caps& caps) {
+  FeatureChain fc;
   const bool v13 = caps.api_version >= VK_API_VERSION_1_3;
-  auto f2 = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
-  auto f11 = make<VkPhysicalDeviceVulkan11Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
-  auto f12 = make<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
-  auto f13 = make<VkPhysicalDeviceVulkan13Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES);
-  auto fsc = make<VkPhysicalDeviceSubgroupSizeControlFeatures>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES);
-  auto fdot = make<VkPhysicalDeviceShaderIntegerDotProductFeatures>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES);
-  auto fkhr = make<VkPhysicalDeviceCooperativeMatrixFeaturesKHR>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR);
-  auto fnv = make<VkPhysicalDeviceCooperativeMatrixFeaturesNV>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV);
-  auto fnv2 = make<VkPhysicalDeviceCooperativeMatrix2FeaturesNV>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV);
-  auto fbf16 = make<VkPhysicalDeviceShaderBfloat16FeaturesKHR>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR);
-  auto ff8 = make<VkPhysicalDeviceShaderFloat8FeaturesEXT>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT8_FEATURES_EXT);
 
-  void** tail = &f2.pNext;
-  auto chain = [&tail](auto& s) {
-    *tail = &s;
-    tail = &s.pNext;
-  };
-  chain(f11);
-  chain(f12);
-  if (v13) chain(f13);
-  if (!v13 && caps.has_extension(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME)) chain(fsc);
-  if (!v13 && caps.has_extension(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) chain(fdot);
-  if (caps.has_extension(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) chain(fkhr);
-  if (caps.has_extension(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) chain(fnv);
-  if (caps.has_extension(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME)) chain(fnv2);
-  if (caps.has_extension(VK_KHR_SHADER_BFLOAT16_EXTENSION_NAME)) chain(fbf16);
-  if (caps.has_extension(VK_EXT_SHADER_FLOAT8_EXTENSION_NAME)) chain(ff8);
-  vkGetPhysicalDeviceFeatures2(physical, &f2);
+  fc.link(fc.v11);
+  fc.link(fc.v12);
+  if (v13) fc.link(fc.v13);
+  if (!v13 && caps.has_extension(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME)) fc.link(fc.subgroup_size);
+  if (!v13 && caps.has_extension(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) fc.link(fc.dot);
+  if (caps.has_extension(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME)) fc.link(fc.coopmat_khr);
+  if (caps.has_extension(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) fc.link(fc.coopmat_nv);
+  if (caps.has_extension(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME)) fc.link(fc.coopmat2_nv);
+  if (caps.has_extension(VK_KHR_SHADER_BFLOAT16_EXTENSION_NAME)) fc.link(fc.bf16);
+  if (caps.has_extension(VK_EXT_SHADER_FLOAT8_EXTENSION_NAME)) fc.link(fc.float8);
+  vkGetPhysicalDeviceFeatures2(physical, &fc.root);
 
-  caps.int16 = f2.features.shaderInt16;
-  caps.int64 = f2.features.shaderInt64;
-  caps.fp16 = f12.shaderFloat16;
-  caps.int8 = f12.shaderInt8;
-  caps.storage_8bit = f12.storageBuffer8BitAccess;
-  caps.storage_16bit = f11.storageBuffer16BitAccess;
-  caps.push_constant_8bit = f12.storagePushConstant8;
-  caps.push_constant_16bit = f11.storagePushConstant16;
-  caps.timeline_semaphore = f12.timelineSemaphore;
-  caps.buffer_device_address = f12.bufferDeviceAddress;
-  caps.subgroup_size_control = v13 ? f13.subgroupSizeControl && f13.computeFullSubgroups
-                                   : fsc.subgroupSizeControl && fsc.computeFullSubgroups;
-  caps.integer_dot_product = v13 ? f13.shaderIntegerDotProduct : fdot.shaderIntegerDotProduct;
-  caps.coopmat_khr = fkhr.cooperativeMatrix;
-  caps.coopmat_nv = fnv.cooperativeMatrix;
-  caps.coopmat2_nv = fnv2.cooperativeMatrixWorkgroupScope || fnv2.cooperativeMatrixFlexibleDimensions;
-  caps.bf16 = fbf16.shaderBFloat16Type;
-  caps.float8 = ff8.shaderFloat8;
+  caps.int16 = fc.root.features.shaderInt16;
+  caps.int64 = fc.root.features.shaderInt64;
+  caps.fp16 = fc.v12.shaderFloat16;
+  caps.int8 = fc.v12.shaderInt8;
+  caps.storage_8bit = fc.v12.storageBuffer8BitAccess;
+  caps.storage_16bit = fc.v11.storageBuffer16BitAccess;
+  caps.push_constant_8bit = fc.v12.storagePushConstant8;
+  caps.push_constant_16bit = fc.v11.storagePushConstant16;
+  caps.timeline_semaphore = fc.v12.timelineSemaphore;
+  caps.buffer_device_address = fc.v12.bufferDeviceAddress;
+  caps.subgroup_size_control = v13 ? fc.v13.subgroupSizeControl && fc.v13.computeFullSubgroups
+                                   : fc.subgroup_size.subgroupSizeControl && fc.subgroup_size.computeFullSubgroups;
+  caps.integer_dot_product = v13 ? fc.v13.shaderIntegerDotProduct : fc.dot.shaderIntegerDotProduct;
+  caps.coopmat_khr = fc.coopmat_khr.cooperativeMatrix;
+  caps.coopmat_nv = fc.coopmat_nv.cooperativeMatrix;
+  caps.coopmat2_nv = fc.coopmat2_nv.cooperativeMatrixWorkgroupScope || fc.coopmat2_nv.cooperativeMatrixFlexibleDimensions;
+  caps.bf16 = fc.bf16.shaderBFloat16Type;
+  caps.float8 = fc.float8.shaderFloat8;
   caps.pipeline_creation_feedback =
       v13 || caps.has_extension(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
   caps.memory_budget = caps.has_extension(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);

@@ -6,6 +6,7 @@
 
 #include "vk/device_select.h"
 #include "vk/error.h"
+#include "vk/feature_chain.h"
 #include "vk/make.h"
 #include "vk/ext_compat.h"
 
@@ -63,84 +64,69 @@ Device::Device(const Instance& instance, const PhysicalDevice& physical, DeviceO
 }
 
 void Device::create_device(const PhysicalDevice& physical) {
+  FeatureChain fc;
   const Caps& c = caps_;
   const bool v13 = c.api_version >= VK_API_VERSION_1_3;
   std::vector<const char*> exts;
-  auto f2 = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2);
-  auto f11 = make<VkPhysicalDeviceVulkan11Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES);
-  auto f12 = make<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
-  auto f13 = make<VkPhysicalDeviceVulkan13Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_3_FEATURES);
-  auto fsc = make<VkPhysicalDeviceSubgroupSizeControlFeatures>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES);
-  auto fdot = make<VkPhysicalDeviceShaderIntegerDotProductFeatures>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES);
-  auto fkhr = make<VkPhysicalDeviceCooperativeMatrixFeaturesKHR>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_KHR);
-  auto fnv = make<VkPhysicalDeviceCooperativeMatrixFeaturesNV>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV);
-  auto fnv2 = make<VkPhysicalDeviceCooperativeMatrix2FeaturesNV>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_2_FEATURES_NV);
-  auto fbf16 = make<VkPhysicalDeviceShaderBfloat16FeaturesKHR>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR);
-  auto ff8 = make<VkPhysicalDeviceShaderFloat8FeaturesEXT>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT8_FEATURES_EXT);
-  void** tail = &f2.pNext;
-  auto chain = [&tail](auto& s) {
-    *tail = &s;
-    tail = &s.pNext;
-  };
 
-  f2.features.shaderInt16 = c.int16;
-  f2.features.shaderInt64 = c.int64;
-  f11.storageBuffer16BitAccess = c.storage_16bit;
-  f11.storagePushConstant16 = c.push_constant_16bit;
-  f12.timelineSemaphore = VK_TRUE;
-  f12.shaderFloat16 = c.fp16;
-  f12.shaderInt8 = c.int8;
-  f12.storageBuffer8BitAccess = c.storage_8bit;
-  f12.storagePushConstant8 = c.push_constant_8bit;
-  chain(f11);
-  chain(f12);
+  fc.root.features.shaderInt16 = c.int16;
+  fc.root.features.shaderInt64 = c.int64;
+  fc.v11.storageBuffer16BitAccess = c.storage_16bit;
+  fc.v11.storagePushConstant16 = c.push_constant_16bit;
+  fc.v12.timelineSemaphore = VK_TRUE;
+  fc.v12.shaderFloat16 = c.fp16;
+  fc.v12.shaderInt8 = c.int8;
+  fc.v12.storageBuffer8BitAccess = c.storage_8bit;
+  fc.v12.storagePushConstant8 = c.push_constant_8bit;
+  fc.link(fc.v11);
+  fc.link(fc.v12);
   if (v13) {
-    f13.subgroupSizeControl = f13.computeFullSubgroups = c.subgroup_size_control;
-    f13.shaderIntegerDotProduct = c.integer_dot_product;
-    chain(f13);
+    fc.v13.subgroupSizeControl = fc.v13.computeFullSubgroups = c.subgroup_size_control;
+    fc.v13.shaderIntegerDotProduct = c.integer_dot_product;
+    fc.link(fc.v13);
   } else {
     if (c.subgroup_size_control) {
-      fsc.subgroupSizeControl = fsc.computeFullSubgroups = VK_TRUE;
-      chain(fsc);
+      fc.subgroup_size.subgroupSizeControl = fc.subgroup_size.computeFullSubgroups = VK_TRUE;
+      fc.link(fc.subgroup_size);
       exts.push_back(VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
     }
     if (c.integer_dot_product) {
-      fdot.shaderIntegerDotProduct = VK_TRUE;
-      chain(fdot);
+      fc.dot.shaderIntegerDotProduct = VK_TRUE;
+      fc.link(fc.dot);
       exts.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
     }
     if (c.pipeline_creation_feedback) exts.push_back(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
   }
   if (c.coopmat_khr) {
-    fkhr.cooperativeMatrix = VK_TRUE;
-    chain(fkhr);
+    fc.coopmat_khr.cooperativeMatrix = VK_TRUE;
+    fc.link(fc.coopmat_khr);
     exts.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   }
   if (c.coopmat_nv) {
-    fnv.cooperativeMatrix = VK_TRUE;
-    chain(fnv);
+    fc.coopmat_nv.cooperativeMatrix = VK_TRUE;
+    fc.link(fc.coopmat_nv);
     exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   }
   if (c.coopmat2_nv) {
     // Enable exactly what the device reports for coopmat2's sub-features.
-    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fnv2);
+    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fc.coopmat2_nv);
     vkGetPhysicalDeviceFeatures2(physical.handle, &q);
-    fnv2.pNext = nullptr;
-    chain(fnv2);
+    fc.coopmat2_nv.pNext = nullptr;
+    fc.link(fc.coopmat2_nv);
     exts.push_back(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
   }
   if (c.bf16) {
-    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fbf16);
+    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fc.bf16);
     vkGetPhysicalDeviceFeatures2(physical.handle, &q);
-    fbf16.pNext = nullptr;
-    chain(fbf16);
+    fc.bf16.pNext = nullptr;
+    fc.link(fc.bf16);
     exts.push_back(VK_KHR_SHADER_BFLOAT16_EXTENSION_NAME);
   }
   if (c.float8) {
-    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &ff8);
+    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fc.float8);
     vkGetPhysicalDeviceFeatures2(physical.handle, &q);
-    ff8.pNext = nullptr;
-    chain(ff8);
+    fc.float8.pNext = nullptr;
+    fc.link(fc.float8);
     exts.push_back(VK_EXT_SHADER_FLOAT8_EXTENSION_NAME);
   }
   if (c.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
@@ -150,7 +136,7 @@ void Device::create_device(const PhysicalDevice& physical) {
   qci.queueFamilyIndex = c.compute_queue_family;
   qci.queueCount = 1;
   qci.pQueuePriorities = &priority;
-  auto dci = make<VkDeviceCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &f2);
+  auto dci = make<VkDeviceCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, &fc.root);
   dci.queueCreateInfoCount = 1;
   dci.pQueueCreateInfos = &qci;
   dci.enabledExtensionCount = uint32_t(exts.size());
