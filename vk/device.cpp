@@ -107,28 +107,17 @@ void Device::create_device(const PhysicalDevice& physical) {
     fc.link(fc.coopmat_nv);
     exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   }
-  if (c.coopmat2_nv) {
-    // Enable exactly what the device reports for coopmat2's sub-features.
-    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fc.coopmat2_nv);
+  // Newer extensions: enable exactly the sub-features the device reports for them.
+  auto enable_as_reported = [&](auto& features, const char* extension) {
+    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features);
     vkGetPhysicalDeviceFeatures2(physical.handle, &q);
-    fc.coopmat2_nv.pNext = nullptr;
-    fc.link(fc.coopmat2_nv);
-    exts.push_back(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
-  }
-  if (c.bf16) {
-    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fc.bf16);
-    vkGetPhysicalDeviceFeatures2(physical.handle, &q);
-    fc.bf16.pNext = nullptr;
-    fc.link(fc.bf16);
-    exts.push_back(VK_KHR_SHADER_BFLOAT16_EXTENSION_NAME);
-  }
-  if (c.float8) {
-    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &fc.float8);
-    vkGetPhysicalDeviceFeatures2(physical.handle, &q);
-    fc.float8.pNext = nullptr;
-    fc.link(fc.float8);
-    exts.push_back(VK_EXT_SHADER_FLOAT8_EXTENSION_NAME);
-  }
+    features.pNext = nullptr;
+    fc.link(features);
+    exts.push_back(extension);
+  };
+  if (c.coopmat2_nv) enable_as_reported(fc.coopmat2_nv, VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME);
+  if (c.bf16) enable_as_reported(fc.bf16, VK_KHR_SHADER_BFLOAT16_EXTENSION_NAME);
+  if (c.float8) enable_as_reported(fc.float8, VK_EXT_SHADER_FLOAT8_EXTENSION_NAME);
   if (c.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 
   const float priority = 1.0f;
