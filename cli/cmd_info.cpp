@@ -174,7 +174,7 @@ void add_info_command(CLI::App& app) {
   cmd->add_option("--model", args->model, "model directory (or a config.json)")->required();
   cmd->add_option("--ctx", args->ctx, "context length for the KV-cache and memory figures (default: the model's maximum)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--chunk", args->chunk, "prefill chunk for the activation estimate")->check(CLI::PositiveNumber);
+  cmd->add_option("--chunk", args->chunk, "prefill chunk (tokens) the memory plan sizes activations for")->check(CLI::PositiveNumber);
   cmd->add_option("--batch", args->batch, "sequences decoded together, for the memory plan")->check(CLI::PositiveNumber);
   cmd->add_flag("--plan", args->plan, "list every buffer of the memory plan (weights, streams, caches, scratch)");
   cmd->callback([args] { run(*args); });

@@ -82,16 +82,4 @@ uint64_t KvStats::compressed_at_ctx(int64_t ctx) const {
 
 uint64_t KvStats::at_ctx(int64_t ctx) const { return compressed_at_ctx(ctx) + window_bytes + state_bytes; }
 
-uint64_t activation_estimate(const ModelConfig& c, int64_t ctx, int64_t chunk) {
-  const uint64_t P = uint64_t(std::max<int64_t>(1, std::min(ctx, chunk)));
-  const uint64_t D = uint64_t(c.dim), HD = uint64_t(c.n_heads * c.head_dim);
-  uint64_t per_token = 2 * uint64_t(c.hc_mult) * D * 2      // mHC streams in and out, bf16
-                       + 2 * HD * 2                          // q and attention output, bf16
-                       + uint64_t(c.o_groups * c.o_lora_rank) * 2
-                       + uint64_t(c.n_activated_experts + 1) * 3 * uint64_t(c.moe_inter_dim) * 4;  // gate/up/h fp32
-  const bool any_indexer = std::any_of(c.compress_ratios.begin(), c.compress_ratios.end(), [](int64_t r) { return r == 4; });
-  if (any_indexer) per_token += uint64_t(ctx / 4) * 4;  // index scores of one query over all entries, fp32
-  return P * per_token + uint64_t(c.vocab_size) * 4;   // + one row of logits
-}
-
 }  // namespace dsv4

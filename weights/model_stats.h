@@ -37,9 +37,4 @@ struct KvStats {
 };
 KvStats kv_stats(const ModelConfig& c);
 
-// Activations of one prefill chunk of `chunk` tokens at context `ctx`: residual streams, q and
-// attention output, expert intermediates, index scores over ctx/4 entries, logits. An upper
-// estimate until graph/ computes the exact MemoryPlan.
-uint64_t activation_estimate(const ModelConfig& c, int64_t ctx, int64_t chunk);
-
 }  // namespace dsv4

@@ -17,7 +17,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const dsv4::ModelConfig c = dsv4::parse_model_config(j, "fuzz.json");
     (void)dsv4::kv_stats(c).at_ctx(c.max_position_embeddings > 0 ? c.max_position_embeddings : 4096);
-    (void)dsv4::activation_estimate(c, 1 << 20, 512);
     // The inventory lists every expert tensor: keep it to configs that are cheap to enumerate.
     if (c.n_blocks() * c.n_routed_experts <= 4096) (void)dsv4::param_stats(c, {});
     (void)dsv4::parse_model_config(dsv4::model_config_to_json(c), "again");  // what we write, we read
