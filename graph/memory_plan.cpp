@@ -43,7 +43,7 @@ uint64_t kv_entry_bytes(const ModelConfig& c) {
 
 uint64_t index_entry_bytes(const ModelConfig& c) {
   const uint64_t d = uint64_t(c.index_head_dim);
-  return d / 2 + (d + 31) / 32;
+  return (d / 2 + (d + 31) / 32 + 3) / 4 * 4;  // 4-aligned: the GPU reads entries as words
 }
 
 namespace {

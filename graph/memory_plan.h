@@ -32,7 +32,7 @@ struct BufferSpec {
 struct MemoryPlan {
   RunOptions options;
   uint64_t kv_entry_bytes = 0;     // one main KV entry: nope e4m3 + e8m0 per 64 + rope bf16, 8-aligned
-  uint64_t index_entry_bytes = 0;  // one index key: e2m1 + e8m0 per 32
+  uint64_t index_entry_bytes = 0;  // one index key: e2m1 + e8m0 per 32, 4-aligned
   std::vector<BufferSpec> buffers;
   uint64_t total() const;
   uint64_t total(BufferKind k) const;
