@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/runtime.h"
 #include "graph/model_weights.h"
 #include "graph/npy.h"
 #include "graph/session.h"
@@ -18,7 +19,7 @@ namespace dsv4::cli {
 namespace {
 
 struct EvalArgs {
-  std::string model, tokens, tokens_file, dump_logits, backend = "cpu";
+  std::string model, tokens, tokens_file, dump_logits, backend = "cpu", device;
   int64_t prefill = 0, chunk = 0;
 };
 
@@ -56,8 +57,43 @@ std::vector<int64_t> read_tokens(const EvalArgs& a) {
   return parse_tokens(a.tokens, "--tokens");
 }
 
+// The same feeding on the Vulkan executor: prefill chunks as steps, then one decode step per token.
+graph::NpyArray eval_vulkan(const EvalArgs& a, const std::vector<int64_t>& tokens) {
+  RuntimeArgs ra;
+  ra.model = a.model;
+  ra.device = a.device;
+  ra.ctx = int64_t(tokens.size());
+  ra.chunk = uint32_t(a.chunk > 0 ? a.chunk : a.prefill);
+  ra.quiet = true;
+  std::unique_ptr<Runtime> rt = open_runtime(ra, false);
+  graph::NpyArray out;
+  out.rows = int64_t(tokens.size()) - a.prefill + 1;
+  out.cols = rt->cfg.vocab_size;
+  auto feed = [&](int64_t from, int64_t n) {
+    std::vector<gpu::StepRow> rows;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t t = tokens[size_t(from + i)];
+      if (t >= rt->cfg.vocab_size)
+        throw std::invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                                    std::to_string(rt->cfg.vocab_size) + ")");
+      rows.push_back({int32_t(t), int32_t(from + i), 0, 0});
+    }
+    rt->executor->step(rows, false);
+  };
+  for (int64_t i = 0; i < a.prefill; i += ra.chunk) feed(i, std::min<int64_t>(ra.chunk, a.prefill - i));
+  auto keep = [&] {
+    const std::vector<float> l = rt->executor->logits(0);
+    out.data.insert(out.data.end(), l.begin(), l.end());
+  };
+  keep();
+  for (int64_t i = a.prefill; i < int64_t(tokens.size()); ++i) {
+    feed(i, 1);
+    keep();
+  }
+  return out;
+}
+
 void run_eval(const EvalArgs& a) {
-  if (a.backend == "vulkan") throw std::runtime_error("--backend vulkan is not available yet; use --backend cpu");
   const std::vector<int64_t> tokens = read_tokens(a);
   const int64_t total = int64_t(tokens.size());
   if (total == 0) throw std::invalid_argument("no tokens given (--tokens or --tokens-file)");
@@ -66,6 +102,7 @@ void run_eval(const EvalArgs& a) {
                                 "] (the number of tokens)");
   }
   if (a.chunk < 0) throw std::invalid_argument("--chunk must be positive");
+  if (a.backend == "vulkan") return graph::write_npy(a.dump_logits, eval_vulkan(a, tokens));
   auto weights = std::make_shared<const graph::ModelWeights>(graph::load_model_weights(a.model));
   graph::Session session(weights, {.max_context = 0, .prefill_chunk = a.chunk});
   graph::NpyArray out;
@@ -92,6 +129,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--backend", args->backend, "cpu (reference) or vulkan")
       ->check(CLI::IsMember({"cpu", "vulkan"}));
   cmd->add_option("--chunk", args->chunk, "Prefill chunk length C (default: one chunk)");
+  cmd->add_option("--device", args->device, "Vulkan device for --backend vulkan (index or name; env DSV4_DEVICE)");
   cmd->callback([args] { run_eval(*args); });
 }
 

@@ -65,9 +65,9 @@ void run(const MakeModelArgs& a) {
 void add_make_model_command(CLI::App& app) {
   auto args = std::make_shared<MakeModelArgs>();
   auto* cmd = app.add_subcommand("make-model", "Write a synthetic DeepSeek-V4 model in the released format");
-  cmd->add_option("--preset", args->options.preset, "tiny | small | flash | pro")
+  cmd->add_option("--preset", args->options.preset, "tiny | small | demo | flash | pro")
       ->required()
-      ->check(CLI::IsMember({"tiny", "small", "flash", "pro"}));
+      ->check(CLI::IsMember({"tiny", "small", "demo", "flash", "pro"}));
   cmd->add_option("--layers", args->options.layers, "main layers (default: the preset's; flash 43, pro 61)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seed", args->options.seed, "random seed (same seed, same bytes)");

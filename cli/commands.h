@@ -10,5 +10,8 @@ void add_info_command(CLI::App& app);        // cmd_info.cpp
 void add_make_model_command(CLI::App& app);  // cmd_make_model.cpp
 void add_tokenize_command(CLI::App& app);    // cmd_tokenize.cpp (tokenize, encode-chat)
 void add_eval_command(CLI::App& app);        // cmd_eval.cpp
+void add_run_command(CLI::App& app);         // cmd_run.cpp
+void add_chat_command(CLI::App& app);        // cmd_chat.cpp
+void add_bench_command(CLI::App& app);       // cmd_bench.cpp
 
 }  // namespace dsv4::cli

@@ -10,11 +10,14 @@ int main(int argc, char** argv) {
                "dsv4"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "dsv4 0.1.0");
+  dsv4::cli::add_run_command(app);
+  dsv4::cli::add_chat_command(app);
   dsv4::cli::add_devices_command(app);
   dsv4::cli::add_info_command(app);
   dsv4::cli::add_make_model_command(app);
   dsv4::cli::add_tokenize_command(app);
   dsv4::cli::add_eval_command(app);
+  dsv4::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -186,6 +186,15 @@ ModelConfig small_preset() {  // wider, nope 128 != rope 64, ratio 128, still CP
   return c;
 }
 
+// The built-in demo of `dsv4 run`: tiny's shapes with the real vocabulary, so the real tokenizer's
+// text round-trips through it (random weights: the text is noise, and labelled as such).
+ModelConfig demo_preset() {
+  ModelConfig c = tiny_preset();
+  c.vocab_size = 129280, c.n_layers = 4, c.window_size = 16;
+  c.bos_token_id = 0, c.eos_token_id = 1;
+  return c;
+}
+
 ModelConfig real_preset(bool pro) {  // model-spec §1.1
   ModelConfig c = base_config();
   c.vocab_size = 129280, c.dim = pro ? 7168 : 4096, c.moe_inter_dim = pro ? 3072 : 2048;
@@ -201,7 +210,7 @@ ModelConfig real_preset(bool pro) {  // model-spec §1.1
 std::vector<int64_t> preset_ratios(const std::string& preset, int64_t n) {
   std::vector<int64_t> r;
   for (int64_t i = 0; i < n; ++i) {
-    if (preset == "tiny") r.push_back(i == 0 ? 0 : (i % 2 ? 4 : 16));
+    if (preset == "tiny" || preset == "demo") r.push_back(i == 0 ? 0 : (i % 2 ? 4 : 16));
     else if (preset == "small") r.push_back(i == 0 ? 0 : (i % 2 ? 4 : 128));
     else if (preset == "flash") r.push_back(i < 2 ? 0 : (i % 2 == 0 ? 4 : 128));  // [0,0]+[4,128]*20+[4]
     else r.push_back(i < 2 ? 128 : (i % 2 == 0 ? 4 : 128));                       // [128,128]+[4,128]*29+[4]
@@ -506,8 +515,9 @@ ModelConfig synthetic_config(const SyntheticOptions& o) {
   ModelConfig c;
   if (o.preset == "tiny") c = tiny_preset();
   else if (o.preset == "small") c = small_preset();
+  else if (o.preset == "demo") c = demo_preset();
   else if (o.preset == "flash" || o.preset == "pro") c = real_preset(o.preset == "pro");
-  else throw ModelError("make-model: unknown preset '" + o.preset + "' (expected tiny, small, flash or pro)");
+  else throw ModelError("make-model: unknown preset '" + o.preset + "' (expected tiny, small, demo, flash or pro)");
   const int64_t full = c.n_layers;
   if (o.layers == 0 || o.layers < -1 || o.layers > full)
     throw ModelError("make-model: --layers " + std::to_string(o.layers) + " outside [1, " + std::to_string(full) +

@@ -17,7 +17,7 @@
 namespace dsv4 {
 
 struct SyntheticOptions {
-  std::string preset = "tiny";  // tiny | small | flash | pro
+  std::string preset = "tiny";  // tiny | small | demo | flash | pro
   int64_t layers = -1;          // main layers; -1 = the preset's own count (flash 43, pro 61)
   uint64_t seed = 0;
   ExpertDtype experts = ExpertDtype::FP4;  // FP8 = Base-style: FP8 experts, F32 scales (§2.6)

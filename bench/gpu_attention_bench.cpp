@@ -1,0 +1,167 @@
+// Decode sparse attention (graph/vulkan/attention.h) at DeepSeek-V4-Flash shapes: 64 query heads
+// of 512 dims (64 rope), window 128, CSA (ratio 4, top-512 selection) and HCA (ratio 128: every
+// compressed entry) at contexts 4K, 64K and 1M, one decode row (and a batch of 8 sequences).
+//   ./gpu_attention_bench --benchmark_format=json      (DSV4_DEVICE picks the device)
+// Time is the GPU time of the attention dispatches (timestamps). Counters: bytes = the distinct
+// bytes a step must touch (KV entries read, q read, o written, selection read), GBps = bytes /
+// time, bw_fraction = GBps / the device's measured read bandwidth (vk/bandwidth.h), keys = keys
+// per row, splits = workgroups per row's keys.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "graph/vulkan/attention.h"
+#include "graph/vulkan/cache_layout.h"
+#include "graph/vulkan/context.h"
+#include "graph/vulkan/step.h"
+#include "vk/bandwidth.h"
+#include "vk/device.h"
+#include "vk/device_select.h"
+#include "vk/instance.h"
+#include "vk/memory.h"
+#include "vk/recording.h"
+#include "vk/staging.h"
+
+namespace {
+
+using namespace dsv4;
+
+struct Env {
+  vk::Instance instance;
+  std::unique_ptr<vk::Device> device = vk::Device::open(instance, vk::device_selector(""));
+  std::unique_ptr<gpu::Context> ctx = std::make_unique<gpu::Context>(*device);
+  std::unique_ptr<vk::StagingRing> staging = std::make_unique<vk::StagingRing>(*device);
+  double read_gbps = 0;
+};
+
+Env& env() {
+  static Env e;
+  if (e.read_gbps == 0) e.read_gbps = vk::measure_bandwidth(*e.device).read_gbps;
+  return e;
+}
+
+constexpr uint32_t kHeads = 64, kHeadDim = 512, kRope = 64, kWindow = 128, kTopk = 512;
+
+ModelConfig flash_attention_config() {
+  ModelConfig c;
+  c.head_dim = kHeadDim;
+  c.rope_head_dim = kRope;
+  c.window_size = kWindow;
+  c.original_seq_len = 65536;
+  c.rope_factor = 16;
+  c.compress_ratios = {0, 4, 128};
+  return c;
+}
+
+template <typename T>
+vk::Buffer upload(Env& e, const std::vector<T>& v, const char* what) {
+  vk::Buffer b = vk::Buffer::create(*e.device, std::max<uint64_t>(16, v.size() * sizeof(T)), vk::MemoryKind::DeviceLocal, what);
+  if (!v.empty()) e.staging->upload(b, 0, v.data(), v.size() * sizeof(T));
+  return b;
+}
+
+// ratio 4 (CSA) or 128 (HCA); state.range(0) = context tokens, range(1) = sequences (rows).
+void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
+  Env& e = env();
+  const uint64_t context = uint64_t(state.range(0));
+  const uint32_t seqs = uint32_t(state.range(1));
+  const ModelConfig cfg = flash_attention_config();
+  const gpu::RopeSlots slots(cfg);
+  const gpu::KvEntryLayout layout{kHeadDim - kRope, kRope};
+  const uint64_t max_range = e.device->caps().max_storage_buffer_range;
+  // Compressed entries per sequence: all of the context's, capped so one binding holds them (the
+  // keys touched per step do not depend on the cap: CSA reads only its selection).
+  uint64_t entries = context / ratio;
+  entries = std::min<uint64_t>(entries, max_range / (uint64_t(layout.bytes()) * seqs));
+  std::vector<gpu::StepRow> rows;
+  for (uint32_t s = 0; s < seqs; ++s) gpu::append_rows(rows, int64_t(context) - 1, std::vector<int64_t>{1}, int32_t(s));
+  const uint32_t max_rows = seqs;
+
+  std::vector<float> rope(gpu::rope_buffer_bytes(slots, max_rows) / 4);
+  slots.fill(rows, rope);
+  const std::vector<uint8_t> step_bytes = gpu::encode_step(rows, max_rows, slots);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> q(size_t(max_rows) * kHeads * kHeadDim), kv(size_t(max_rows) * kHeadDim), sink(kHeads);
+  for (float& v : q) v = nd(rng);
+  for (float& v : kv) v = nd(rng);
+  for (float& v : sink) v = nd(rng);
+  // Any valid entry will do for speed: e4m3 1.0 codes, bf16 ~0.7 rope dims, scale bytes 2^-71.
+  std::vector<uint8_t> ring(size_t(seqs) * kWindow * layout.bytes(), 0x38), comp(size_t(seqs) * entries * layout.bytes(), 0x38);
+  std::vector<int32_t> sel(size_t(max_rows) * kTopk, -1);
+  const uint64_t visible = std::min<uint64_t>(entries, context / ratio);
+  for (uint32_t r = 0; r < max_rows; ++r)
+    for (uint32_t j = 0; j < kTopk && j < visible; ++j) sel[size_t(r) * kTopk + j] = int32_t((uint64_t(j) * 7919) % visible);
+
+  vk::Buffer step_b = upload(e, step_bytes, "step"), rope_b = upload(e, rope, "rope"), q_b = upload(e, q, "q");
+  vk::Buffer kv_b = upload(e, kv, "kv"), ring_b = upload(e, ring, "ring"), comp_b = upload(e, comp, "compressed");
+  vk::Buffer sel_b = upload(e, sel, "index_sel"), sink_b = upload(e, sink, "sink");
+  vk::Buffer o_b = vk::Buffer::create(*e.device, q.size() * 4, vk::MemoryKind::DeviceLocal, "o");
+
+  gpu::SparseAttentionArgs a;
+  a.step = step_b.range();
+  a.rope = rope_b.range();
+  a.q = q_b.range();
+  a.kv = kv_b.range();
+  a.ring = ring_b.range();
+  a.compressed = comp_b.range();
+  a.index_sel = sel_b.range();
+  a.attn_sink = sink_b.range();
+  a.o = o_b.range();
+  a.max_rows = max_rows;
+  a.n_heads = kHeads;
+  a.head_dim = kHeadDim;
+  a.rope_dim = kRope;
+  a.window = kWindow;
+  a.ratio = ratio;
+  a.entries_per_seq = uint32_t(entries);
+  a.index_topk = kTopk;
+  const uint64_t keys = std::min<uint64_t>(context, kWindow) + (ratio == 4 ? std::min<uint64_t>(kTopk, visible) : visible);
+  a.n_splits = gpu::attention_splits(gpu::max_attention_keys(kWindow, ratio, kTopk, uint32_t(entries)));
+  a.rope_slot = slots.at_pos(ratio);
+  a.offset_alignment = uint32_t(e.device->caps().min_storage_buffer_offset_alignment);
+  a.keep_scores = true;  // the decode configuration
+  vk::Buffer scratch = vk::Buffer::create(*e.device, gpu::sparse_attention_scratch_bytes(a), vk::MemoryKind::DeviceLocal, "scratch");
+  a.scratch = scratch.range();
+  std::vector<vk::Dispatch> d;
+  gpu::encode_sparse_attention(*e.ctx, a, d);
+  vk::Recording rec(*e.device, std::move(d), {true});
+  rec.run();  // warm-up (pipelines, caches)
+
+  double sum_ns = 0;
+  for (auto _ : state) {
+    rec.run();
+    const std::vector<double> ns = rec.dispatch_times_ns();
+    const double total = ns.empty() ? 0 : std::accumulate(ns.begin(), ns.end(), 0.0);
+    sum_ns += total;
+    state.SetIterationTime(total > 0 ? total * 1e-9 : 1e-9);
+  }
+  const double mean_ns = sum_ns / double(std::max<int64_t>(1, int64_t(state.iterations())));
+  const double bytes = double(seqs) * (double(keys) * layout.bytes() + double(kHeads) * kHeadDim * 4 * 2 +
+                                       (ratio == 4 ? kTopk * 4.0 : 0.0));
+  state.counters["bytes"] = bytes;
+  state.counters["keys"] = double(keys);
+  state.counters["splits"] = a.n_splits;
+  const double gbps = mean_ns > 0 ? bytes / mean_ns : 0;  // bytes per ns = GB/s
+  state.counters["GBps"] = gbps;
+  state.counters["bw_fraction"] = e.read_gbps > 0 ? gbps / e.read_gbps : 0;
+  state.counters["read_GBps_probe"] = e.read_gbps;
+  state.counters["timestamps"] = rec.has_timestamps() ? 1 : 0;
+  state.SetLabel(e.device->caps().name);
+}
+
+void contexts(benchmark::internal::Benchmark* b) {
+  for (int64_t ctx : {int64_t(4096), int64_t(65536), int64_t(1) << 20}) b->Args({ctx, 1});
+  b->Args({65536, 8});
+}
+
+BENCHMARK_CAPTURE(BM_DecodeSparseAttention, csa, 4u)->Apply(contexts)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_DecodeSparseAttention, hca, 128u)->Apply(contexts)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

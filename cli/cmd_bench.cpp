@@ -1,0 +1,186 @@
+// dsv4 bench: end-to-end prefill and decode speed of the Vulkan executor on a model, per context
+// length and batch size, with the per-op-family split from GPU timestamps and the achieved
+// fraction of the bandwidth roofline (bytes a decode step must read / time / measured bandwidth).
+// Decode at context C is timed at position C-1 without filling the caches first (the kernels read
+// exactly the entries a real sequence would; the values are not meaningful, the time is).
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/runtime.h"
+#include "graph/memory_plan.h"
+#include "vk/bandwidth.h"
+#include "weights/model_dir.h"
+#include "weights/model_stats.h"
+
+namespace dsv4::cli {
+
+namespace {
+
+struct BenchArgs {
+  RuntimeArgs rt;
+  std::vector<int64_t> ctx = {4096};
+  std::vector<uint32_t> batch = {1};
+  std::vector<int64_t> prompt_len = {512};
+  int steps = 16;
+  std::string json, plot;
+};
+
+// Which family a dispatch belongs to, from its label (module names of the op list).
+std::string family_of(const std::string& label) {
+  auto has = [&](const char* s) { return label.find(s) != std::string::npos; };
+  if (has(".indexer")) return "indexer";
+  if (has(".wq_a") || has(".wq_b") || has(".wkv") || has(".wo_a") || has(".wo_b")) return "dense linear";
+  if (has(".attn")) return "attention";
+  if (has(".ffn")) return "moe";
+  if (has("hc_")) return "mhc";
+  if (has("head") || has("norm") || has("sample") || has("gather")) return "head";
+  if (has("embed")) return "embed";
+  return "other";
+}
+
+// Bytes one decode step must read at position `pos`: active weights, the head, one embedding row
+// (param_stats) plus the KV entries attention and the indexer read.
+double decode_bytes(const ModelConfig& c, const WeightFormats& f, int64_t pos) {
+  double b = double(param_stats(c, f).bytes_per_token);
+  const double kv = double(graph::kv_entry_bytes(c)), ix = double(graph::index_entry_bytes(c));
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const int64_t r = c.ratio(i), visible = r > 0 ? (pos + 1) / r : 0;
+    b += double(std::min<int64_t>(c.window_size, pos + 1)) * kv;
+    if (r == 4) b += double(visible) * ix + double(std::min<int64_t>(c.index_topk, visible)) * kv;
+    else if (r > 0) b += double(visible) * kv;
+  }
+  return b;
+}
+
+std::vector<gpu::StepRow> random_rows(int64_t n, int64_t start, int32_t seq, int64_t vocab, std::mt19937& rng) {
+  std::vector<gpu::StepRow> rows;
+  for (int64_t i = 0; i < n; ++i) rows.push_back({int32_t(rng() % uint32_t(vocab)), int32_t(start + i), seq, 0});
+  return rows;
+}
+
+double seconds_of(const std::function<void()>& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void write_plot(const std::string& path, const nlohmann::json& points) {
+  // Decode tokens/s vs context (log2 x axis), one polyline per batch size.
+  std::ofstream f(path);
+  if (!f) throw std::runtime_error("cannot write " + path);
+  const double W = 640, H = 400, L = 60, B = 40;
+  double xmax = 1, ymax = 1;
+  for (const auto& p : points) xmax = std::max(xmax, std::log2(p["ctx"].get<double>())), ymax = std::max(ymax, p["decode_tok_s"].get<double>());
+  f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "'>\n"
+    << "<text x='" << L << "' y='20' font-size='14'>dsv4 decode tokens/s vs context</text>\n"
+    << "<line x1='" << L << "' y1='" << H - B << "' x2='" << W - 10 << "' y2='" << H - B << "' stroke='black'/>\n"
+    << "<line x1='" << L << "' y1='" << H - B << "' x2='" << L << "' y2='30' stroke='black'/>\n";
+  std::map<int, std::string> lines;
+  for (const auto& p : points) {
+    const double x = L + (W - L - 20) * std::log2(p["ctx"].get<double>()) / xmax;
+    const double y = H - B - (H - B - 40) * p["decode_tok_s"].get<double>() / ymax;
+    lines[p["batch"].get<int>()] += std::to_string(x) + "," + std::to_string(y) + " ";
+    f << "<text x='" << x << "' y='" << H - B + 15 << "' font-size='10'>" << p["ctx"].get<int64_t>() << "</text>\n";
+  }
+  for (const auto& [b, pts] : lines)
+    f << "<polyline fill='none' stroke='steelblue' points='" << pts << "'/><text x='" << W - 90 << "' y='" << 40 + 14 * b
+      << "' font-size='11'>batch " << b << "</text>\n";
+  f << "<text x='5' y='40' font-size='10'>" << ymax << "</text></svg>\n";
+}
+
+void bench(BenchArgs a) {
+  nlohmann::json report;
+  const ModelDir md = open_model_dir(a.rt.model.empty() ? demo_model_dir() : std::filesystem::path(a.rt.model));
+  std::mt19937 rng(1);
+  nlohmann::json points = nlohmann::json::array();
+  double bandwidth = 0;
+  for (int64_t ctx : a.ctx) {
+    for (uint32_t batch : a.batch) {
+      RuntimeArgs ra = a.rt;
+      ra.ctx = ctx;
+      ra.seqs = batch;
+      ra.chunk = uint32_t(std::min<int64_t>(*std::max_element(a.prompt_len.begin(), a.prompt_len.end()), ctx));
+      ra.quiet = true;
+      ra.timestamps = true;
+      std::unique_ptr<Runtime> rt = open_runtime(ra, false);
+      if (bandwidth == 0) {
+        bandwidth = vk::measure_bandwidth(*rt->device).read_gbps;
+        report["device"] = rt->device->caps().name;
+        report["driver"] = rt->device->caps().driver_name;
+        report["bandwidth_gbps"] = bandwidth;
+      }
+      gpu::VulkanExecutor& ex = *rt->executor;
+      nlohmann::json pt = {{"ctx", ctx}, {"batch", batch}};
+      // Prefill: one chunk per prompt length.
+      for (int64_t pl : a.prompt_len) {
+        const int64_t n = std::min<int64_t>(pl, ra.chunk);
+        const auto rows = random_rows(n, 0, 0, rt->cfg.vocab_size, rng);
+        ex.step(rows, false);  // warm-up (records the prefill shape)
+        const double s = seconds_of([&] { ex.step(rows, false); });
+        pt["prefill"][std::to_string(n)] = double(n) / s;
+      }
+      // Decode at position ctx-1 for every slot.
+      std::vector<gpu::StepRow> rows;
+      for (uint32_t b = 0; b < batch; ++b) rows.push_back({int32_t(rng() % 1000), int32_t(ctx - 1), int32_t(b), int32_t(b)});
+      ex.step(rows, true);
+      const double s = seconds_of([&] {
+        for (int i = 0; i < a.steps; ++i) ex.step(rows, true);
+      });
+      const double per_step = s / a.steps;
+      pt["decode_tok_s"] = double(batch) / per_step;
+      pt["decode_ms_per_step"] = per_step * 1e3;
+      const double bytes = decode_bytes(rt->cfg, md.formats, ctx - 1);
+      pt["bytes_per_token"] = bytes;
+      pt["roofline_fraction"] = bytes / per_step / (bandwidth * 1e9);
+      pt["dispatches_per_step"] = ex.stats().decode_dispatches;
+      pt["dispatches_per_layer"] = double(ex.stats().decode_dispatches) / double(rt->cfg.n_layers);
+      pt["recordings"] = ex.stats().recordings;
+      std::map<std::string, double> split;  // ms per family, from the last decode step's timestamps
+      for (const auto& [label, ns] : ex.last_profile()) split[family_of(label)] += ns / 1e6;
+      pt["decode_split_ms"] = split;
+      std::vector<std::pair<std::string, double>> prof = ex.last_profile();
+      std::sort(prof.begin(), prof.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+      for (size_t i = 0; i < std::min<size_t>(8, prof.size()); ++i)
+        pt["decode_slowest"].push_back({{"dispatch", prof[i].first}, {"ms", prof[i].second / 1e6}});
+      points.push_back(pt);
+      std::printf("ctx %7lld batch %3u | decode %8.1f tok/s %7.2f ms/step %5.1f%% of roofline (%.2f GB/token) | prefill",
+                  (long long)ctx, batch, pt["decode_tok_s"].get<double>(), per_step * 1e3,
+                  100 * pt["roofline_fraction"].get<double>(), bytes / 1e9);
+      for (auto& [k, v] : pt["prefill"].items()) std::printf(" %s: %.0f tok/s", k.c_str(), v.get<double>());
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+  }
+  report["points"] = points;
+  if (!a.json.empty()) {
+    std::ofstream f(a.json);
+    if (!f) throw std::runtime_error("cannot write " + a.json);
+    f << report.dump(2) << "\n";
+  }
+  if (!a.plot.empty()) write_plot(a.plot, points);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed against the bandwidth roofline");
+  cmd->add_option("--model", a->rt.model, "Model directory (default: the demo model)");
+  cmd->add_option("--device", a->rt.device, "Vulkan device: index or name substring");
+  cmd->add_option("--ctx", a->ctx, "Context lengths to time decode at (list)");
+  cmd->add_option("--batch", a->batch, "Batch sizes (sequences decoded together; list)");
+  cmd->add_option("--prompt-len", a->prompt_len, "Prompt lengths for prefill (list)");
+  cmd->add_option("--steps", a->steps, "Decode steps timed per point")->check(CLI::Range(1, 100000));
+  cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
+  cmd->add_option("--plot", a->plot, "Write decode tokens/s vs context as an SVG plot");
+  cmd->callback([a] { bench(*a); });
+}
+
+}  // namespace dsv4::cli

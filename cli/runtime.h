@@ -1,0 +1,55 @@
+// What run, chat, eval --backend vulkan, bench and batch share: flags that choose the model,
+// device and session shape, and opening all of it (the built-in demo model when no --model).
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "graph/vulkan/device_model.h"
+#include "graph/vulkan/executor.h"
+#include "vk/device.h"
+#include "vk/instance.h"
+#include "vk/pipeline_cache.h"
+#include "weights/tokenizer.h"
+
+namespace dsv4::cli {
+
+struct RuntimeArgs {
+  std::string model;        // empty: the demo model
+  std::string device;       // --device
+  int64_t ctx = 4096;       // --ctx
+  uint32_t chunk = 128;     // --chunk: prefill rows per step
+  uint32_t seqs = 1;        // sequence slots (batch)
+  bool quiet = false;       // no progress bar
+  bool timestamps = false;  // per-dispatch GPU times (bench)
+};
+
+// --model, --ctx, --device, --chunk.
+void add_runtime_options(CLI::App* cmd, RuntimeArgs& args);
+
+struct Runtime {
+  std::filesystem::path dir;
+  bool demo = false;
+  ModelConfig cfg;
+  std::unique_ptr<vk::Instance> instance;
+  std::unique_ptr<vk::Device> device;
+  std::unique_ptr<vk::PipelineCache> pipelines;
+  std::shared_ptr<gpu::DeviceModel> model;
+  std::unique_ptr<gpu::VulkanExecutor> executor;
+  std::optional<Tokenizer> tokenizer;
+  double load_seconds = 0;
+};
+
+// Opens the model (or creates the demo model once in the cache directory), the device, uploads the
+// weights with a progress bar on stderr, and builds the executor. `tokenizer`: load tokenizer.json
+// from the model directory (error if missing).
+std::unique_ptr<Runtime> open_runtime(const RuntimeArgs& args, bool tokenizer);
+
+// Where the demo model lives: $DSV4_CACHE_DIR, $XDG_CACHE_HOME/dsv4 or ~/.cache/dsv4, + "demo-model".
+std::filesystem::path demo_model_dir();
+
+}  // namespace dsv4::cli

@@ -1,0 +1,185 @@
+#include "graph/vulkan/attention.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <stdexcept>
+
+#include "graph/vulkan/cache_layout.h"
+#include "vk/caps.h"
+#include "vk/device.h"
+
+namespace dsv4::gpu {
+namespace {
+
+constexpr uint32_t kHeadsPerGroup = 8;  // sparse_attention.comp HG
+constexpr uint32_t kMaxHeadDim = 512;   // sparse_attention.comp MAX_DH
+
+void require(bool ok, const char* what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+
+void check_rope(uint32_t head_dim, uint32_t rope_dim) {
+  require(rope_dim % 2 == 0 && rope_dim <= head_dim, "attention: rope_dim must be even and <= head_dim");
+}
+
+// The KV entry layout needs word-aligned regions (nope % 4) to be bound as uint[].
+void check_entry(uint32_t head_dim, uint32_t rope_dim) {
+  check_rope(head_dim, rope_dim);
+  require((head_dim - rope_dim) % 4 == 0, "attention: nope dims must be a multiple of 4");
+  require((head_dim - rope_dim) <= 2048, "attention: nope dims above 2048");
+}
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+struct ScratchParts {
+  vk::BufferRange max_part, den_part, acc_part, scores;
+  uint64_t end = 0;  // bytes from the scratch offset
+};
+
+uint64_t max_keys_of(const SparseAttentionArgs& a) {
+  return max_attention_keys(a.window, a.ratio, a.index_topk, a.entries_per_seq);
+}
+
+// max_part, den_part, acc_part, scores at aligned offsets of the scratch range (unused parts get 4
+// bytes so every binding stays valid).
+ScratchParts carve(const SparseAttentionArgs& a) {
+  const uint64_t al = std::max<uint64_t>(a.offset_alignment, 4);
+  const uint64_t small = uint64_t(a.max_rows) * a.n_heads * a.n_splits * 4;
+  const uint64_t acc = a.n_splits > 1 ? small * a.head_dim : 4;
+  const uint64_t scores = a.keep_scores ? uint64_t(a.max_rows) * a.n_heads * max_keys_of(a) * 4 : 4;
+  ScratchParts p;
+  uint64_t at = 0;
+  const auto take = [&](uint64_t bytes) {
+    const vk::BufferRange r{a.scratch.buffer, a.scratch.offset + at, bytes};
+    at += align_up(bytes, al);
+    return r;
+  };
+  p.max_part = take(small);
+  p.den_part = take(small);
+  p.acc_part = take(acc);
+  p.scores = take(scores);
+  p.end = at;
+  return p;
+}
+
+}  // namespace
+
+void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>& out) {
+  check_rope(a.head_dim, a.rope_dim);
+  require(a.head_dim <= 1024, "encode_q_heads: head_dim above 1024");
+  struct Push {
+    uint32_t n_heads, head_dim, rope_dim, rope_slot;
+    float eps;
+  } push{a.n_heads, a.head_dim, a.rope_dim, a.rope_slot, a.eps};
+  const vk::Kernel& k = ctx.kernels.get({"attention/q_heads", 3, sizeof(Push), {}, 0});
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::ReadWrite}},
+                 vk::push_words(push),
+                 {a.n_heads, a.max_rows, 1},
+                 std::nullopt,
+                 "attn.q_heads"});
+}
+
+void encode_kv_finish(Context& ctx, const KvFinishArgs& a, std::vector<vk::Dispatch>& out) {
+  check_entry(a.head_dim, a.rope_dim);
+  struct Push {
+    uint32_t head_dim, rope_dim, rope_slot;
+  } push{a.head_dim, a.rope_dim, a.rope_slot};
+  const vk::Kernel& k = ctx.kernels.get({"attention/kv_finish", 3, sizeof(Push), {}, 0});
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.kv, vk::Access::ReadWrite}},
+                 vk::push_words(push),
+                 {a.max_rows, 1, 1},
+                 std::nullopt,
+                 "attn.kv_finish"});
+}
+
+void encode_window_write(Context& ctx, const WindowWriteArgs& a, std::vector<vk::Dispatch>& out) {
+  check_entry(a.head_dim, a.rope_dim);
+  require(a.window > 0, "encode_window_write: window must be > 0");
+  struct Push {
+    uint32_t head_dim, rope_dim, window;
+  } push{a.head_dim, a.rope_dim, a.window};
+  const vk::Kernel& k = ctx.kernels.get({"attention/window_write", 3, sizeof(Push), {}, 0});
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read}, {a.kv, vk::Access::Read}, {a.ring, vk::Access::Write}},
+                 vk::push_words(push),
+                 {a.max_rows, 1, 1},
+                 std::nullopt,
+                 "attn.window_write"});
+}
+
+uint64_t sparse_attention_scratch_bytes(const SparseAttentionArgs& a) { return carve(a).end; }
+
+uint32_t attention_splits(uint64_t max_keys) { return uint32_t(std::clamp<uint64_t>((max_keys + 255) / 256, 1, 64)); }
+
+uint64_t max_attention_keys(uint32_t window, uint32_t ratio, uint32_t index_topk, uint32_t entries_per_seq) {
+  return uint64_t(window) + (ratio == 4 ? index_topk : ratio > 0 ? entries_per_seq : 0);
+}
+
+void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::vector<vk::Dispatch>& out) {
+  check_entry(a.head_dim, a.rope_dim);
+  require(a.head_dim <= kMaxHeadDim && a.head_dim % 4 == 0, "encode_sparse_attention: head_dim must be <= 512, a multiple of 4");
+  // 128 threads in at most 32 subgroups (sparse_attention.comp MAX_SUBGROUPS), reduced with subgroupAdd.
+  const vk::Caps& caps = ctx.device.caps();
+  require(caps.min_subgroup_size == 0 || caps.min_subgroup_size >= 4, "encode_sparse_attention: subgroups below 4 lanes");
+  require(std::find(caps.subgroup_operations.begin(), caps.subgroup_operations.end(), "arithmetic") !=
+              caps.subgroup_operations.end(),
+          "encode_sparse_attention: needs subgroup arithmetic");
+  require(a.window > 0 && a.n_splits > 0, "encode_sparse_attention: window and n_splits must be > 0");
+  require(a.ratio != 4 || a.index_topk > 0, "encode_sparse_attention: ratio 4 needs index_topk");
+  struct Push {
+    uint32_t n_heads, head_dim, rope_dim, window;
+    uint32_t ratio, entries_per_seq, index_topk, n_splits;
+    uint32_t rope_slot;
+    float scale;
+    uint32_t max_keys;
+  } push{a.n_heads, a.head_dim, a.rope_dim, a.window, a.ratio, a.entries_per_seq, a.index_topk, a.n_splits,
+         a.rope_slot, float(1.0 / std::sqrt(double(a.head_dim))),  // as CpuExecutor::sparse_attention
+         a.keep_scores ? uint32_t(max_keys_of(a)) : 0u};
+  const ScratchParts s = carve(a);
+  if (a.scratch.offset % std::max<uint64_t>(a.offset_alignment, 4) != 0 || a.scratch.size < s.end)
+    throw std::invalid_argument("encode_sparse_attention: scratch misaligned or smaller than sparse_attention_scratch_bytes()");
+  // Bindings a kernel does not touch still need a valid buffer: the sink (read-only) stands in.
+  const vk::Binding filler{a.attn_sink, vk::Access::Read};
+  const auto or_filler = [&](const vk::BufferRange& r) {
+    return r.buffer != VK_NULL_HANDLE && a.ratio > 0 ? vk::Binding{r, vk::Access::Read} : filler;
+  };
+  const vk::Binding compressed = or_filler(a.compressed);
+  const vk::Binding index_sel = a.ratio == 4 ? or_filler(a.index_sel) : filler;
+  const std::array<uint32_t, 3> groups{a.n_splits, (a.n_heads + kHeadsPerGroup - 1) / kHeadsPerGroup, a.max_rows};
+  const bool split = a.n_splits > 1;
+
+  const vk::Kernel& scores = ctx.kernels.get({"attention/sparse_attention", 13, sizeof(Push), {{0, 0}}, 0});
+  out.push_back({&scores,
+                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
+                  {a.kv, vk::Access::Read}, {a.ring, vk::Access::Read}, compressed, index_sel, filler,
+                  {s.max_part, vk::Access::Write}, filler, filler, filler,
+                  a.keep_scores ? vk::Binding{s.scores, vk::Access::Write} : filler},
+                 vk::push_words(push), groups, std::nullopt, "attn.sparse.max"});
+
+  const vk::Kernel& pv = ctx.kernels.get({"attention/sparse_attention", 13, sizeof(Push), {{0, 1}}, 0});
+  out.push_back({&pv,
+                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
+                  {a.kv, vk::Access::Read}, {a.ring, vk::Access::Read}, compressed, index_sel,
+                  {a.attn_sink, vk::Access::Read}, {s.max_part, vk::Access::Read},
+                  split ? vk::Binding{s.acc_part, vk::Access::Write} : filler,
+                  split ? vk::Binding{s.den_part, vk::Access::Write} : filler,
+                  split ? filler : vk::Binding{a.o, vk::Access::Write},
+                  a.keep_scores ? vk::Binding{s.scores, vk::Access::Read} : filler},
+                 vk::push_words(push), groups, std::nullopt, "attn.sparse.pv"});
+  if (!split) return;
+
+  struct MergePush {
+    uint32_t n_heads, head_dim, rope_dim, n_splits, rope_slot;
+  } mp{a.n_heads, a.head_dim, a.rope_dim, a.n_splits, a.rope_slot};
+  const vk::Kernel& merge = ctx.kernels.get({"attention/attn_merge", 7, sizeof(MergePush), {}, 0});
+  out.push_back({&merge,
+                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.attn_sink, vk::Access::Read},
+                  {s.max_part, vk::Access::Read}, {s.acc_part, vk::Access::Read}, {s.den_part, vk::Access::Read},
+                  {a.o, vk::Access::Write}},
+                 vk::push_words(mp), {a.n_heads, a.max_rows, 1}, std::nullopt, "attn.sparse.merge"});
+}
+
+}  // namespace dsv4::gpu

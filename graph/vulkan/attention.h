@@ -1,0 +1,79 @@
+// GPU kernels of the attention path between and after the linear layers (model-spec §3.5):
+// query-head post-processing, KV-row post-processing, the native window ring write, and sparse
+// attention with the sink (fused with the inverse RoPE of attn_output). Oracles: CpuExecutor::
+// attn_query / attn_kv / window_write / sparse_attention / attn_output, graph/attention.cpp.
+//
+// Activations are fp32 row-major [max_rows, width] holding the reference's (bf16) values. Every
+// count and position comes from the step descriptor, so one recording serves every step.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "graph/vulkan/context.h"
+#include "vk/recording.h"
+
+namespace dsv4::gpu {
+
+// q [max_rows, n_heads * head_dim] after wq_b, in place: head_rms_norm_bf16 per head, then RoPE
+// (slot RopeSlots::at_pos(ratio)) on the last rope_dim dims.
+struct QHeadsArgs {
+  vk::BufferRange step, rope, q;
+  uint32_t max_rows = 0, n_heads = 0, head_dim = 0, rope_dim = 0, rope_slot = 0;
+  float eps = 1e-6f;  // ModelConfig::norm_eps
+};
+void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>& out);
+
+// kv [max_rows, head_dim] after kv_norm, in place: RoPE on the last rope_dim dims, then the FP8
+// round-trip (block 64) of the nope dims.
+struct KvFinishArgs {
+  vk::BufferRange step, rope, kv;
+  uint32_t max_rows = 0, head_dim = 0, rope_dim = 0, rope_slot = 0;
+};
+void encode_kv_finish(Context& ctx, const KvFinishArgs& a, std::vector<vk::Dispatch>& out);
+
+// Finished kv rows -> ring [seqs][window][KvEntryLayout bytes] (native, cache_layout.h) at slot
+// pos % window, for the rows among the last `window` of their sequence in the step. Record it
+// AFTER this step's sparse attention (which still reads the overwritten slots' old positions).
+struct WindowWriteArgs {
+  vk::BufferRange step, kv, ring;
+  uint32_t max_rows = 0, head_dim = 0, rope_dim = 0, window = 0;
+};
+void encode_window_write(Context& ctx, const WindowWriteArgs& a, std::vector<vk::Dispatch>& out);
+
+// Sparse attention with the sink; o [max_rows, n_heads * head_dim] gets bf16(softmax . V) with
+// the inverse RoPE at the query position already applied (the start of attn_output).
+//   q: [max_rows, n_heads * head_dim] (encode_q_heads output); kv: this step's finished rows;
+//   ring: [seqs][window][entry]; compressed: [seqs][entries_per_seq][entry] (ratio > 0);
+//   index_sel: int32 [max_rows, index_topk], -1 past the row's count (ratio 4 only);
+//   attn_sink: f32 [n_heads]; scratch: sparse_attention_scratch_bytes().
+// Unused bindings (compressed for ratio 0, index_sel unless ratio 4) may be left empty.
+// n_splits: workgroups sharing one row's keys (flash-decoding); 1 for prefill (rows give the
+// parallelism, and scratch stays small), attention_splits() for decode.
+struct SparseAttentionArgs {
+  vk::BufferRange step, rope, q, kv, ring, compressed, index_sel, attn_sink, scratch, o;
+  uint32_t max_rows = 0, n_heads = 0, head_dim = 0, rope_dim = 0, window = 0;
+  uint32_t ratio = 0;            // compress ratio of the layer: 0, 4 (CSA) or > 4 (HCA)
+  uint32_t entries_per_seq = 0;  // compressed cache capacity per sequence slot
+  uint32_t index_topk = 0;
+  uint32_t n_splits = 1;
+  uint32_t rope_slot = 0;        // RopeSlots::at_pos(ratio)
+  uint32_t offset_alignment = 256;  // Caps::min_storage_buffer_offset_alignment (scratch carving)
+  // Keep the first pass's scores in scratch ([max_rows, n_heads, max_attention_keys] floats) so
+  // the second pass skips the dot products: for decode; prefill at long context would need GBs.
+  bool keep_scores = false;
+};
+void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::vector<vk::Dispatch>& out);
+
+// Bytes of SparseAttentionArgs::scratch: per-split maxima and denominators [max_rows, n_heads,
+// n_splits], when n_splits > 1 partial outputs [max_rows, n_splits, n_heads, head_dim], and with
+// keep_scores the scores [max_rows, n_heads, max_attention_keys] (floats, each part aligned).
+uint64_t sparse_attention_scratch_bytes(const SparseAttentionArgs& a);
+
+// Splits for decode rows with up to `max_keys` keys (window + compressed): ~256 keys per split,
+// at most 64.
+uint32_t attention_splits(uint64_t max_keys);
+
+// Keys a row can see at most: window + index_topk (ratio 4) or + entries_per_seq (ratio > 4).
+uint64_t max_attention_keys(uint32_t window, uint32_t ratio, uint32_t index_topk, uint32_t entries_per_seq);
+
+}  // namespace dsv4::gpu

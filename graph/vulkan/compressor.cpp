@@ -1,0 +1,71 @@
+#include "graph/vulkan/compressor.h"
+
+#include <bit>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "graph/vulkan/cache_layout.h"
+
+namespace dsv4::gpu {
+
+namespace {
+
+constexpr int64_t kMaxWidth = 1024;  // MAX_D of shaders/compressor/compress.comp
+
+struct CompressParams {
+  uint32_t d, rope_dim, ratio, coff, rope_slot, max_entries;
+  float eps, hadamard_scale;
+  uint32_t mode;
+};
+
+void check(const CompressorArgs& a) {
+  if (a.d <= 0 || a.d > kMaxWidth || !std::has_single_bit(uint64_t(a.d)))
+    throw std::invalid_argument("encode_compressor: d " + std::to_string(a.d) + " is not a power of two <= 1024");
+  if (a.rope_dim < 0 || a.rope_dim % 2 != 0 || a.rope_dim > a.d) throw std::invalid_argument("encode_compressor: rope_dim");
+  if (a.ratio <= 0) throw std::invalid_argument("encode_compressor: ratio");
+  if (a.max_entries <= 0 || a.max_rows == 0) throw std::invalid_argument("encode_compressor: sizes");
+}
+
+}  // namespace
+
+int64_t compressor_coff(int64_t ratio) { return ratio == 4 ? 2 : 1; }
+
+uint64_t compressor_state_bytes(int64_t ratio, int64_t d, int64_t seqs) {
+  const int64_t coff = compressor_coff(ratio);
+  return uint64_t(seqs) * 2 * uint64_t(coff * ratio) * uint64_t(coff * d) * sizeof(float);
+}
+
+uint32_t compressor_entry_bytes(CompressorKind kind, int64_t d, int64_t rope_dim) {
+  return kind == CompressorKind::Main ? KvEntryLayout{uint32_t(d - rope_dim), uint32_t(rope_dim)}.bytes()
+                                      : IndexEntryLayout{uint32_t(d)}.bytes();
+}
+
+void encode_compressor(Context& ctx, const CompressorArgs& a, std::vector<vk::Dispatch>& out) {
+  check(a);
+  const vk::Kernel& k = ctx.kernels.get({"compressor/compress", 8, sizeof(CompressParams), {}, 0});
+  const CompressParams p{uint32_t(a.d),
+                         uint32_t(a.rope_dim),
+                         uint32_t(a.ratio),
+                         uint32_t(compressor_coff(a.ratio)),
+                         a.rope_slot,
+                         uint32_t(a.max_entries),
+                         a.eps,
+                         float(1.0 / std::sqrt(double(a.d))),  // as graph::hadamard_rotate
+                         a.kind == CompressorKind::Main ? 0u : 1u};
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read},
+                  {a.rope, vk::Access::Read},
+                  {a.kv, vk::Access::Read},
+                  {a.score, vk::Access::Read},
+                  {a.ape, vk::Access::Read},
+                  {a.norm, vk::Access::Read},
+                  {a.state, vk::Access::ReadWrite},
+                  {a.cache, vk::Access::Write}},
+                 vk::push_words(p),
+                 {a.max_rows, 1, 1},
+                 std::nullopt,
+                 a.kind == CompressorKind::Main ? "compressor" : "indexer.compressor"});
+}
+
+}  // namespace dsv4::gpu

@@ -1,0 +1,736 @@
+#include "graph/vulkan/executor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "graph/memory_plan.h"
+#include "graph/vulkan/attention.h"
+#include "graph/vulkan/compressor.h"
+#include "graph/vulkan/embed.h"
+#include "graph/vulkan/indexer.h"
+#include "graph/vulkan/linear.h"
+#include "graph/vulkan/mhc.h"
+#include "graph/vulkan/moe.h"
+#include "graph/vulkan/norms.h"
+#include "graph/vulkan/sampling.h"
+#include "weights/error.h"
+
+namespace dsv4::gpu {
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+
+}  // namespace
+
+// One recorded shape: its dispatches (kept for labels) and the recording.
+struct VulkanExecutor::Recorded {
+  uint32_t max_rows = 0;
+  std::vector<std::string> labels;
+  std::unique_ptr<vk::Recording> recording;
+};
+
+VulkanExecutor::VulkanExecutor(vk::Device& device, std::shared_ptr<const DeviceModel> model, ExecutorOptions options,
+                               vk::PipelineCache* pipelines)
+    : device_(device), model_(std::move(model)), options_(options), ctx_(device, pipelines), rope_slots_(model_->cfg()) {
+  if (options_.max_seqs < 1 || options_.prefill_chunk < 1 || options_.max_context < 1)
+    throw std::invalid_argument("executor options must be positive");
+  max_rows_ = std::max(options_.max_seqs, options_.prefill_chunk);
+  staging_ = std::make_unique<vk::StagingRing>(device_, 8ull << 20);
+  allocate_buffers();
+}
+
+VulkanExecutor::~VulkanExecutor() {
+  try {
+    device_.wait_idle();
+  } catch (...) {
+  }
+}
+
+namespace {
+
+// Turns the op list into dispatches for one recorded shape (max_rows rows).
+class StepEncoder {
+ public:
+  StepEncoder(Context& ctx, const DeviceModel& m, std::map<std::string, vk::Buffer>& b, uint32_t max_rows,
+              const RopeSlots& slots, const ExecutorOptions& o)
+      : ctx_(ctx), m_(m), c_(m.cfg()), b_(b), max_rows_(max_rows), slots_(slots), o_(o) {}
+
+  std::vector<vk::Dispatch> encode(const graph::OpList& ops) {
+    for (const graph::Op& op : ops.ops) encode_op(op);
+    sample();
+    return std::move(out_);
+  }
+
+ private:
+  vk::BufferRange buf(const std::string& name) const {
+    const auto it = b_.find(name);
+    if (it == b_.end()) throw std::logic_error("executor: no buffer '" + name + "'");
+    return it->second.range();
+  }
+  vk::BufferRange step() const { return buf("step"); }
+  vk::BufferRange out_step() const { return buf("out_step"); }
+  const DeviceBlock& block(int64_t layer) const { return m_.layers.at(size_t(layer)); }
+
+  void linear(const DeviceMatrix& w, const std::string& x, const std::string& y, const std::string& label,
+              LinearOutput output = LinearOutput::Bf16, bool act_quant = true, int64_t groups = 1,
+              float out_scale = 1.f, bool out_rows = false) {
+    LinearArgs a;
+    a.w = &w;
+    a.step = out_rows ? out_step() : step();
+    a.x = buf(x);
+    a.y = buf(y);
+    a.max_rows = out_rows ? o_.max_seqs : max_rows_;
+    a.act_quant = act_quant;
+    a.output = output;
+    a.groups = groups;
+    a.out_scale = out_scale;
+    a.label = label;
+    encode_linear(ctx_, a, out_);
+  }
+
+  void norm_rows(const DeviceMatrix& w, const std::string& x, const std::string& y, int64_t dim,
+                 const std::string& label, bool out_rows = false);
+  void q_heads(const graph::Op& op);
+  void kv_finish(const graph::Op& op);
+  void index_q_finish(const graph::Op& op);
+  void compress(const graph::Op& op, const DeviceCompressor& w, bool index);
+  uint32_t entries_per_seq(int64_t layer) const;
+  SparseAttentionArgs attention_args(int64_t layer) const;
+  void sample();
+  // Runs `encode` and prefixes the labels of the dispatches it appended with the op's module.
+  template <class F>
+  void label_from(const std::string& label, F&& encode) {
+    const size_t first = out_.size();
+    encode();
+    for (size_t i = first; i < out_.size(); ++i)
+      if (out_[i].label.rfind(label, 0) != 0) out_[i].label = label + (out_[i].label.empty() ? "" : " " + out_[i].label);
+  }
+
+ public:
+  // Scratch sizes the recorded shapes need (the executor allocates the largest).
+  uint64_t attention_scratch_bytes() const {
+    uint64_t b = 16;
+    for (int64_t i = 0; i < c_.n_layers; ++i) b = std::max(b, sparse_attention_scratch_bytes(attention_args(i)));
+    return b;
+  }
+
+ private:
+  void encode_op(const graph::Op& op);
+  void embed(const graph::Op& op);
+  void hc_pre(const graph::Op& op);
+  void rms_norm(const graph::Op& op);
+  void attn_query(const graph::Op& op);
+  void attn_kv(const graph::Op& op);
+  void indexer_query(const graph::Op& op);
+  void compressor(const graph::Op& op);
+  void indexer_topk(const graph::Op& op);
+  void sparse_attention(const graph::Op& op);
+  void window_write(const graph::Op& op);
+  void attn_output(const graph::Op& op);
+  void hc_post(const graph::Op& op);
+  void gate(const graph::Op& op);
+  void moe(const graph::Op& op);
+  void hc_head(const graph::Op& op);
+  void head(const graph::Op& op);
+  void gather_last_rows();
+
+  Context& ctx_;
+  const DeviceModel& m_;
+  const ModelConfig& c_;
+  std::map<std::string, vk::Buffer>& b_;
+  uint32_t max_rows_;
+  const RopeSlots& slots_;
+  const ExecutorOptions& o_;
+  std::vector<vk::Dispatch> out_;
+};
+
+void StepEncoder::encode_op(const graph::Op& op) {
+  using K = graph::OpKind;
+  switch (op.kind) {
+    case K::Embed: return embed(op);
+    case K::HcPre: return hc_pre(op);
+    case K::RmsNorm: return rms_norm(op);
+    case K::AttnQuery: return attn_query(op);
+    case K::AttnKv: return attn_kv(op);
+    case K::IndexerQuery: return indexer_query(op);
+    case K::Compressor: return compressor(op);
+    case K::IndexerTopk: return indexer_topk(op);
+    case K::SparseAttention: return sparse_attention(op);
+    case K::WindowWrite: return window_write(op);
+    case K::AttnOutput: return attn_output(op);
+    case K::HcPost: return hc_post(op);
+    case K::Gate: return gate(op);
+    case K::Moe: return moe(op);
+    case K::HcHead: return hc_head(op);
+    case K::Head: return head(op);
+    case K::MtpInput: break;
+  }
+  throw std::logic_error(std::string("the Vulkan executor has no kernel for op ") + graph::op_kind_name(op.kind) + " (" +
+                         op.name + ")");
+}
+
+// §3.5.1: qr = q_norm(wq_a(x)); q = wq_b(qr); per-head RMS + RoPE.
+void StepEncoder::attn_query(const graph::Op& op) {
+  const DeviceAttention& a = block(op.layer).attn;
+  linear(a.wq_a, "x", "qr_raw", op.name + ".wq_a");
+  norm_rows(a.q_norm, "qr_raw", "qr", c_.q_lora_rank, op.name + ".q_norm");
+  linear(a.wq_b, "qr", "q", op.name + ".wq_b");
+  q_heads(op);
+}
+
+// §3.5.2: kv = kv_norm(wkv(x)); RoPE; FP8 round-trip of the nope dims.
+void StepEncoder::attn_kv(const graph::Op& op) {
+  const DeviceAttention& a = block(op.layer).attn;
+  linear(a.wkv, "x", "kv_raw", op.name + ".wkv");
+  norm_rows(a.kv_norm, "kv_raw", "kv", c_.head_dim, op.name + ".kv_norm");
+  kv_finish(op);
+}
+
+// §3.5.5 steps 1, 3: index queries (wq_b, RoPE, Hadamard, FP4) and head weights (weights_proj x scale).
+void StepEncoder::indexer_query(const graph::Op& op) {
+  const DeviceAttention& a = block(op.layer).attn;
+  linear(a.index_wq_b, "qr", "index_q", op.name + ".wq_b");
+  index_q_finish(op);
+  const float scale = float(std::pow(double(c_.index_head_dim), -0.5) * std::pow(double(c_.index_n_heads), -0.5));
+  linear(a.index_weights_proj, "x", "index_w", op.name + ".weights_proj", LinearOutput::Bf16, true, 1, scale);
+}
+
+// §3.5.4: wkv/wgate in fp32, then the state update and emission kernel.
+void StepEncoder::compressor(const graph::Op& op) {
+  const DeviceAttention& a = block(op.layer).attn;
+  const bool index = ends_with(op.name, ".indexer.compressor");
+  const DeviceCompressor& w = index ? a.index_compressor : a.compressor;
+  linear(w.wkv, "x", "comp_kv", op.name + ".wkv", LinearOutput::F32);
+  linear(w.wgate, "x", "comp_score", op.name + ".wgate", LinearOutput::F32);
+  compress(op, w, index);
+}
+
+// §3.5.9-10: (inverse RoPE is fused into sparse attention) grouped wo_a over bf16 weights, wo_b.
+void StepEncoder::attn_output(const graph::Op& op) {
+  const DeviceAttention& a = block(op.layer).attn;
+  linear(a.wo_a, "o", "z", op.name + ".wo_a", LinearOutput::Bf16, false, c_.o_groups);
+  linear(a.wo_b, "z", "attn_out", op.name + ".wo_b");
+}
+
+// §3.7: the last row of each sequence: gather, hc_head, norm, fp32 head.
+void StepEncoder::head(const graph::Op& op) {
+  linear(m_.head, "head_x", "logits", op.name, LinearOutput::F32, true, 1, 1.f, true);
+}
+
+// §3.6 Gate: scores, selection (bias or tid2eid), normalised weights.
+void StepEncoder::gate(const graph::Op& op) {
+  const DeviceMoe& f = block(op.layer).ffn;
+  GateArgs a;
+  a.gate = &f.gate;
+  if (c_.is_hash_layer(op.layer)) a.tid2eid = f.tid2eid.data;
+  else a.bias = f.bias.data;
+  a.step = step();
+  a.x = buf("x");
+  a.route = buf("route");
+  a.max_rows = max_rows_;
+  a.n_experts = c_.n_routed_experts;
+  a.topk = c_.n_activated_experts;
+  a.route_scale = c_.route_scale;
+  label_from(op.name, [&] { encode_gate(ctx_, a, out_); });
+}
+
+// §3.6 MoE: the selected routed experts + the shared expert, combined in fp32.
+void StepEncoder::moe(const graph::Op& op) {
+  const DeviceMoe& f = block(op.layer).ffn;
+  MoeArgs a;
+  a.w1 = &f.w1;
+  a.w3 = &f.w3;
+  a.w2 = &f.w2;
+  a.s1 = &f.s1;
+  a.s3 = &f.s3;
+  a.s2 = &f.s2;
+  a.step = step();
+  a.x = buf("x");
+  a.route = buf("route");
+  a.out = buf("ffn_out");
+  a.scratch = buf("moe_scratch");
+  a.max_rows = max_rows_;
+  a.dim = c_.dim;
+  a.inter_dim = c_.moe_inter_dim;
+  a.topk = c_.n_activated_experts;
+  a.swiglu_limit = c_.swiglu_limit;
+  label_from(op.name, [&] { encode_moe(ctx_, a, out_); });
+}
+
+uint32_t StepEncoder::entries_per_seq(int64_t layer) const {
+  const int64_t r = c_.ratio(layer);
+  return r > 0 ? uint32_t(std::max<int64_t>(1, o_.max_context / r)) : 0;
+}
+
+SparseAttentionArgs StepEncoder::attention_args(int64_t layer) const {
+  const std::string p = "layers." + std::to_string(layer);
+  const uint32_t ratio = uint32_t(c_.ratio(layer));
+  SparseAttentionArgs a;
+  a.step = step();
+  a.rope = buf("rope");
+  a.q = buf("q");
+  a.kv = buf("kv");
+  a.ring = buf(p + ".window");
+  if (ratio > 0) a.compressed = buf(p + ".compressed");
+  if (ratio == 4) a.index_sel = buf("index_sel");
+  a.attn_sink = block(layer).attn.attn_sink.data;
+  a.o = buf("o");
+  a.max_rows = max_rows_;
+  a.n_heads = uint32_t(c_.n_heads);
+  a.head_dim = uint32_t(c_.head_dim);
+  a.rope_dim = uint32_t(c_.rope_head_dim);
+  a.window = uint32_t(c_.window_size);
+  a.ratio = ratio;
+  a.entries_per_seq = entries_per_seq(layer);
+  a.index_topk = uint32_t(c_.index_topk);
+  a.n_splits = max_rows_ <= o_.max_seqs
+                   ? attention_splits(max_attention_keys(a.window, ratio, a.index_topk, a.entries_per_seq))
+                   : 1;
+  a.rope_slot = slots_.at_pos(ratio);
+  a.offset_alignment = uint32_t(ctx_.device.caps().min_storage_buffer_offset_alignment);
+  return a;
+}
+
+void StepEncoder::q_heads(const graph::Op& op) {
+  QHeadsArgs a;
+  a.step = step();
+  a.rope = buf("rope");
+  a.q = buf("q");
+  a.max_rows = max_rows_;
+  a.n_heads = uint32_t(c_.n_heads);
+  a.head_dim = uint32_t(c_.head_dim);
+  a.rope_dim = uint32_t(c_.rope_head_dim);
+  a.rope_slot = slots_.at_pos(c_.ratio(op.layer));
+  a.eps = c_.norm_eps;
+  label_from(op.name + ".q_heads", [&] { encode_q_heads(ctx_, a, out_); });
+}
+
+void StepEncoder::kv_finish(const graph::Op& op) {
+  KvFinishArgs a;
+  a.step = step();
+  a.rope = buf("rope");
+  a.kv = buf("kv");
+  a.max_rows = max_rows_;
+  a.head_dim = uint32_t(c_.head_dim);
+  a.rope_dim = uint32_t(c_.rope_head_dim);
+  a.rope_slot = slots_.at_pos(c_.ratio(op.layer));
+  label_from(op.name + ".kv_finish", [&] { encode_kv_finish(ctx_, a, out_); });
+}
+
+void StepEncoder::index_q_finish(const graph::Op& op) {
+  IndexerQueryArgs a;
+  a.step = step();
+  a.rope = buf("rope");
+  a.q = buf("index_q");
+  a.heads = c_.index_n_heads;
+  a.dim = c_.index_head_dim;
+  a.rope_dim = c_.rope_head_dim;
+  a.rope_slot = slots_.at_pos(c_.ratio(op.layer));
+  a.max_rows = max_rows_;
+  label_from(op.name + ".q", [&] { encode_indexer_query(ctx_, a, out_); });
+}
+
+void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool index) {
+  const std::string p = "layers." + std::to_string(op.layer);
+  const int64_t ratio = c_.ratio(op.layer);
+  CompressorArgs a;
+  a.kind = index ? CompressorKind::Index : CompressorKind::Main;
+  a.step = step();
+  a.rope = buf("rope");
+  a.kv = buf("comp_kv");
+  a.score = buf("comp_score");
+  a.ape = w.ape.data;
+  a.norm = w.norm.data;
+  a.state = buf(p + (index ? ".index_state" : ".compressor_state"));
+  a.cache = buf(p + (index ? ".index_keys" : ".compressed"));
+  a.d = index ? c_.index_head_dim : c_.head_dim;
+  a.rope_dim = c_.rope_head_dim;
+  a.ratio = ratio;
+  a.rope_slot = slots_.window_start(ratio);
+  a.max_entries = entries_per_seq(op.layer);
+  a.eps = c_.norm_eps;
+  a.max_rows = max_rows_;
+  label_from(op.name, [&] { encode_compressor(ctx_, a, out_); });
+}
+
+void StepEncoder::indexer_topk(const graph::Op& op) {
+  IndexerTopkArgs a;
+  a.step = step();
+  a.q = buf("index_q");
+  a.w = buf("index_w");
+  a.index_keys = buf("layers." + std::to_string(op.layer) + ".index_keys");
+  a.scores = buf("index_scores");
+  a.index_sel = buf("index_sel");
+  a.heads = c_.index_n_heads;
+  a.dim = c_.index_head_dim;
+  a.ratio = c_.ratio(op.layer);
+  a.topk = c_.index_topk;
+  a.max_entries = entries_per_seq(op.layer);
+  a.max_rows = max_rows_;
+  label_from(op.name + ".topk", [&] { encode_indexer_topk(ctx_, a, out_); });
+}
+
+void StepEncoder::sparse_attention(const graph::Op& op) {
+  SparseAttentionArgs a = attention_args(op.layer);
+  a.scratch = buf("attn_scratch");
+  label_from(op.name + ".sparse_attention", [&] { encode_sparse_attention(ctx_, a, out_); });
+}
+
+void StepEncoder::window_write(const graph::Op& op) {
+  WindowWriteArgs a;
+  a.step = step();
+  a.kv = buf("kv");
+  a.ring = buf("layers." + std::to_string(op.layer) + ".window");
+  a.max_rows = max_rows_;
+  a.head_dim = uint32_t(c_.head_dim);
+  a.rope_dim = uint32_t(c_.rope_head_dim);
+  a.window = uint32_t(c_.window_size);
+  label_from(op.name + ".window_write", [&] { encode_window_write(ctx_, a, out_); });
+}
+
+void StepEncoder::norm_rows(const DeviceMatrix& w, const std::string& x, const std::string& y, int64_t dim,
+                            const std::string& label, bool out_rows) {
+  RmsNormArgs a;
+  a.step = out_rows ? out_step() : step();
+  a.x = buf(x);
+  a.weight = w.data;
+  a.y = buf(y);
+  a.dim = uint32_t(dim);
+  a.max_rows = out_rows ? o_.max_seqs : max_rows_;
+  a.eps = c_.norm_eps;
+  const size_t first = out_.size();
+  encode_rms_norm(ctx_, a, out_);
+  for (size_t i = first; i < out_.size(); ++i) out_[i].label = label;
+}
+
+void StepEncoder::embed(const graph::Op&) {
+  // Every step marks its rows' tokens as seen (repetition penalty) before anything samples.
+  MarkTokensArgs mt;
+  mt.step = step();
+  mt.presence = buf("presence");
+  mt.vocab = uint32_t(c_.vocab_size);
+  mt.max_rows = max_rows_;
+  label_from("sample.mark_tokens", [&] { encode_mark_tokens(ctx_, mt, out_); });
+  EmbedArgs a;
+  a.step = step();
+  a.table = &m_.embed;
+  a.hc_out = buf("hc");
+  a.status = buf("status");
+  a.hc = uint32_t(c_.hc_mult);
+  a.max_rows = max_rows_;
+  label_from("embed", [&] { encode_embed(ctx_, a, out_); });
+}
+
+HcDeviceWeights hc_weights(const DeviceHc& h) { return {h.fn.data, h.base.data, h.scale.data}; }
+
+void StepEncoder::hc_pre(const graph::Op& op) {
+  const DeviceBlock& b = block(op.layer);
+  HcPreArgs a;
+  a.step = step();
+  a.streams = buf("hc");
+  a.w = hc_weights(ends_with(op.name, ".hc_ffn") ? b.hc_ffn : b.hc_attn);
+  a.y = buf("y");
+  a.post = buf("hc_post");
+  a.comb = buf("hc_comb");
+  a.dim = uint32_t(c_.dim);
+  a.hc = uint32_t(c_.hc_mult);
+  a.max_rows = max_rows_;
+  a.sinkhorn_iters = uint32_t(c_.hc_sinkhorn_iters);
+  a.hc_eps = c_.hc_eps;
+  a.norm_eps = c_.norm_eps;
+  label_from(op.name, [&] { encode_hc_pre(ctx_, a, out_); });
+}
+
+void StepEncoder::hc_post(const graph::Op& op) {
+  HcPostArgs a;
+  a.step = step();
+  a.f = buf(op.reads[0]);
+  a.post = buf("hc_post");
+  a.comb = buf("hc_comb");
+  a.streams = buf("hc");
+  a.dim = uint32_t(c_.dim);
+  a.hc = uint32_t(c_.hc_mult);
+  a.max_rows = max_rows_;
+  label_from(op.name, [&] { encode_hc_post(ctx_, a, out_); });
+}
+
+void StepEncoder::rms_norm(const graph::Op& op) {
+  if (op.name == "norm") return norm_rows(m_.norm, "head_y", "head_x", c_.dim, "norm", true);
+  const DeviceBlock& b = block(op.layer);
+  norm_rows(ends_with(op.name, ".ffn_norm") ? b.ffn_norm : b.attn_norm, "y", "x", c_.dim, op.name);
+}
+
+// §3.7: the last row of each sequence is gathered, collapsed (hc_head) and normalised.
+void StepEncoder::hc_head(const graph::Op& op) {
+  gather_last_rows();
+  HcHeadArgs a;
+  a.step = out_step();
+  a.streams = buf("head_hc");
+  a.w = hc_weights(m_.hc_head);
+  a.y = buf("head_y");
+  a.dim = uint32_t(c_.dim);
+  a.hc = uint32_t(c_.hc_mult);
+  a.max_rows = o_.max_seqs;
+  a.hc_eps = c_.hc_eps;
+  a.norm_eps = c_.norm_eps;
+  label_from(op.name, [&] { encode_hc_head(ctx_, a, out_); });
+}
+
+// After the head: the GPU sampler picks each sequence's next token and feeds it to the next step.
+void StepEncoder::sample() {
+  SampleArgs a;
+  a.step = out_step();
+  a.logits = buf("logits");
+  a.params = buf("sampling_params");
+  a.presence = buf("presence");
+  a.scratch = buf("sample_scratch");
+  a.ids = buf("sampled");
+  a.vocab = uint32_t(c_.vocab_size);
+  a.max_rows = o_.max_seqs;
+  a.write_step = false;
+  a.mark_picks = true;
+  label_from("sample", [&] { encode_sample(ctx_, a, out_); });
+  const vk::Kernel& k = ctx_.kernels.get({"exec/feed_tokens", 3, 0, {}, 0});
+  out_.push_back({&k,
+                  {{out_step(), vk::Access::Read}, {buf("sampled"), vk::Access::Read}, {step(), vk::Access::ReadWrite}},
+                  {},
+                  {groups_for(o_.max_seqs, 64), 1, 1},
+                  std::nullopt,
+                  "feed sampled tokens"});
+}
+
+void StepEncoder::gather_last_rows() {
+  const vk::Kernel& k = ctx_.kernels.get({"exec/gather_rows", 4, 4, {}, 0});
+  const uint32_t width = uint32_t(c_.hc_mult * c_.dim);
+  out_.push_back({&k,
+                  {{out_step(), vk::Access::Read}, {buf("gather_index"), vk::Access::Read}, {buf("hc"), vk::Access::Read},
+                   {buf("head_hc"), vk::Access::Write}},
+                  {width},
+                  {groups_for(width, 256), o_.max_seqs, 1},
+                  std::nullopt,
+                  "gather last rows"});
+}
+
+}  // namespace
+
+std::unique_ptr<VulkanExecutor::Recorded> VulkanExecutor::record(uint32_t max_rows) {
+  StepEncoder enc(ctx_, *model_, buffers_, max_rows, rope_slots_, options_);
+  std::vector<vk::Dispatch> dispatches =
+      enc.encode(graph::build_step(cfg(), max_rows == options_.max_seqs ? graph::StepKind::Decode : graph::StepKind::Prefill));
+  auto r = std::make_unique<Recorded>();
+  r->max_rows = max_rows;
+  for (const vk::Dispatch& d : dispatches) r->labels.push_back(d.label);
+  r->recording = std::make_unique<vk::Recording>(device_, std::move(dispatches),
+                                                 vk::RecordingOptions{.timestamps = options_.timestamps});
+  ++stats_.recordings;
+  return r;
+}
+
+// Validates the rows (the one place a bad step is caught before it reaches a kernel) and writes
+// the step descriptor, RoPE tables, the out-step descriptor (last row of each sequence) and the
+// gather index into their host-visible buffers.
+void VulkanExecutor::write_step(std::span<const StepRow> rows, bool keep_tokens) {
+  const ModelConfig& c = cfg();
+  if (rows.empty()) throw std::invalid_argument("a step needs at least one token");
+  std::vector<StepRow> out;
+  std::vector<int32_t> gather;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const StepRow& r = rows[i];
+    if (r.seq < 0 || uint32_t(r.seq) >= options_.max_seqs)
+      throw std::invalid_argument("sequence slot " + std::to_string(r.seq) + " outside [0, " + std::to_string(options_.max_seqs) + ")");
+    if (r.pos < 0 || r.pos >= options_.max_context)
+      throw std::invalid_argument("position " + std::to_string(r.pos) + " exceeds the context of " +
+                                  std::to_string(options_.max_context) + " tokens (raise --ctx)");
+    if (!keep_tokens && (r.token < 0 || r.token >= c.vocab_size))
+      throw std::invalid_argument("token id " + std::to_string(r.token) + " is outside the vocabulary [0, " +
+                                  std::to_string(c.vocab_size) + ")");
+    const bool last = i + 1 == rows.size() || rows[i + 1].seq != r.seq;
+    if (last) {
+      out.push_back({r.token, r.pos, r.seq, int32_t(out.size())});
+      gather.push_back(int32_t(i));
+    }
+  }
+  if (out.size() > options_.max_seqs) throw std::invalid_argument("more sequences in one step than slots");
+  const uint32_t R = rows.size() == out.size() && rows.size() <= options_.max_seqs ? options_.max_seqs : options_.prefill_chunk;
+  if (rows.size() > R) throw std::invalid_argument("step of " + std::to_string(rows.size()) + " rows exceeds the prefill chunk");
+  uint8_t* step = buffers_.at("step").mapped();
+  if (keep_tokens) {  // the GPU sampler wrote each row's token: keep it, rewrite the rest
+    std::vector<StepRow> merged(rows.begin(), rows.end());
+    for (size_t i = 0; i < merged.size(); ++i)
+      std::memcpy(&merged[i].token, step + sizeof(StepHeader) + i * sizeof(StepRow), 4);
+    const std::vector<uint8_t> bytes = encode_step(merged, R, rope_slots_);
+    std::memcpy(step, bytes.data(), bytes.size());
+  } else {
+    const std::vector<uint8_t> bytes = encode_step(rows, R, rope_slots_);
+    std::memcpy(step, bytes.data(), bytes.size());
+  }
+  std::vector<float> rope(size_t(rope_buffer_bytes(rope_slots_, uint32_t(rows.size())) / 4));
+  rope_slots_.fill(rows, rope);
+  std::memcpy(buffers_.at("rope").mapped(), rope.data(), rope.size() * 4);
+  const std::vector<uint8_t> ob = encode_step(out, options_.max_seqs, rope_slots_);
+  std::memcpy(buffers_.at("out_step").mapped(), ob.data(), ob.size());
+  std::memcpy(buffers_.at("gather_index").mapped(), gather.data(), gather.size() * 4);
+  last_out_rows_ = uint32_t(out.size());
+}
+
+void VulkanExecutor::submit(std::span<const StepRow> rows, bool sample) {
+  (void)sample;  // the sampler always runs; its pick is only read when asked for
+  const bool decode = rows.size() <= options_.max_seqs && last_out_rows_ == rows.size();
+  std::unique_ptr<Recorded>& r = decode ? decode_ : prefill_;
+  if (!r) {
+    r = record(decode ? options_.max_seqs : options_.prefill_chunk);
+    (decode ? stats_.decode_dispatches : stats_.prefill_dispatches) = r->recording->size();
+  }
+  r->recording->run();
+  last_ = r.get();
+  const uint32_t* status = reinterpret_cast<const uint32_t*>(buffers_.at("status").mapped());
+  if (status[0] & kEmbedBadToken) {
+    const uint32_t bad = status[1];
+    std::memset(buffers_.at("status").mapped(), 0, kEmbedStatusBytes);
+    throw std::invalid_argument("token id " + std::to_string(int32_t(bad)) + " is outside the vocabulary");
+  }
+  ++stats_.submissions;
+  ++stats_.steps;
+}
+
+void VulkanExecutor::step(std::span<const StepRow> rows, bool sample) {
+  write_step(rows, false);
+  submit(rows, sample);
+}
+
+void VulkanExecutor::step_feedback(std::span<const StepRow> rows, bool sample) {
+  write_step(rows, true);
+  submit(rows, sample);
+}
+
+std::vector<float> VulkanExecutor::logits(uint32_t out_row) {
+  if (out_row >= last_out_rows_) throw std::out_of_range("no logits row " + std::to_string(out_row) + " in the last step");
+  const uint64_t v = uint64_t(cfg().vocab_size);
+  std::vector<float> l(v);
+  staging_->download(buffers_.at("logits"), out_row * v * 4, l.data(), v * 4);
+  return l;
+}
+
+std::vector<int32_t> VulkanExecutor::sampled(uint32_t n) {
+  std::vector<int32_t> ids(n);
+  staging_->download(buffers_.at("sampled"), 0, ids.data(), n * 4ull);
+  return ids;
+}
+
+void VulkanExecutor::set_sampling(uint32_t slot, const SlotSampling& s) {
+  if (slot >= options_.max_seqs) throw std::out_of_range("sequence slot " + std::to_string(slot));
+  graph::SamplingParams p;
+  p.temperature = s.temperature;
+  p.top_k = s.top_k;
+  p.top_p = s.top_p;
+  p.min_p = s.min_p;
+  p.repetition_penalty = s.repetition_penalty;
+  p.seed = s.seed;
+  const graph::DeviceSamplingParams d = graph::pack_sampling_params(p);
+  std::memcpy(buffers_.at("sampling_params").mapped() + slot * sizeof(d), &d, sizeof(d));
+}
+
+void VulkanExecutor::clear_slot(uint32_t slot) {
+  if (slot >= options_.max_seqs) throw std::out_of_range("sequence slot " + std::to_string(slot));
+  const uint64_t words = graph::presence_words(cfg().vocab_size);
+  std::vector<uint32_t> zero(words, 0);
+  staging_->upload(buffers_.at("presence"), slot * words * 4, zero.data(), words * 4);
+}
+
+std::vector<std::pair<std::string, double>> VulkanExecutor::last_profile() const {
+  std::vector<std::pair<std::string, double>> p;
+  if (!last_ || !last_->recording->has_timestamps()) return p;
+  const std::vector<double> t = last_->recording->dispatch_times_ns();
+  for (size_t i = 0; i < t.size() && i < last_->labels.size(); ++i) p.emplace_back(last_->labels[i], t[i]);
+  return p;
+}
+
+// Activations (fp32 rows of the largest step), per-layer caches in native formats, the step
+// descriptors. Names follow the op list's buffer names (graph/builder.cpp).
+void VulkanExecutor::allocate_buffers() {
+  const ModelConfig& c = cfg();
+  arena_ = std::make_unique<vk::Arena>(device_, vk::MemoryKind::DeviceLocal, 256ull << 20, "activations and caches");
+  const uint64_t R = max_rows_, S = options_.max_seqs;
+  auto act = [&](const std::string& name, uint64_t width, uint64_t rows) {
+    buffers_.emplace(name, arena_->allocate(std::max<uint64_t>(16, rows * width * 4), name));
+  };
+  const int64_t hc = c.hc_mult, d = c.dim;
+  act("hc", uint64_t(hc * d), R);
+  for (const char* n : {"y", "x", "attn_out", "ffn_out"}) act(n, uint64_t(d), R);
+  act("qr", uint64_t(c.q_lora_rank), R);
+  act("qr_raw", uint64_t(c.q_lora_rank), R);
+  act("kv_raw", uint64_t(c.head_dim), R);
+  act("q", uint64_t(c.n_heads * c.head_dim), R);
+  act("o", uint64_t(c.n_heads * c.head_dim), R);
+  act("kv", uint64_t(c.head_dim), R);
+  act("z", uint64_t(c.o_groups * c.o_lora_rank), R);
+  act("hc_post", uint64_t(hc), R);
+  act("hc_comb", uint64_t(hc * hc), R);
+  act("comp_kv", uint64_t(2 * c.head_dim), R);
+  act("comp_score", uint64_t(2 * c.head_dim), R);
+  act("index_q", uint64_t(std::max<int64_t>(1, c.index_n_heads * c.index_head_dim)), R);
+  act("index_w", uint64_t(std::max<int64_t>(1, c.index_n_heads)), R);
+  act("index_sel", uint64_t(std::max<int64_t>(1, c.index_topk)), R);
+  act("route", uint64_t(2 * c.n_activated_experts), R);
+  act("head_hc", uint64_t(hc * d), S);
+  act("head_y", uint64_t(d), S);
+  act("head_x", uint64_t(d), S);
+  act("logits", uint64_t(c.vocab_size), S);
+  act("sampled", 1, S);
+  act("presence", uint64_t(graph::presence_words(c.vocab_size)), S);
+  buffers_.emplace("moe_scratch", arena_->allocate(moe_scratch_bytes(d, c.moe_inter_dim, c.n_activated_experts, uint32_t(R)), "moe scratch"));
+  buffers_.emplace("sample_scratch", arena_->allocate(std::max<uint64_t>(16, sample_scratch_bytes(uint32_t(c.vocab_size), uint32_t(S))), "sampler scratch"));
+  uint64_t index_entries = 1;
+  for (int64_t i = 0; i < c.n_layers; ++i)
+    if (c.ratio(i) == 4) index_entries = std::max<uint64_t>(index_entries, uint64_t(options_.max_context / 4));
+  buffers_.emplace("index_scores", arena_->allocate(std::max<uint64_t>(16, indexer_scores_bytes(uint32_t(R), int64_t(index_entries))), "index scores"));
+  // Per-layer caches, [slot][entries][entry] in the native formats (graph/memory_plan.cpp).
+  const uint64_t kv_entry = graph::kv_entry_bytes(c), ix_entry = graph::index_entry_bytes(c);
+  const uint64_t ctx = uint64_t(options_.max_context);
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const std::string p = "layers." + std::to_string(i);
+    const uint64_t r = uint64_t(c.ratio(i));
+    auto cache = [&](const std::string& name, uint64_t bytes) {
+      buffers_.emplace(name, arena_->allocate(std::max<uint64_t>(16, bytes), name));
+    };
+    cache(p + ".window", S * uint64_t(c.window_size) * kv_entry);
+    if (r == 0) continue;
+    const uint64_t coff = r == 4 ? 2 : 1;
+    cache(p + ".compressed", S * std::max<uint64_t>(1, ctx / r) * kv_entry);
+    cache(p + ".compressor_state", S * 2 * coff * r * coff * uint64_t(c.head_dim) * 4);
+    if (r != 4) continue;
+    cache(p + ".index_keys", S * std::max<uint64_t>(1, ctx / r) * ix_entry);
+    cache(p + ".index_state", S * 2 * coff * r * coff * uint64_t(c.index_head_dim) * 4);
+  }
+  // Host-written per-step buffers (host-visible, read by the kernels directly).
+  auto host = [&](const std::string& name, uint64_t bytes) {
+    buffers_.emplace(name, vk::Buffer::create(device_, std::max<uint64_t>(16, bytes), vk::MemoryKind::Upload, name));
+  };
+  host("step", step_buffer_bytes(uint32_t(R)));
+  host("rope", rope_buffer_bytes(rope_slots_, uint32_t(R)));
+  host("out_step", step_buffer_bytes(uint32_t(S)));
+  host("gather_index", S * 4);
+  host("sampling_params", S * sizeof(graph::DeviceSamplingParams));
+  host("status", kEmbedStatusBytes);
+  std::memset(buffers_.at("status").mapped(), 0, kEmbedStatusBytes);
+  for (uint32_t s = 0; s < S; ++s) set_sampling(s, {});
+  // Attention scratch: the larger of the two recorded shapes.
+  uint64_t scratch = 16;
+  for (uint32_t rows : {options_.max_seqs, options_.prefill_chunk}) {
+    StepEncoder enc(ctx_, *model_, buffers_, rows, rope_slots_, options_);
+    scratch = std::max(scratch, enc.attention_scratch_bytes());
+  }
+  buffers_.emplace("attn_scratch", arena_->allocate(scratch, "attention scratch"));
+  // Presence bitmaps start empty.
+  std::vector<uint8_t> zero(size_t(buffers_.at("presence").size()), 0);
+  staging_->upload(buffers_.at("presence"), 0, zero.data(), zero.size());
+}
+
+
+}  // namespace dsv4::gpu

@@ -1,0 +1,97 @@
+// VulkanExecutor (design.md §4.3): runs the Builder's op list on a Vulkan device. Everything is
+// allocated once (weights by DeviceModel; activations, caches, step buffers here, sized from the
+// MemoryPlan's options) and each step shape is recorded ONCE: a decode step (one row per sequence
+// slot) and a prefill chunk (rows of one sequence). A step writes the step descriptor and RoPE
+// tables into host-visible buffers and resubmits; positions, counts and ring slots are read by
+// the kernels from there, and the next decode token is written by the GPU sampler.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "graph/builder.h"
+#include "graph/vulkan/context.h"
+#include "graph/vulkan/device_model.h"
+#include "graph/vulkan/step.h"
+#include "vk/recording.h"
+#include "vk/staging.h"
+
+namespace dsv4::gpu {
+
+struct ExecutorOptions {
+  int64_t max_context = 4096;   // tokens per sequence slot
+  uint32_t max_seqs = 1;        // sequence slots = rows of a decode step
+  uint32_t prefill_chunk = 64;  // rows of a prefill step
+  bool timestamps = false;      // per-dispatch GPU times (profiling)
+};
+
+// Sampling parameters of one sequence slot (graph/sampling.h semantics).
+struct SlotSampling {
+  float temperature = 0.f;  // 0 = greedy
+  int32_t top_k = 0;
+  float top_p = 1.f, min_p = 0.f, repetition_penalty = 1.f;
+  uint64_t seed = 0;
+};
+
+struct ExecutorStats {
+  size_t recordings = 0;             // command buffers recorded this session (1 per shape)
+  size_t decode_dispatches = 0;      // dispatches in the decode recording
+  size_t prefill_dispatches = 0;     // dispatches in the prefill recording
+  size_t submissions = 0;            // submissions so far
+  size_t steps = 0;
+};
+
+class VulkanExecutor {
+ public:
+  VulkanExecutor(vk::Device& device, std::shared_ptr<const DeviceModel> model, ExecutorOptions options,
+                 vk::PipelineCache* pipelines = nullptr);
+  ~VulkanExecutor();
+
+  const ExecutorOptions& options() const { return options_; }
+  const ModelConfig& cfg() const { return model_->cfg(); }
+
+  // One step over `rows`: either a prefill chunk (rows of one sequence at consecutive positions,
+  // <= prefill_chunk) or a decode step (one row per sequence, <= max_seqs, distinct slots). The
+  // last row of each sequence produces logits (out row k = k-th sequence in row order) and, when
+  // `sample`, a token chosen on the GPU with the slot's sampling parameters.
+  void step(std::span<const StepRow> rows, bool sample);
+  // Decode rows whose tokens come from the previous step's GPU sampler (row k = out row k of the
+  // previous step): only positions are written by the host.
+  void step_feedback(std::span<const StepRow> rows, bool sample);
+
+  std::vector<float> logits(uint32_t out_row);  // fp32 [vocab] of the last step
+  std::vector<int32_t> sampled(uint32_t n);     // ids chosen by the GPU sampler in the last step
+  void set_sampling(uint32_t slot, const SlotSampling& s);
+  // Forgets the tokens slot `slot` has seen (repetition penalty): call when it starts a sequence.
+  void clear_slot(uint32_t slot);
+
+  const ExecutorStats& stats() const { return stats_; }
+  // Per-dispatch labels and GPU times of the last submission (options.timestamps).
+  std::vector<std::pair<std::string, double>> last_profile() const;
+
+ private:
+  struct Recorded;
+  void allocate_buffers();
+  std::unique_ptr<Recorded> record(uint32_t max_rows);
+  void write_step(std::span<const StepRow> rows, bool keep_tokens);
+  void submit(std::span<const StepRow> rows, bool sample);
+
+  vk::Device& device_;
+  std::shared_ptr<const DeviceModel> model_;
+  ExecutorOptions options_;
+  Context ctx_;
+  RopeSlots rope_slots_;
+  uint32_t max_rows_ = 0;
+  std::map<std::string, vk::Buffer> buffers_;
+  std::unique_ptr<vk::Arena> arena_;
+  std::unique_ptr<vk::StagingRing> staging_;
+  std::unique_ptr<Recorded> decode_, prefill_;
+  Recorded* last_ = nullptr;
+  uint32_t last_out_rows_ = 0;
+  ExecutorStats stats_;
+};
+
+}  // namespace dsv4::gpu

@@ -1,0 +1,72 @@
+#include "graph/vulkan/indexer.h"
+
+#include <bit>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace dsv4::gpu {
+
+namespace {
+
+struct QueryParams {
+  uint32_t heads, dim, rope_dim, rope_slot;
+  float hadamard_scale;
+};
+
+struct SelectParams {
+  uint32_t max_entries, ratio;
+};
+
+constexpr uint32_t kScoreGroup = 64;  // WG of shaders/indexer/scores.comp
+
+}  // namespace
+
+void encode_indexer_query(Context& ctx, const IndexerQueryArgs& a, std::vector<vk::Dispatch>& out) {
+  if (a.dim <= 0 || a.dim > 1024 || !std::has_single_bit(uint64_t(a.dim)))
+    throw std::invalid_argument("encode_indexer_query: dim " + std::to_string(a.dim) + " is not a power of two <= 1024");
+  if (a.rope_dim < 0 || a.rope_dim % 2 != 0 || a.rope_dim > a.dim || a.heads <= 0)
+    throw std::invalid_argument("encode_indexer_query: shape");
+  const vk::Kernel& k = ctx.kernels.get({"indexer/query", 3, sizeof(QueryParams), {}, 0});
+  const QueryParams p{uint32_t(a.heads), uint32_t(a.dim), uint32_t(a.rope_dim), a.rope_slot,
+                      float(1.0 / std::sqrt(double(a.dim)))};  // as graph::hadamard_rotate
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::ReadWrite}},
+                 vk::push_words(p),
+                 {a.max_rows, uint32_t(a.heads), 1},
+                 std::nullopt,
+                 "indexer.query"});
+}
+
+uint64_t indexer_scores_bytes(uint32_t max_rows, int64_t max_entries) {
+  return uint64_t(max_rows) * uint64_t(max_entries) * sizeof(float);
+}
+
+void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk::Dispatch>& out) {
+  if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || a.heads * a.dim > 16384)
+    throw std::invalid_argument("encode_indexer_topk: heads * dim must fit 32 KiB of packed bf16 queries");
+  if (a.topk <= 0 || a.topk > 4096 || a.ratio <= 0 || a.max_entries <= 0)
+    throw std::invalid_argument("encode_indexer_topk: topk / ratio / max_entries");
+  const SelectParams p{uint32_t(a.max_entries), uint32_t(a.ratio)};
+  const vk::Kernel& scores =
+      ctx.kernels.get({"indexer/scores", 5, sizeof(SelectParams), {{0, uint32_t(a.heads)}, {1, uint32_t(a.dim)}}, 0});
+  out.push_back({&scores,
+                 {{a.step, vk::Access::Read},
+                  {a.q, vk::Access::Read},
+                  {a.w, vk::Access::Read},
+                  {a.index_keys, vk::Access::Read},
+                  {a.scores, vk::Access::Write}},
+                 vk::push_words(p),
+                 {groups_for(uint64_t(a.max_entries), kScoreGroup), a.max_rows, 1},
+                 std::nullopt,
+                 "indexer.scores"});
+  const vk::Kernel& select = ctx.kernels.get({"indexer/topk", 3, sizeof(SelectParams), {{0, uint32_t(a.topk)}}, 0});
+  out.push_back({&select,
+                 {{a.step, vk::Access::Read}, {a.scores, vk::Access::Read}, {a.index_sel, vk::Access::Write}},
+                 vk::push_words(p),
+                 {a.max_rows, 1, 1},
+                 std::nullopt,
+                 "indexer.topk"});
+}
+
+}  // namespace dsv4::gpu

@@ -1,0 +1,203 @@
+#include "graph/vulkan/linear.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace dsv4::gpu {
+
+namespace {
+
+// Mirrors Push of shaders/linear/gemv.comp, gemm.comp and gemm_coopmat.comp.
+struct LinearPush {
+  uint32_t R, K, x_stride, y_stride, scale_cols, row_base;
+  float out_scale;
+};
+
+constexpr uint32_t kGemvMaxRows = 16;  // gemv.comp keeps RPT * MAXM <= 16 accumulators per thread
+constexpr uint32_t kGemvAutoRows = 8;  // Auto: GEMV up to this many rows, GEMM beyond
+
+uint32_t format_code(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::FP8: return 0;
+    case WeightFormat::BF16: return 2;
+    case WeightFormat::F32: return 3;
+    case WeightFormat::FP4: break;
+  }
+  throw std::invalid_argument("encode_linear: FP4 weights are not dense linear layers (routed experts: moe.h)");
+}
+
+uint64_t element_bytes(WeightFormat f) { return f == WeightFormat::FP8 ? 1 : f == WeightFormat::BF16 ? 2 : 4; }
+
+void check(const LinearArgs& a) {
+  const std::string what = "encode_linear " + a.label + ": ";
+  if (!a.w) throw std::invalid_argument(what + "no weight");
+  const DeviceMatrix& w = *a.w;
+  if (w.count != 1) throw std::invalid_argument(what + "a stack of matrices (count != 1)");
+  format_code(w.format);
+  if (a.groups < 1 || w.rows % a.groups != 0) throw std::invalid_argument(what + "groups must divide the weight rows");
+  if (a.max_rows < 1) throw std::invalid_argument(what + "max_rows must be >= 1");
+  if (w.format == WeightFormat::FP8 && (w.cols % 16 != 0 || w.data.offset % 16 != 0)) {
+    throw std::invalid_argument(what + "FP8 weights need cols % 16 == 0 and 16-byte aligned data");
+  }
+  const uint64_t width = uint64_t(a.groups * w.cols);
+  if (a.x.size < uint64_t(a.max_rows) * width * 4) throw std::invalid_argument(what + "x is smaller than [max_rows, groups * cols]");
+  if (a.y.size < uint64_t(a.max_rows) * uint64_t(w.rows) * 4) throw std::invalid_argument(what + "y is smaller than [max_rows, rows]");
+  if (a.max_rows * width >= (uint64_t(1) << 32) || a.max_rows * uint64_t(w.rows) >= (uint64_t(1) << 32) ||
+      uint64_t(w.rows) * uint64_t(w.cols) >= (uint64_t(1) << 32)) {
+    throw std::invalid_argument(what + "tensor too large for 32-bit element indices");
+  }
+}
+
+bool quantises(const LinearArgs& a) {
+  return a.w->format == WeightFormat::FP8 && a.act_quant && a.output == LinearOutput::Bf16;
+}
+
+bool scaled(const LinearArgs& a) { return a.output == LinearOutput::Bf16 && a.out_scale != 1.0f; }
+
+// 16-byte loads need 16-byte aligned rows of x and w (K % 16 == 0 covers every format).
+bool vector_loads(const LinearArgs& a) {
+  return a.w->cols % 16 == 0 && a.x.offset % 16 == 0 && a.w->data.offset % 16 == 0;
+}
+
+// Spec constants shared by the three kernels (ids as in the shaders).
+std::vector<vk::SpecConstant> common_spec(const LinearArgs& a) {
+  return {{0, format_code(a.w->format)},
+          {1, quantises(a) ? 1u : 0u},
+          {2, a.output == LinearOutput::F32 ? 1u : 0u},
+          {6, vector_loads(a) ? 1u : 0u},
+          {7, scaled(a) ? 1u : 0u}};
+}
+
+// One dispatch covers weight rows [row_base, row_base + rows): bindings above
+// maxStorageBufferRange are split by rows (multiples of 128, so FP8 scale blocks stay whole).
+struct RowSlice {
+  uint32_t row_base, rows;
+  vk::BufferRange data;
+};
+
+std::vector<RowSlice> row_slices(const Context& ctx, const LinearArgs& a) {
+  const DeviceMatrix& w = *a.w;
+  const uint64_t row_bytes = uint64_t(w.cols) * element_bytes(w.format);
+  const uint64_t limit = ctx.device.caps().max_storage_buffer_range;
+  if (a.groups > 1 || w.data.size <= limit) return {{0, uint32_t(w.rows), w.data}};
+  const uint64_t per = limit / row_bytes / 128 * 128;
+  if (per == 0) throw std::invalid_argument("encode_linear " + a.label + ": a weight row block exceeds maxStorageBufferRange");
+  std::vector<RowSlice> s;
+  for (uint64_t r = 0; r < uint64_t(w.rows); r += per) {
+    const uint64_t n = std::min<uint64_t>(per, uint64_t(w.rows) - r);
+    s.push_back({uint32_t(r), uint32_t(n), {w.data.buffer, w.data.offset + r * row_bytes, n * row_bytes}});
+  }
+  return s;
+}
+
+LinearPush push_for(const LinearArgs& a, const RowSlice& s) {
+  const DeviceMatrix& w = *a.w;
+  return {uint32_t(s.rows / a.groups), uint32_t(w.cols),   uint32_t(a.groups * w.cols), uint32_t(w.rows),
+          uint32_t((w.cols + 127) / 128), s.row_base, a.out_scale};
+}
+
+std::vector<vk::Binding> bindings(const LinearArgs& a, const RowSlice& s) {
+  // Non-FP8 weights have no scales: the data range stands in for the unused binding.
+  const vk::BufferRange scale = a.w->format == WeightFormat::FP8 ? a.w->scale : s.data;
+  return {{a.step, vk::Access::Read}, {a.x, vk::Access::Read}, {s.data, vk::Access::Read},
+          {scale, vk::Access::Read}, {a.y, vk::Access::Write}};
+}
+
+// GEMV tiling: RPT rows per 32-lane team (more for vocab-sized outputs, fewer workgroups), the
+// quantised-x tile KT with MAXM * KT <= 8192 (16 KiB of fp16 in shared memory).
+uint32_t gemv_rows_per_team(const LinearArgs& a) {
+  const uint32_t cap = std::max(1u, std::min(4u, kGemvMaxRows / a.max_rows));
+  if (a.w->rows >= 65536) return cap;
+  // Short rows (K < 4096): more rows per team so a workgroup's fixed costs (x quantisation,
+  // barriers, the final reduction) are spread over >= ~8 16-byte loads per lane.
+  const uint32_t want = uint32_t(std::max<int64_t>(1, 4096 / std::max<int64_t>(1, a.w->cols)));
+  return std::min(cap, want);
+}
+
+uint32_t gemv_k_tile(uint32_t max_rows) { return std::max(512u, 8192u / max_rows / 512u * 512u); }
+
+void encode_gemv(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
+  if (a.max_rows > kGemvMaxRows) {
+    throw std::invalid_argument("encode_linear " + a.label + ": Gemv serves at most 16 rows");
+  }
+  const uint32_t rpt = gemv_rows_per_team(a);
+  std::vector<vk::SpecConstant> spec = common_spec(a);
+  spec.push_back({3, a.max_rows});
+  spec.push_back({4, rpt});
+  spec.push_back({5, gemv_k_tile(a.max_rows)});
+  const vk::Kernel& k = ctx.kernels.get({"linear/gemv", 5, sizeof(LinearPush), spec, 0});
+  for (const RowSlice& s : row_slices(ctx, a)) {
+    const LinearPush p = push_for(a, s);
+    out.push_back({&k, bindings(a, s), vk::push_words(p), {groups_for(p.R, 8 * rpt), uint32_t(a.groups), 1},
+                   std::nullopt, a.label + "/gemv"});
+  }
+}
+
+void encode_gemm_scalar(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
+  const vk::Kernel& k = ctx.kernels.get({"linear/gemm", 5, sizeof(LinearPush), common_spec(a), 0});
+  for (const RowSlice& s : row_slices(ctx, a)) {
+    const LinearPush p = push_for(a, s);
+    out.push_back({&k, bindings(a, s), vk::push_words(p),
+                   {groups_for(p.R, 64), uint32_t(a.groups), groups_for(a.max_rows, 64)}, std::nullopt,
+                   a.label + "/gemm"});
+  }
+}
+
+void encode_gemm_coopmat(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
+  if (!has_linear_coopmat(ctx.device)) {
+    throw std::invalid_argument("encode_linear " + a.label + ": the device has no fp16 NV cooperative matrices");
+  }
+  // fp16 holds e4m3 values exactly, not arbitrary fp32 activations: only act-quantised FP8.
+  if (!quantises(a) || !vector_loads(a)) {
+    throw std::invalid_argument("encode_linear " + a.label +
+                                ": GemmCoopmat serves FP8 weights with act_quant and bf16 output (aligned x)");
+  }
+  // 16-row coopmat tiles must not straddle a 128-row weight-scale block.
+  if (a.groups > 1 && (a.w->rows / a.groups) % 16 != 0) {
+    throw std::invalid_argument("encode_linear " + a.label + ": GemmCoopmat needs rows per group % 16 == 0");
+  }
+  const vk::Kernel& k = ctx.kernels.get({"linear/gemm_coopmat", 5, sizeof(LinearPush), common_spec(a), 0});
+  for (const RowSlice& s : row_slices(ctx, a)) {
+    const LinearPush p = push_for(a, s);
+    out.push_back({&k, bindings(a, s), vk::push_words(p),
+                   {groups_for(p.R, 64), uint32_t(a.groups), groups_for(a.max_rows, 64)}, std::nullopt,
+                   a.label + "/gemm_coopmat"});
+  }
+}
+
+}  // namespace
+
+bool has_linear_coopmat(const vk::Device& device) {
+  const vk::Caps& c = device.caps();
+  // gemm_coopmat.comp tiles its workgroup as 8 subgroups of 32.
+  if (!c.coopmat_nv || !c.fp16 || c.subgroup_size != 32) return false;
+  for (const vk::CoopMatShape& s : c.coopmat_nv_shapes) {
+    if (s.m == 16 && s.n == 16 && s.k == 16 && s.a_type == "float16" && s.b_type == "float16" &&
+        s.c_type == "float32" && s.result_type == "float32" && s.scope == "subgroup") {
+      return true;
+    }
+  }
+  return false;
+}
+
+LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a) {
+  if (a.path != LinearPath::Auto) return a.path;
+  if (a.max_rows <= kGemvAutoRows) return LinearPath::Gemv;
+  if (a.w && quantises(a) && has_linear_coopmat(ctx.device) && (a.groups == 1 || (a.w->rows / a.groups) % 16 == 0)) {
+    return LinearPath::GemmCoopmat;
+  }
+  return LinearPath::GemmScalar;
+}
+
+void encode_linear(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
+  check(a);
+  switch (resolve_linear_path(ctx, a)) {
+    case LinearPath::Gemv: return encode_gemv(ctx, a, out);
+    case LinearPath::GemmScalar: return encode_gemm_scalar(ctx, a, out);
+    case LinearPath::GemmCoopmat: return encode_gemm_coopmat(ctx, a, out);
+    case LinearPath::Auto: break;
+  }
+  throw std::logic_error("encode_linear: unresolved path");
+}
+
+}  // namespace dsv4::gpu

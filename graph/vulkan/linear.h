@@ -1,0 +1,50 @@
+// Dense linear layers on the GPU (model-spec §4.2): the semantics of graph::linear (bf16 output,
+// FP8 weights with act_quant) and graph::linear_fp32 (fp32 output), plus the grouped wo_a of
+// CpuExecutor::attn_output. Weights stay in their checkpoint format (device_weights.h).
+//
+// Paths: a GEMV for decode (few activation rows, bandwidth-bound, shaders/linear/gemv.comp), a
+// scalar tiled GEMM for prefill (shaders/linear/gemm.comp) and an NV cooperative-matrix GEMM for
+// FP8 weights (shaders/linear/gemm_coopmat.comp) where the device has fp16 16x16x16 coopmats.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "graph/vulkan/context.h"
+#include "graph/vulkan/device_weights.h"
+#include "vk/recording.h"
+
+namespace dsv4::gpu {
+
+enum class LinearOutput { Bf16, F32 };
+enum class LinearPath { Auto, Gemv, GemmScalar, GemmCoopmat };  // Auto: by max_rows and device caps
+
+struct LinearArgs {
+  const DeviceMatrix* w = nullptr;  // FP8, BF16 or F32 weight [rows, cols], count 1
+  vk::BufferRange step;             // step descriptor (n_rows read on the GPU)
+  vk::BufferRange x;                // fp32 [max_rows, groups * w->cols]
+  vk::BufferRange y;                // fp32 [max_rows, w->rows]
+  uint32_t max_rows = 1;
+  bool act_quant = true;            // FP8 weights: quantise x per 1x128 block to e4m3 first (model.py linear()).
+                                    // false: wo_a's bf16 einsum over the dequantised weight (no activation quant)
+  LinearOutput output = LinearOutput::Bf16;
+  int64_t groups = 1;               // wo_a: output rows [g*rows/groups, (g+1)*rows/groups) read x cols [g*cols, (g+1)*cols)
+  float out_scale = 1.0f;           // y = bf16(bf16(acc) * out_scale) (indexer weights_proj); 1 = plain
+  LinearPath path = LinearPath::Auto;
+  std::string label;                // names the dispatches
+};
+
+// Appends the dispatches of y = linear(x) for the step's rows (rows >= n_rows of y are not
+// written). LinearOutput::F32 is graph::linear_fp32: no activation quantisation (act_quant and
+// out_scale are ignored). Throws std::invalid_argument on unsupported arguments (FP4 weights,
+// FP8 cols not a multiple of 16, groups not dividing rows, Gemv with max_rows > 16, GemmCoopmat
+// on a device without it or for non-FP8 weights).
+void encode_linear(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out);
+
+// The path Auto picks for these arguments on this device (never Auto).
+LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a);
+
+// Whether the device can run the cooperative-matrix GEMM (NV coopmat with fp16 16x16x16 -> fp32).
+bool has_linear_coopmat(const vk::Device& device);
+
+}  // namespace dsv4::gpu

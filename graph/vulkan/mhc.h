@@ -1,0 +1,70 @@
+// Manifold-constrained hyper-connections on the device (graph/mhc.h; design.md §6): hc_pre and
+// hc_head are one workgroup per token (RMS, mixes, sigmoids, Sinkhorn, collapse), hc_post is
+// elementwise in place, and add_bf16 builds the MTP input. All reproduce the CPU reference bit for
+// bit (same summation orders; sigmoid/exp/sqrt/division correctly rounded via float-float math,
+// shaders/mhc/ff_math.glsl), so tests compare bits.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "graph/vulkan/context.h"
+#include "vk/recording.h"
+
+namespace dsv4::gpu {
+
+// hc_{attn,ffn,head}_{fn,base,scale} as F32 device buffers.
+struct HcDeviceWeights {
+  vk::BufferRange fn;     // fp32 [M, hc*dim]; M = (2+hc)*hc (hc_pre) or hc (hc_head)
+  vk::BufferRange base;   // fp32 [M]
+  vk::BufferRange scale;  // fp32 [3] (hc_pre) or [1] (hc_head)
+};
+
+struct HcPreArgs {
+  vk::BufferRange step;
+  vk::BufferRange streams;  // fp32 [max_rows, hc, dim] (read)
+  HcDeviceWeights w;
+  vk::BufferRange y;     // fp32 [max_rows, dim]: bf16(sum_i pre_i X_i)
+  vk::BufferRange post;  // fp32 [max_rows, hc], for hc_post
+  vk::BufferRange comb;  // fp32 [max_rows, hc*hc] (row j = input stream j), for hc_post
+  uint32_t dim = 0, hc = 4, max_rows = 0;
+  uint32_t sinkhorn_iters = 20;
+  float hc_eps = 1e-6f, norm_eps = 1e-6f;
+};
+
+struct HcPostArgs {
+  vk::BufferRange step;
+  vk::BufferRange f;        // fp32 [max_rows, dim]: the sub-layer output
+  vk::BufferRange post;     // fp32 [max_rows, hc] from hc_pre
+  vk::BufferRange comb;     // fp32 [max_rows, hc*hc] from hc_pre
+  vk::BufferRange streams;  // fp32 [max_rows, hc, dim], updated in place
+  uint32_t dim = 0, hc = 4, max_rows = 0;
+};
+
+// Rows written: those that end their sequence in the step (row n_rows-1, or the next row has
+// another seq): the last prefill row of each sequence, every row of a decode batch. Other rows of
+// y keep their contents.
+struct HcHeadArgs {
+  vk::BufferRange step;
+  vk::BufferRange streams;  // fp32 [max_rows, hc, dim]
+  HcDeviceWeights w;        // fn [hc, hc*dim], base [hc], scale [1]
+  vk::BufferRange y;        // fp32 [max_rows, dim]
+  uint32_t dim = 0, hc = 4, max_rows = 0;
+  float hc_eps = 1e-6f, norm_eps = 1e-6f;
+};
+
+// MTP input: out[t, s, :] = bf16(a[t, :] + b[t, s, :]) for rows t < n_rows.
+struct AddBf16Args {
+  vk::BufferRange step;
+  vk::BufferRange a;    // fp32 [max_rows, dim] (e_proj(enorm(embed)))
+  vk::BufferRange b;    // fp32 [max_rows, streams, dim] (h_proj(hnorm(X_s)))
+  vk::BufferRange out;  // fp32 [max_rows, streams, dim]; distinct from a and b
+  uint32_t dim = 0, streams = 4, max_rows = 0;
+};
+
+// Limits of the kernels: hc <= 4, hc*dim <= 32768.
+void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& out);
+void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>& out);
+void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>& out);
+void encode_add_bf16(Context& ctx, const AddBf16Args& a, std::vector<vk::Dispatch>& out);
+
+}  // namespace dsv4::gpu

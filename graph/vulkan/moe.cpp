@@ -1,0 +1,182 @@
+#include "graph/vulkan/moe.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace dsv4::gpu {
+
+namespace {
+
+constexpr uint32_t kMaxGateExperts = 1024;  // shared arrays of shaders/moe/gate.comp
+constexpr uint32_t kMaxTopk = 32;           // order[] of shaders/moe/combine.comp
+
+uint64_t align256(uint64_t b) { return (b + 255) / 256 * 256; }
+
+void require(bool ok, const std::string& what) {
+  if (!ok) throw std::invalid_argument("moe: " + what);
+}
+
+struct GatePush {
+  uint32_t dim, n_experts, topk, hash_layer;
+  float route_scale;
+};
+
+struct QuantPush {
+  uint32_t width, units_per_row;
+};
+
+struct GemvPush {
+  uint32_t rows, cols, topk, n_slots, slot_base, shared_expert, data_stride16, scale_stride;
+  float swiglu_limit;
+  uint32_t in_per_row;
+};
+
+struct CombinePush {
+  uint32_t dim, topk;
+};
+
+struct ScratchLayout {
+  vk::BufferRange xq, h, hq, part;
+};
+
+ScratchLayout scratch_layout(const MoeArgs& a) {
+  const uint64_t rows = a.max_rows, k1 = uint64_t(a.topk + 1);
+  const uint64_t xq = align256(rows * uint64_t(a.dim) * 4), h = align256(rows * k1 * uint64_t(a.inter_dim) * 4);
+  const uint64_t part = align256(rows * k1 * uint64_t(a.dim) * 4);
+  const auto at = [&](uint64_t off, uint64_t size) {
+    return vk::BufferRange{a.scratch.buffer, a.scratch.offset + off, size};
+  };
+  return {at(0, xq), at(xq, h), at(xq + h, h), at(xq + 2 * h, part)};
+}
+
+uint32_t format_code(const DeviceMatrix& m) {
+  if (m.format == WeightFormat::FP4) return 0;
+  if (m.format == WeightFormat::FP8) return 1;
+  throw std::invalid_argument("moe: expert matrix " + m.name + " is neither FP8 nor FP4");
+}
+
+void check_expert(const DeviceMatrix* m, int64_t rows, int64_t cols, const char* what) {
+  require(m != nullptr, std::string(what) + " missing");
+  require(m->rows == rows && m->cols == cols,
+          std::string(what) + " is " + std::to_string(m->rows) + "x" + std::to_string(m->cols) + ", expected " +
+              std::to_string(rows) + "x" + std::to_string(cols));
+  format_code(*m);
+  require(cols % 32 == 0, std::string(what) + ": cols must be a multiple of 32");
+}
+
+// act_quant of `units_per_row` fp32 rows of `width` per step row: src -> dst.
+void encode_act_quant(Context& ctx, const MoeArgs& a, vk::BufferRange src, vk::BufferRange dst, int64_t width,
+                      uint32_t units_per_row, std::vector<vk::Dispatch>& out) {
+  const vk::Kernel& k = ctx.kernels.get({"moe/act_quant", 3, sizeof(QuantPush), {}, 0});
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read}, {src, vk::Access::Read}, {dst, vk::Access::Write}},
+                 vk::push_words(QuantPush{uint32_t(width), units_per_row}),
+                 {groups_for(uint64_t(width), 128), a.max_rows * units_per_row, 1},
+                 std::nullopt,
+                 "moe act_quant"});
+}
+
+// One expert GEMV dispatch over `n_slots` slots starting at `slot_base` of every step row.
+// mode 0: (wa, wb) = (w1, w3) -> h; mode 1: wa = w2 -> expert outputs.
+void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatrix& wa, const DeviceMatrix& wb,
+                 bool shared, vk::BufferRange in, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
+  const uint32_t fmt = format_code(wa);
+  const vk::Kernel& k = ctx.kernels.get({"moe/expert_gemv", 8, sizeof(GemvPush), {{0, fmt}, {1, mode}}, 0});
+  const uint32_t n_slots = shared ? 1u : uint32_t(a.topk);
+  GemvPush p{};
+  p.rows = uint32_t(wa.rows);
+  p.cols = uint32_t(wa.cols);
+  p.topk = uint32_t(a.topk);
+  p.n_slots = n_slots;
+  p.slot_base = shared ? uint32_t(a.topk) : 0u;
+  p.shared_expert = shared ? 1u : 0u;
+  p.data_stride16 = uint32_t(wa.data_stride() / 16);
+  p.scale_stride = uint32_t(wa.scale_stride());
+  p.swiglu_limit = a.swiglu_limit;
+  p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
+  const uint32_t rows_per_group = mode == 0 ? 2u : 4u;
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read},
+                  {a.route, vk::Access::Read},
+                  {in, vk::Access::Read},
+                  {wa.data, vk::Access::Read},
+                  {wa.scale, vk::Access::Read},
+                  {wb.data, vk::Access::Read},
+                  {wb.scale, vk::Access::Read},
+                  {dst, vk::Access::Write}},
+                 vk::push_words(p),
+                 {groups_for(uint64_t(wa.rows), rows_per_group), a.max_rows * n_slots, 1},
+                 std::nullopt,
+                 std::string(mode == 0 ? "moe gate_up" : "moe down") + (shared ? " shared" : " routed")});
+}
+
+}  // namespace
+
+uint64_t route_bytes(int64_t topk, uint32_t max_rows) { return std::max<uint64_t>(16, uint64_t(max_rows) * uint64_t(topk) * 8); }
+
+void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out) {
+  require(a.gate != nullptr && a.gate->format == WeightFormat::BF16, "gate must be a BF16 matrix");
+  require(a.gate->rows == a.n_experts, "gate rows != n_experts");
+  require(a.gate->cols % 2 == 0, "gate cols must be even");
+  require(a.n_experts <= kMaxGateExperts, "more than 1024 experts");
+  require(a.topk >= 1 && a.topk <= a.n_experts, "topk out of range");
+  const bool hash = a.tid2eid.size != 0;
+  require(hash || a.bias.size != 0, "scored layer without bias");
+  const vk::Kernel& k = ctx.kernels.get({"moe/gate", 6, sizeof(GatePush), {}, 0});
+  // An unused table still needs a valid binding: the gate weights stand in (read only).
+  const vk::BufferRange bias = hash ? a.gate->data : a.bias;
+  const vk::BufferRange tid2eid = hash ? a.tid2eid : a.gate->data;
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read},
+                  {a.x, vk::Access::Read},
+                  {a.gate->data, vk::Access::Read},
+                  {bias, vk::Access::Read},
+                  {tid2eid, vk::Access::Read},
+                  {a.route, vk::Access::Write}},
+                 vk::push_words(GatePush{uint32_t(a.gate->cols), uint32_t(a.n_experts), uint32_t(a.topk),
+                                         hash ? 1u : 0u, a.route_scale}),
+                 {a.max_rows, 1, 1},
+                 std::nullopt,
+                 "moe gate"});
+}
+
+uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows) {
+  const uint64_t rows = max_rows, k1 = uint64_t(topk + 1);
+  return align256(rows * uint64_t(dim) * 4) + 2 * align256(rows * k1 * uint64_t(inter_dim) * 4) +
+         align256(rows * k1 * uint64_t(dim) * 4);
+}
+
+void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) {
+  require(a.topk >= 1 && a.topk <= kMaxTopk, "topk must be in [1, 32]");
+  require(a.dim % 32 == 0, "dim must be a multiple of 32");
+  check_expert(a.w1, a.inter_dim, a.dim, "w1");
+  check_expert(a.w3, a.inter_dim, a.dim, "w3");
+  check_expert(a.w2, a.dim, a.inter_dim, "w2");
+  check_expert(a.s1, a.inter_dim, a.dim, "shared w1");
+  check_expert(a.s3, a.inter_dim, a.dim, "shared w3");
+  check_expert(a.s2, a.dim, a.inter_dim, "shared w2");
+  require(a.w1->format == a.w3->format && a.w1->format == a.w2->format, "routed experts mix formats");
+  require(a.s1->format == a.s3->format && a.s1->format == a.s2->format, "shared expert mixes formats");
+  require(a.scratch.size >= moe_scratch_bytes(a.dim, a.inter_dim, a.topk, a.max_rows), "scratch too small");
+  const ScratchLayout s = scratch_layout(a);
+  const uint32_t k1 = uint32_t(a.topk + 1);
+  encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
+  encode_gemv(ctx, a, 0, *a.w1, *a.w3, false, s.xq, s.h, out);
+  encode_gemv(ctx, a, 0, *a.s1, *a.s3, true, s.xq, s.h, out);
+  encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
+  encode_gemv(ctx, a, 1, *a.w2, *a.w2, false, s.hq, s.part, out);
+  encode_gemv(ctx, a, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
+  const vk::Kernel& k = ctx.kernels.get({"moe/combine", 4, sizeof(CombinePush), {}, 0});
+  out.push_back({&k,
+                 {{a.step, vk::Access::Read},
+                  {a.route, vk::Access::Read},
+                  {s.part, vk::Access::Read},
+                  {a.out, vk::Access::Write}},
+                 vk::push_words(CombinePush{uint32_t(a.dim), uint32_t(a.topk)}),
+                 {groups_for(uint64_t(a.dim), 256), a.max_rows, 1},
+                 std::nullopt,
+                 "moe combine"});
+}
+
+}  // namespace dsv4::gpu

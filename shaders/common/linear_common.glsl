@@ -1,0 +1,43 @@
+// Helpers shared by the linear-layer kernels (shaders/linear/): weight unpacking with 16-byte
+// loads, exact power-of-two scaling, and the output rounding of graph::linear / linear_fp32.
+// Needs the including shader to define OUT_F32 and SCALED (spec constants) and include quant.glsl.
+#ifndef DSV4_LINEAR_COMMON_GLSL
+#define DSV4_LINEAR_COMMON_GLSL
+
+// Four e4m3 codes (bytes of w, little-endian) as fp32 values * 2^-8: the 7 magnitude bits shifted
+// into an fp16's exponent/mantissa give value * 2^-(15-7), exact for normals and subnormals alike.
+// (NaN codes 0x7F/0xFF do not occur in checkpoints and decode to finite values here.)
+vec4 e4m3x4_scaled(uint w) {
+  const uint lo = (w & 0xffu) | ((w & 0xff00u) << 8);  // bytes 0, 1 -> bits 0-7, 16-23
+  const uint hi = ((w >> 16) & 0xffu) | ((w >> 8) & 0xff0000u);
+  const uint hlo = ((lo & 0x007f007fu) << 7) | ((lo & 0x00800080u) << 8);
+  const uint hhi = ((hi & 0x007f007fu) << 7) | ((hi & 0x00800080u) << 8);
+  return vec4(unpackHalf2x16(hlo), unpackHalf2x16(hhi));
+}
+
+// Four bf16 values packed in two words.
+vec4 bf16x4(uvec2 w) {
+  return vec4(uintBitsToFloat(w.x << 16), uintBitsToFloat(w.x & 0xffff0000u), uintBitsToFloat(w.y << 16),
+              uintBitsToFloat(w.y & 0xffff0000u));
+}
+
+// v * s * 2^e with s an fp32 weight scale read by its bits: a subnormal s (e8m0 0x00 = 2^-127)
+// would be flushed by devices without denorm preservation, so its mantissa and exponent are
+// applied separately with ldexp (exact while the result is a normal fp32).
+float scale_by(float v, float s, int e) {
+  const uint b = floatBitsToUint(s);
+  const uint ex = (b >> 23) & 0xffu;
+  if (ex == 0u) return ldexp(v * float(b & 0x7fffffu), e - 149);
+  const float mant = uintBitsToFloat((b & 0x807fffffu) | 0x3f800000u);  // [1, 2) with s's sign
+  return ldexp(v * mant, e + int(ex) - 127);
+}
+
+// graph::linear rounds the fp32 sum to bf16 (then * out_scale, rounded again: the indexer's
+// weights_proj); graph::linear_fp32 keeps it.
+float finish_output(float acc, float out_scale) {
+  if (OUT_F32) return acc;
+  const float b = round_bf16(acc);
+  return SCALED ? round_bf16(b * out_scale) : b;
+}
+
+#endif  // DSV4_LINEAR_COMMON_GLSL

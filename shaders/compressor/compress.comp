@@ -1,0 +1,238 @@
+#version 450
+// The KV Compressor (model-spec §3.5.4; oracle graph/compressor.cpp compressor_push,
+// finish_kv_entry, finish_index_entry). One workgroup per sequence of the step (the group of the
+// sequence's first row); it walks that sequence's rows in order, parallel over channels:
+//   state <- (kv, score + ape) at slot pos % ratio; when (pos + 1) % ratio == 0 the window closes:
+//   per-channel softmax pooling -> bf16 -> RMSNorm -> RoPE (window-start table) -> then
+//   MODE 0 (main): FP8 round-trip of the nope dims (block 64), native KV entry;
+//   MODE 1 (index): Hadamard -> FP4 round-trip (block 32), native index-key entry.
+// State per slot: [2 (kv, score)][coff * ratio][coff * d] fp32. With overlap (ratio 4, coff 2) the
+// two halves of coff*ratio rows hold windows of alternate parity (a ring instead of the
+// reference's copy), and window 0's "previous window" is empty by position: no reset is needed.
+// Thread t owns channels ch = t + k*WG of [0, d) and, with overlap, ch + d too, so each invocation
+// reads back only state it wrote itself (earlier rows or earlier submissions): no barrier there.
+#extension GL_GOOGLE_include_directive : require
+
+#define DSV4_STEP_BINDING 0
+#include "step.glsl"
+#define DSV4_ROPE_BINDING 1
+#include "rope.glsl"
+#include "quant.glsl"
+#include "cache_layout.glsl"
+
+const uint WG = 256u;
+const uint MAX_D = 1024u;
+layout(local_size_x = 256) in;
+
+layout(std430, binding = 2) readonly buffer KvIn { float kv_in[]; };
+layout(std430, binding = 3) readonly buffer ScoreIn { float score_in[]; };
+layout(std430, binding = 4) readonly buffer Ape { float ape[]; };
+layout(std430, binding = 5) readonly buffer Norm { uint norm_w[]; };  // bf16 [d], packed
+layout(std430, binding = 6) buffer State { float state[]; };
+layout(std430, binding = 7) writeonly buffer Cache { uint cache_words[]; };
+
+layout(push_constant) uniform Params {
+  uint d;            // entry width (power of two, <= MAX_D)
+  uint rope_dim;     // rope dims at the end of the entry
+  uint ratio;
+  uint coff;         // 2 for ratio 4 (overlap), else 1
+  uint rope_slot;    // RopeSlots::window_start(ratio)
+  uint max_entries;  // entries per sequence slot in the cache
+  float eps;
+  float hadamard_scale;  // float(1 / sqrt(d)) (index mode)
+  uint mode;             // 0 main KV entry, 1 index key
+} p;
+
+shared float x[MAX_D];
+shared float partial[MAX_D / 8u];
+shared int block_exp[MAX_D / 32u];
+
+uint state_index(uint seq, uint which, uint srow, uint ch) {
+  const uint width = p.coff * p.d, rows = p.coff * p.ratio;
+  return ((seq * 2u + which) * rows + srow) * width + ch;
+}
+
+void push_row(uint seq, uint r, uint pos) {
+  const uint width = p.coff * p.d;
+  const uint slot = pos % p.ratio;
+  const uint half_ = p.coff == 2u ? (pos / p.ratio) & 1u : 0u;
+  const uint srow = half_ * p.ratio + slot;
+  for (uint ch = gl_LocalInvocationID.x; ch < p.d; ch += WG) {
+    for (uint c = 0u; c < p.coff; ++c) {
+      const uint i = ch + c * p.d;
+      state[state_index(seq, 0u, srow, i)] = kv_in[r * width + i];
+      precise float g = score_in[r * width + i] + ape[slot * width + i];
+      state[state_index(seq, 1u, srow, i)] = g;
+    }
+  }
+}
+
+// Softmax pooling of channel ch over the window's slots, in the reference's slot order
+// (previous window first). Window 0 has no previous window: its slots weigh exactly 0 there.
+float pool_channel(uint seq, uint pos, uint ch) {
+  const uint win = pos / p.ratio;
+  const bool overlap = p.coff == 2u;
+  const uint slots = p.coff * p.ratio;
+  const uint cur_half = overlap ? (win & 1u) : 0u, prev_half = overlap ? ((win + 1u) & 1u) : 0u;
+  float m = uintBitsToFloat(0xff800000u);
+  for (uint j = 0u; j < slots; ++j) {
+    const bool prev = overlap && j < p.ratio;
+    if (prev && win == 0u) continue;
+    const uint srow = prev ? prev_half * p.ratio + j : cur_half * p.ratio + (j - (overlap ? p.ratio : 0u));
+    const uint c = (overlap && !prev) ? ch + p.d : ch;
+    m = max(m, state[state_index(seq, 1u, srow, c)]);
+  }
+  precise float sum = 0.0;
+  for (uint j = 0u; j < slots; ++j) {
+    const bool prev = overlap && j < p.ratio;
+    if (prev && win == 0u) continue;
+    const uint srow = prev ? prev_half * p.ratio + j : cur_half * p.ratio + (j - (overlap ? p.ratio : 0u));
+    const uint c = (overlap && !prev) ? ch + p.d : ch;
+    sum += exp(state[state_index(seq, 1u, srow, c)] - m);
+  }
+  precise float acc = 0.0;
+  for (uint j = 0u; j < slots; ++j) {
+    const bool prev = overlap && j < p.ratio;
+    if (prev && win == 0u) continue;
+    const uint srow = prev ? prev_half * p.ratio + j : cur_half * p.ratio + (j - (overlap ? p.ratio : 0u));
+    const uint c = (overlap && !prev) ? ch + p.d : ch;
+    precise float wgt = exp(state[state_index(seq, 1u, srow, c)] - m) / sum;
+    acc += state[state_index(seq, 0u, srow, c)] * wgt;
+  }
+  return acc;
+}
+
+// graph::rms_norm on x[0, d): the mean of squares summed as graph::pairwise_sum does for a power
+// of two (blocks of 8 in order, then a pairwise tree), bf16 output.
+void rms_norm_x() {
+  const uint t = gl_LocalInvocationID.x;
+  const uint leaves = max(p.d / 8u, 1u), leaf = min(p.d, 8u);
+  for (uint l = t; l < leaves; l += WG) {
+    precise float s = 0.0;
+    for (uint i = 0u; i < leaf; ++i) {
+      precise float sq = x[l * leaf + i] * x[l * leaf + i];
+      s += sq;
+    }
+    partial[l] = s;
+  }
+  barrier();
+  for (uint n = leaves; n > 1u; n /= 2u) {  // leaves <= MAX_D / 8 <= WG: one node per thread
+    precise float s = 0.0;
+    if (t < n / 2u) s = partial[2u * t] + partial[2u * t + 1u];
+    barrier();
+    if (t < n / 2u) partial[t] = s;
+    barrier();
+  }
+  precise float mean = partial[0] * (1.0 / float(p.d));
+  precise float r = 1.0 / sqrt(mean + p.eps);
+  barrier();
+  for (uint i = t; i < p.d; i += WG) {
+    const float w = bf16_to_float(half_in_word(norm_w[i / 2u], i));
+    precise float v = w * (x[i] * r);
+    x[i] = round_bf16(v);
+  }
+  barrier();
+}
+
+void rope_x(uint r) {
+  const uint base = p.d - p.rope_dim;
+  for (uint i = gl_LocalInvocationID.x; i < p.rope_dim / 2u; i += WG) {
+    const vec2 v = rope_rotate(vec2(x[base + 2u * i], x[base + 2u * i + 1u]), rope_cs(r, p.rope_slot, i), false);
+    x[base + 2u * i] = round_bf16(v.x);
+    x[base + 2u * i + 1u] = round_bf16(v.y);
+  }
+  barrier();
+}
+
+// graph::hadamard_rotate: fp32 butterflies (exact per stage, so order-free), then bf16(v * scale).
+void hadamard_x() {
+  for (uint h = 1u; h < p.d; h *= 2u) {
+    for (uint i = gl_LocalInvocationID.x; i < p.d / 2u; i += WG) {
+      const uint j = (i / h) * 2u * h + (i % h);
+      const float a = x[j], b = x[j + h];
+      precise float s = a + b;
+      precise float dd = a - b;
+      x[j] = s;
+      x[j + h] = dd;
+    }
+    barrier();
+  }
+  for (uint i = gl_LocalInvocationID.x; i < p.d; i += WG) {
+    precise float v = x[i] * p.hadamard_scale;
+    x[i] = round_bf16(v);
+  }
+  barrier();
+}
+
+// Block exponents of x[0, n) in blocks of `block` (FP8 when fp8, else FP4).
+void block_exponents(uint n, uint block, bool fp8) {
+  for (uint b = gl_LocalInvocationID.x; b * block < n; b += WG) {
+    float amax = 0.0;
+    for (uint i = b * block; i < min(n, b * block + block); ++i) amax = max(amax, abs(x[i]));
+    block_exp[b] = fp8 ? fp8_scale_exponent(amax) : fp4_scale_exponent(amax);
+  }
+  barrier();
+}
+
+uint kv_entry_byte(uint b) {
+  const uint nope = p.d - p.rope_dim;
+  if (b < nope) return e4m3_code(e4m3_round(ldexp(x[b], -block_exp[b / 64u])));
+  if (b < kv_scale_byte(nope, p.rope_dim)) {
+    const uint bf = float_to_bf16(x[nope + (b - nope) / 2u]);
+    return ((b - nope) & 1u) != 0u ? bf >> 8 : bf & 0xffu;
+  }
+  if (b < kv_scale_byte(nope, p.rope_dim) + (nope + 63u) / 64u) return e8m0_code(block_exp[b - kv_scale_byte(nope, p.rope_dim)]);
+  return 0u;
+}
+
+uint fp4_nibble(uint i) {
+  const int e = block_exp[i / 32u];
+  return e2m1_code(e2m1_round(clamp(ldexp(x[i], -e), -6.0, 6.0)));
+}
+
+uint index_entry_byte(uint b) {
+  if (b < p.d / 2u) return fp4_nibble(2u * b) | (fp4_nibble(2u * b + 1u) << 4);
+  if (b < p.d / 2u + (p.d + 31u) / 32u) return e8m0_code(block_exp[b - p.d / 2u]);
+  return 0u;
+}
+
+void write_entry(uint seq, uint entry) {
+  const uint bytes = p.mode == 0u ? kv_entry_bytes(p.d - p.rope_dim, p.rope_dim) : index_entry_bytes(p.d);
+  const uint words = bytes / 4u;
+  const uint base = (seq * p.max_entries + entry) * words;
+  for (uint w = gl_LocalInvocationID.x; w < words; w += WG) {
+    uint word = 0u;
+    for (uint k = 0u; k < 4u; ++k) {
+      const uint b = w * 4u + k;
+      word |= (p.mode == 0u ? kv_entry_byte(b) : index_entry_byte(b)) << (8u * k);
+    }
+    cache_words[base + w] = word;
+  }
+}
+
+void emit(uint seq, uint r, uint pos) {
+  for (uint ch = gl_LocalInvocationID.x; ch < p.d; ch += WG) x[ch] = round_bf16(pool_channel(seq, pos, ch));
+  barrier();
+  rms_norm_x();
+  rope_x(r);
+  if (p.mode == 0u) {
+    block_exponents(p.d - p.rope_dim, 64u, true);
+  } else {
+    hadamard_x();
+    block_exponents(p.d, 32u, false);
+  }
+  const uint entry = pos / p.ratio;
+  if (entry < p.max_entries) write_entry(seq, entry);
+  barrier();  // x and block_exp are reused by the next emission
+}
+
+void main() {
+  const uint g = gl_WorkGroupID.x;
+  if (g >= step.n_rows || uint(step.rows[g].first_row) != g) return;
+  const uint seq = uint(step.rows[g].seq);
+  for (uint r = g; r < step.n_rows && uint(step.rows[r].first_row) == g; ++r) {
+    const uint pos = uint(step.rows[r].pos);
+    push_row(seq, r, pos);
+    if ((pos + 1u) % p.ratio == 0u) emit(seq, r, pos);
+  }
+}

@@ -1,0 +1,126 @@
+#version 450
+// Lightning-indexer selection (model-spec §3.5.5 steps 5-6; oracle graph::topk_indices): per row,
+// the k = min(topk, visible) best scores, best first, ties to the lower index, then -1.
+// Scores are bf16 values, so a score's order is that of a 16-bit key (the bf16 bits made
+// monotonic): two 256-bin histogram passes find the exact threshold key T of the k-th best;
+// keys > T (fewer than k) are gathered in any order, keys == T in index order (each invocation
+// scans a contiguous run; a prefix sum of the runs' tie counts ranks them), and a rank sort of the
+// <= topk survivors writes the result. One workgroup per row; memory traffic is 3-4 reads of the
+// row's scores, independent of topk.
+#extension GL_GOOGLE_include_directive : require
+
+#define DSV4_STEP_BINDING 0
+#include "step.glsl"
+
+layout(constant_id = 0) const uint TOPK = 512u;  // index_topk
+const uint WG = 256u;
+layout(local_size_x = 256) in;
+
+layout(std430, binding = 1) readonly buffer Scores { float scores[]; };  // [max_rows, max_entries]
+layout(std430, binding = 2) writeonly buffer Sel { int sel[]; };         // [max_rows, TOPK]
+
+layout(push_constant) uniform Params {
+  uint max_entries;
+  uint ratio;
+} p;
+
+shared uint hist[256];
+shared uint scan[WG];
+shared uint found_bin, found_above, n_gt;
+shared uint cand_key[TOPK];
+shared int cand_idx[TOPK];
+
+// Monotonic 16-bit key of a bf16 score; -0 counts as +0 (the reference compares with ==).
+uint order_key(float s) {
+  const uint u = floatBitsToUint(s == 0.0 ? 0.0 : s);
+  return (((u & 0x80000000u) != 0u) ? ~u : (u | 0x80000000u)) >> 16;
+}
+
+// Thread 0: the bin holding the k-th best among hist (counting from the top) given `above`
+// better keys outside it; publishes the bin and the count of keys above it.
+void find_bin(uint k, uint above) {
+  if (gl_LocalInvocationID.x == 0u) {
+    uint acc = above;
+    uint b = 255u;
+    while (acc + hist[b] < k) { acc += hist[b]; --b; }  // k <= total, so it stops by bin 0
+    found_bin = b;
+    found_above = acc;
+  }
+  barrier();
+}
+
+void main() {
+  const uint row = gl_WorkGroupID.x, t = gl_LocalInvocationID.x;
+  if (row >= step.n_rows) return;
+  const uint visible = min((uint(step.rows[row].pos) + 1u) / p.ratio, p.max_entries);
+  const uint k = min(TOPK, visible);
+  const uint base = row * p.max_entries;
+  if (k == 0u) {
+    for (uint i = t; i < TOPK; i += WG) sel[row * TOPK + i] = -1;
+    return;
+  }
+  // Pass 1: high byte of the key.
+  hist[t] = 0u;
+  if (t == 0u) n_gt = 0u;
+  barrier();
+  for (uint c = t; c < visible; c += WG) atomicAdd(hist[order_key(scores[base + c]) >> 8], 1u);
+  barrier();
+  find_bin(k, 0u);
+  const uint hi = found_bin, above_hi = found_above;
+  barrier();
+  // Pass 2: low byte within the high-byte bin.
+  hist[t] = 0u;
+  barrier();
+  for (uint c = t; c < visible; c += WG) {
+    const uint key = order_key(scores[base + c]);
+    if ((key >> 8) == hi) atomicAdd(hist[key & 0xffu], 1u);
+  }
+  barrier();
+  find_bin(k, above_hi);
+  const uint T = (hi << 8) | found_bin, count_gt = found_above, need = k - count_gt;
+  barrier();
+  // Pass 3: keys > T anywhere; count the ties of this invocation's contiguous run.
+  const uint run = (visible + WG - 1u) / WG, begin = min(t * run, visible), end = min(begin + run, visible);
+  uint ties = 0u;
+  for (uint c = begin; c < end; ++c) {
+    const uint key = order_key(scores[base + c]);
+    if (key > T) {
+      const uint slot = atomicAdd(n_gt, 1u);
+      cand_key[slot] = key;
+      cand_idx[slot] = int(c);
+    } else if (key == T) {
+      ++ties;
+    }
+  }
+  // Inclusive prefix sum of the tie counts over invocations (Hillis-Steele).
+  scan[t] = ties;
+  barrier();
+  for (uint off = 1u; off < WG; off *= 2u) {
+    const uint v = t >= off ? scan[t - off] : 0u;
+    barrier();
+    scan[t] += v;
+    barrier();
+  }
+  // Pass 4: the first `need` ties in index order.
+  uint rank = scan[t] - ties;
+  for (uint c = begin; c < end && rank < need; ++c) {
+    if (order_key(scores[base + c]) == T) {
+      cand_key[count_gt + rank] = T;
+      cand_idx[count_gt + rank] = int(c);
+      ++rank;
+    }
+  }
+  barrier();
+  // Rank sort of the k survivors: (key descending, index ascending) are all distinct.
+  for (uint i = t; i < k; i += WG) {
+    const uint ki = cand_key[i];
+    const int ii = cand_idx[i];
+    uint pos = 0u;
+    for (uint j = 0u; j < k; ++j) {
+      const uint kj = cand_key[j];
+      pos += (kj > ki || (kj == ki && cand_idx[j] < ii)) ? 1u : 0u;
+    }
+    sel[row * TOPK + pos] = ii;
+  }
+  for (uint i = k + t; i < TOPK; i += WG) sel[row * TOPK + i] = -1;
+}

@@ -1,0 +1,85 @@
+// The part hc_pre and hc_head share (graph::hc_mixes, model-spec §3.3): one workgroup per token,
+// r = 1/sqrt(mean(X^2) + norm_eps) over the flattened streams X [hc*D] (pairwise, as
+// graph::mean_of_squares), and the M mixes m_o = (fn_o . X) * r, each dot summed in order within
+// blocks of 512 and then block by block (graph/mhc.cpp k_blocked_dot), so the logits that reach
+// the sigmoids and Sinkhorn are the reference's bit for bit.
+//
+// Bindings 0 step, 1 streams [max_rows, hc*D], 2 fn [M, hc*D] fp32, 3 scale, 4 base [M].
+#ifndef DSV4_HC_MIX_GLSL
+#define DSV4_HC_MIX_GLSL
+#extension GL_GOOGLE_include_directive : require
+#define DSV4_STEP_BINDING 0
+#include "step.glsl"
+#include "formats.glsl"
+#include "quant.glsl"
+#include "ff_math.glsl"
+
+layout(local_size_x = 256) in;
+layout(std430, binding = 1) readonly buffer Streams { float xs[]; };
+layout(std430, binding = 2) readonly buffer Fn { float fn[]; };
+layout(std430, binding = 3) readonly buffer Scale { float hc_scale[]; };
+layout(std430, binding = 4) readonly buffer Base { float hc_base[]; };
+layout(push_constant) uniform P {
+  uint dim;         // D
+  uint hc;          // streams (<= HC_MAX)
+  uint depth;       // pairwise tree depth of hc*D
+  float inv_width;  // fp32(1/(hc*D))
+  float norm_eps;
+  float hc_eps;
+  uint sinkhorn_iters;
+} p;
+
+const uint HC_MAX = 4u;
+const uint MIX_MAX = (2u + HC_MAX) * HC_MAX;
+const uint BLOCK_K = 512u;
+const uint BLOCKS_MAX = 64u;  // hc*D <= 32768 (pairwise.glsl's limit too)
+
+uint row_base;
+#define PAIRWISE_TERM(i) (xs[row_base + (i)] * xs[row_base + (i)])
+#include "../norm/pairwise.glsl"
+
+shared float mix_partial[MIX_MAX * BLOCKS_MAX];
+shared float mixes[MIX_MAX];
+
+// mixes[0..outputs) for the streams of `row` (all invocations call it; ends with a barrier).
+void compute_mixes(uint row, uint outputs) {
+  const uint width = p.hc * p.dim;
+  row_base = row * width;
+  const float sum = pairwise_sum_wg(width, p.depth);
+  precise float ms = sum * p.inv_width;
+  precise float shifted = ms + p.norm_eps;
+  const float r = div_rn(1.0, sqrt_rn(shifted));
+  const uint blocks = (width + BLOCK_K - 1u) / BLOCK_K;
+  for (uint idx = gl_LocalInvocationID.x; idx < outputs * blocks; idx += 256u) {
+    const uint o = idx / blocks, b = idx % blocks;
+    const uint end = min(width, (b + 1u) * BLOCK_K);
+    precise float part = 0.0;
+    for (uint i = b * BLOCK_K; i < end; ++i) part += fn[o * width + i] * xs[row_base + i];
+    mix_partial[idx] = part;
+  }
+  barrier();
+  if (gl_LocalInvocationID.x < outputs) {
+    const uint o = gl_LocalInvocationID.x;
+    precise float acc = 0.0;
+    for (uint b = 0u; b < blocks; ++b) acc += mix_partial[o * blocks + b];
+    precise float m = acc * r;
+    mixes[o] = m;
+  }
+  barrier();
+}
+
+// y[c] = bf16(sum_i w_i X_i[c]) for the streams at row_base.
+void collapse(float w[HC_MAX], uint y_base) {
+  for (uint c = gl_LocalInvocationID.x; c < p.dim; c += 256u) {
+    precise float acc = 0.0;
+    for (uint i = 0u; i < p.hc; ++i) acc += w[i] * xs[row_base + i * p.dim + c];
+    y[y_base + c] = round_bf16(acc);
+  }
+}
+
+float logit(uint o, uint s) {
+  precise float v = mixes[o] * hc_scale[s] + hc_base[o];
+  return v;
+}
+
+#endif  // DSV4_HC_MIX_GLSL

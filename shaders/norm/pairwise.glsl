@@ -1,0 +1,70 @@
+// graph::pairwise_sum (graph/reduce.h) over one workgroup of 256 invocations, bit for bit: the
+// recursion's leaves (<= 8 terms, summed in order) sit at depth <= `depth` of a binary tree whose
+// node (begin, n) has children (begin, n/2) and (begin + n/2, n - n/2); a leaf reached early is
+// carried down as its first descendant, its other descendants being 0 (x + 0 == x exactly). Each
+// invocation reduces a complete subtree of slots in registers, then the workgroup reduces the
+// subtree sums pairwise in shared memory. Needs 2^depth <= 4096, i.e. n <= 32768.
+//
+// Usage: #define PAIRWISE_TERM(i) <float expression of uint i>, then pairwise_sum_wg(n, depth);
+// every invocation of the workgroup must call it (it has barriers) and gets the sum.
+// NOTE: lives beside its users (shaders/CMakeLists.txt only tracks common/*.glsl as a dependency).
+#ifndef DSV4_PAIRWISE_GLSL
+#define DSV4_PAIRWISE_GLSL
+
+const uint PW_GROUP = 256u;
+shared float pw_tree[2u * PW_GROUP];
+
+float pw_slot(uint n, uint depth, uint j) {
+  uint begin = 0u, size = n;
+  for (uint level = 0u; level < depth; ++level) {
+    const uint bit = (j >> (depth - 1u - level)) & 1u;
+    if (size <= 8u) {
+      if (bit != 0u) return 0.0;
+      continue;
+    }
+    const uint half_n = size / 2u;
+    if (bit == 0u) {
+      size = half_n;
+    } else {
+      begin += half_n;
+      size -= half_n;
+    }
+  }
+  precise float s = 0.0;
+  for (uint i = 0u; i < size; ++i) s += PAIRWISE_TERM(begin + i);
+  return s;
+}
+
+float pairwise_sum_wg(uint n, uint depth) {
+  const uint t = gl_LocalInvocationID.x;
+  const uint slots = 1u << depth;
+  const uint per = slots > PW_GROUP ? slots / PW_GROUP : 1u;  // power of two <= 16
+  const uint owners = slots / per;
+  barrier();  // pw_tree may still be read by a previous call
+  if (t < owners) {
+    float v[16];
+    for (uint i = 0u; i < per; ++i) v[i] = pw_slot(n, depth, t * per + i);
+    for (uint w = per; w > 1u; w /= 2u) {
+      for (uint i = 0u; i < w / 2u; ++i) {
+        precise float s = v[2u * i] + v[2u * i + 1u];
+        v[i] = s;
+      }
+    }
+    pw_tree[t] = v[0];
+  }
+  uint src = 0u, dst = PW_GROUP;
+  for (uint w = owners; w > 1u; w /= 2u) {
+    barrier();
+    if (t < w / 2u) {
+      precise float s = pw_tree[src + 2u * t] + pw_tree[src + 2u * t + 1u];
+      pw_tree[dst + t] = s;
+    }
+    const uint tmp = src;
+    src = dst;
+    dst = tmp;
+  }
+  barrier();
+  return pw_tree[src];
+}
+
+#endif  // DSV4_PAIRWISE_GLSL

@@ -1,0 +1,170 @@
+// mHC kernels (hc_pre, hc_post, hc_head), embedding and the MTP add against graph/mhc.h and
+// CpuExecutor's conventions. The kernels reproduce the reference's summation orders and compute
+// sigmoid/exp/sqrt/division correctly rounded (shaders/mhc/ff_math.glsl), so every output is
+// compared bit for bit: the only permitted differences would be correctly-rounded results whose
+// exact value lies within ~2^-42 of a rounding boundary, which none of these inputs hit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "graph/mhc.h"
+#include "graph/vulkan/embed.h"
+#include "graph/vulkan/mhc.h"
+#include "gpu/mhc/mhc_helpers.h"
+#include "weights/formats.h"
+
+namespace dsv4::test {
+namespace {
+
+struct MhcCase {
+  uint32_t dim;
+  std::vector<int> counts;  // rows per sequence
+  uint32_t max_rows;
+  float comb_scale;  // scales the Sinkhorn logits: huge -> one-hot softmax, 0 -> uniform
+  uint32_t iters = 20;
+};
+
+class MhcTest : public GpuOpTest {
+ protected:
+  static constexpr uint32_t kHc = 4;
+
+  // hc_pre then hc_post on the GPU vs graph::hc_pre / hc_post per row.
+  void check_pre_post(const MhcCase& c, uint32_t seed) {
+    const uint32_t d = c.dim, width = kHc * d, m_out = (2 + kHc) * kHc;
+    const auto rows = ragged_rows(c.counts, {1});
+    const uint32_t n = uint32_t(rows.size());
+    ASSERT_LE(n, c.max_rows);
+    const StepBuffers s = make_step(device(), staging(), rows, c.max_rows, gpu::RopeSlots(mhc_test_config()));
+    const std::vector<float> streams = random_bf16(size_t(c.max_rows) * width, seed);
+    const std::vector<float> fn = random_floats(size_t(m_out) * width, seed + 1, 0.f, 0.02f);
+    const std::vector<float> base = random_floats(m_out, seed + 2, 0.f, 1.f);
+    const std::vector<float> scale = {0.7f, 0.3f, c.comb_scale};
+    const std::vector<float> f = random_bf16(size_t(c.max_rows) * d, seed + 3);
+    vk::Buffer xs = upload(streams, "streams"), fnb = upload(fn, "fn"), bb = upload(base, "base"),
+               sb = upload(scale, "scale"), fb = upload(f, "f");
+    vk::Buffer y = zeros(size_t(c.max_rows) * d * 4), post = zeros(size_t(c.max_rows) * kHc * 4),
+               comb = zeros(size_t(c.max_rows) * kHc * kHc * 4);
+    std::vector<vk::Dispatch> ds;
+    gpu::HcPreArgs pre{s.step.range(), xs.range(), {fnb.range(), bb.range(), sb.range()}, y.range(), post.range(),
+                       comb.range(), d, kHc, c.max_rows, c.iters, 1e-6f, 1e-6f};
+    gpu::encode_hc_pre(ctx(), pre, ds);
+    gpu::encode_hc_post(ctx(), {s.step.range(), fb.range(), post.range(), comb.range(), xs.range(), d, kHc, c.max_rows},
+                        ds);
+    run(std::move(ds));
+    const auto gy = download<float>(y, size_t(c.max_rows) * d);
+    const auto gpost = download<float>(post, size_t(c.max_rows) * kHc);
+    const auto gcomb = download<float>(comb, size_t(c.max_rows) * kHc * kHc);
+    const auto gx = download<float>(xs, size_t(c.max_rows) * width);
+
+    std::vector<float> ry(gy.size(), 0.f), rpost(gpost.size(), 0.f), rcomb(gcomb.size(), 0.f), rx = streams;
+    const graph::HcParams params{fn, base, scale};
+    for (uint32_t t = 0; t < n; ++t) {
+      const std::span<const float> x(streams.data() + size_t(t) * width, width);
+      const graph::HcMix mix = graph::hc_pre(x, params, kHc, c.iters, 1e-6f, 1e-6f, std::span(ry).subspan(t * d, d));
+      std::copy(mix.post.begin(), mix.post.end(), rpost.begin() + t * kHc);
+      std::copy(mix.comb.begin(), mix.comb.end(), rcomb.begin() + t * kHc * kHc);
+      graph::hc_post(std::span(f).subspan(t * d, d), mix, kHc, std::span(rx).subspan(size_t(t) * width, width));
+    }
+    EXPECT_EQ(bit_mismatches(gpost, rpost, 0, size_t(n) * kHc), 0u) << "post";
+    EXPECT_EQ(bit_mismatches(gcomb, rcomb, 0, size_t(n) * kHc * kHc), 0u) << "comb";
+    EXPECT_EQ(bit_mismatches(gy, ry, 0, size_t(n) * d), 0u) << "y";
+    EXPECT_EQ(bit_mismatches(gx, rx, 0, size_t(n) * width), 0u) << "hc_post streams";
+    // Rows >= n_rows are untouched: y stays zero, the streams keep their input.
+    EXPECT_EQ(bit_mismatches(gy, std::vector<float>(gy.size(), 0.f), size_t(n) * d, gy.size()), 0u);
+    EXPECT_EQ(bit_mismatches(gx, streams, size_t(n) * width, gx.size()), 0u);
+    for (uint32_t t = 0; t < n; ++t) {  // Sinkhorn: columns sum to ~1 (the last normalisation)
+      for (uint32_t k = 0; k < kHc; ++k) {
+        float col = 0.f;
+        for (uint32_t j = 0; j < kHc; ++j) col += gcomb[t * kHc * kHc + j * kHc + k];
+        EXPECT_NEAR(col, 1.f, 1e-4f) << "row " << t << " column " << k;
+      }
+    }
+  }
+};
+
+TEST_F(MhcTest, PreAndPostMatchTheReferenceBitForBit) {
+  check_pre_post({200, {3, 1}, 6, 0.5f}, 11);
+  check_pre_post({256, {1, 1, 1}, 3, 0.5f}, 12);
+  check_pre_post({1024, {2, 1}, 4, 0.5f}, 13);
+}
+
+TEST_F(MhcTest, SinkhornEdgeCases) {
+  check_pre_post({256, {2}, 3, 1e4f}, 21);    // huge logits: softmax rows one-hot (exp underflows)
+  check_pre_post({256, {2}, 3, 1e-6f}, 22);   // tiny logits: nearly uniform doubly stochastic
+  check_pre_post({200, {1}, 2, 0.f}, 23);     // exactly the bias
+  check_pre_post({200, {2}, 2, 0.5f, 1}, 24); // one iteration: softmax + a column pass
+}
+
+TEST_F(MhcTest, HeadWritesTheLastRowOfEachSequence) {
+  const uint32_t d = 200, width = kHc * d, max_rows = 7;
+  const auto rows = ragged_rows({3, 1, 2}, {1});  // rows 2, 3, 5 end their sequences
+  const StepBuffers s = make_step(device(), staging(), rows, max_rows, gpu::RopeSlots(mhc_test_config()));
+  const std::vector<float> streams = random_bf16(size_t(max_rows) * width, 31);
+  const std::vector<float> fn = random_floats(size_t(kHc) * width, 32, 0.f, 0.02f);
+  const std::vector<float> base = random_floats(kHc, 33, 0.f, 1.f);
+  const std::vector<float> scale = {0.9f};
+  vk::Buffer xs = upload(streams), fnb = upload(fn), bb = upload(base), sb = upload(scale);
+  const std::vector<float> sentinel(size_t(max_rows) * d, 7.f);
+  vk::Buffer y = upload(sentinel, "y");
+  std::vector<vk::Dispatch> ds;
+  gpu::encode_hc_head(ctx(), {s.step.range(), xs.range(), {fnb.range(), bb.range(), sb.range()}, y.range(), d, kHc,
+                              max_rows, 1e-6f, 1e-6f},
+                      ds);
+  run(std::move(ds));
+  const auto gy = download<float>(y, sentinel.size());
+  std::vector<float> ry = sentinel;
+  for (uint32_t t : {2u, 3u, 5u})
+    graph::hc_head(std::span(streams).subspan(size_t(t) * width, width), {fn, base, scale}, kHc, 1e-6f, 1e-6f,
+                   std::span(ry).subspan(size_t(t) * d, d));
+  EXPECT_EQ(bit_mismatches(gy, ry, 0, ry.size()), 0u);
+}
+
+TEST_F(MhcTest, EmbedRepeatsTheRowAndFlagsBadIds) {
+  const uint32_t vocab = 37, d = 200, max_rows = 6;
+  RandomMatrix table = random_matrix(device(), staging(), graph::WeightFormat::BF16, vocab, d, 41, 1, {}, 1.f);
+  for (bool bad : {false, true}) {
+    const std::vector<int64_t> tokens = bad ? std::vector<int64_t>{5, 37, 0} : std::vector<int64_t>{5, 36, 0, 17, 9};
+    const auto rows = ragged_rows({int(tokens.size()) - 1, 1}, tokens);
+    const StepBuffers s = make_step(device(), staging(), rows, max_rows, gpu::RopeSlots(mhc_test_config()));
+    vk::Buffer out = upload(std::vector<float>(size_t(max_rows) * kHc * d, 3.f)), status = zeros(gpu::kEmbedStatusBytes);
+    std::vector<vk::Dispatch> ds;
+    // A small max_binding forces several table slices (rows 0..15, 16..31, 32..36).
+    gpu::encode_embed(ctx(), {s.step.range(), &table.device, out.range(), status.range(), kHc, max_rows, 16 * d * 2}, ds);
+    run(std::move(ds));
+    const auto g = download<float>(out, size_t(max_rows) * kHc * d);
+    const auto st = download<uint32_t>(status, 2);
+    for (size_t r = 0; r < max_rows; ++r) {
+      const int64_t id = r < rows.size() ? rows[r].token : -1;
+      for (uint32_t h = 0; h < kHc; ++h)
+        for (uint32_t c = 0; c < d; ++c) {
+          const float want = r >= rows.size() ? 3.f : (id >= 0 && id < vocab) ? table.host[0].values[size_t(id) * d + c] : 0.f;
+          ASSERT_EQ(g[(r * kHc + h) * d + c], want) << "row " << r << " stream " << h << " col " << c;
+        }
+    }
+    EXPECT_EQ(st[0], bad ? gpu::kEmbedBadToken : 0u);
+    EXPECT_EQ(st[1], bad ? 37u : 0u);
+  }
+}
+
+TEST_F(MhcTest, MtpAddRoundsTheBroadcastSum) {
+  const uint32_t d = 200, streams = 4, max_rows = 5;
+  const auto rows = ragged_rows({2, 1}, {1});
+  const StepBuffers s = make_step(device(), staging(), rows, max_rows, gpu::RopeSlots(mhc_test_config()));
+  const std::vector<float> a = random_floats(size_t(max_rows) * d, 51, 0.f, 1.f);
+  const std::vector<float> b = random_floats(size_t(max_rows) * streams * d, 52, 0.f, 1.f);
+  vk::Buffer ab = upload(a), bb = upload(b), out = zeros(b.size() * 4);
+  std::vector<vk::Dispatch> ds;
+  gpu::encode_add_bf16(ctx(), {s.step.range(), ab.range(), bb.range(), out.range(), d, streams, max_rows}, ds);
+  run(std::move(ds));
+  const auto g = download<float>(out, b.size());
+  std::vector<float> want(b.size(), 0.f);
+  for (size_t t = 0; t < rows.size(); ++t)
+    for (uint32_t st = 0; st < streams; ++st)
+      for (uint32_t c = 0; c < d; ++c)
+        want[(t * streams + st) * d + c] = formats::round_bf16(a[t * d + c] + b[(t * streams + st) * d + c]);
+  EXPECT_EQ(bit_mismatches(g, want, 0, want.size()), 0u);
+}
+
+}  // namespace
+}  // namespace dsv4::test
