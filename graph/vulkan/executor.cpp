@@ -292,6 +292,7 @@ SparseAttentionArgs StepEncoder::attention_args(int64_t layer) const {
   a.n_splits = max_rows_ <= o_.max_seqs
                    ? attention_splits(max_attention_keys(a.window, ratio, a.index_topk, a.entries_per_seq))
                    : 1;
+  a.keep_scores = max_rows_ <= o_.max_seqs;  // decode: pass 1 reads the stored scores
   a.rope_slot = slots_.at_pos(ratio);
   a.offset_alignment = uint32_t(ctx_.device.caps().min_storage_buffer_offset_alignment);
   return a;

@@ -1,0 +1,89 @@
+// dsv4 run / eval --backend vulkan as a user runs them: the demo model is created once, text is
+// generated and streamed, statistics report one recording per step shape, and bad input (a prompt
+// longer than the context, an unknown token id) is a one-line error with a non-zero exit. The
+// validation layer is not in these child processes; the in-process executor tests cover it.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <unistd.h>
+
+#include "graph/npy.h"
+
+namespace dsv4::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status = -1;
+  std::string out;  // stdout + stderr
+};
+
+Result run_cli(const std::string& args, const fs::path& cache) {
+  const std::string cmd = "DSV4_CACHE_DIR=" + cache.string() + " " + DSV4_BINARY + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  r.status = pclose(p);
+  return r;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  static fs::path cache() { return fs::temp_directory_path() / ("dsv4_cli_test_" + std::to_string(::getpid())); }
+  static void TearDownTestSuite() { fs::remove_all(cache()); }
+};
+
+TEST_F(CliTest, RunGeneratesTextOnTheDemoModel) {
+  const Result r = run_cli("run --prompt 'Hello there' --max-tokens 12 --stats", cache());
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("RANDOM weights"), std::string::npos) << r.out;  // honestly labelled
+  EXPECT_NE(r.out.find("decode 12 tokens"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("recordings 2"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(cache() / "demo-model" / "tokenizer.json"));
+  // Same seed, same text; the second run reuses the demo model.
+  const Result a = run_cli("run --prompt 'Hi' --max-tokens 10 --temperature 0.9 --seed 7", cache());
+  const Result b = run_cli("run --prompt 'Hi' --max-tokens 10 --temperature 0.9 --seed 7", cache());
+  ASSERT_EQ(a.status, 0) << a.out;
+  auto text = [](const std::string& o) { return o.substr(o.find("noise"), o.find("\n[") - o.find("noise")); };
+  EXPECT_EQ(text(a.out), text(b.out));
+  EXPECT_EQ(a.out.find("creating the built-in demo model"), std::string::npos);
+}
+
+TEST_F(CliTest, RunRejectsAPromptLongerThanTheContext) {
+  std::string words;
+  for (int i = 0; i < 200; ++i) words += "word ";
+  const Result r = run_cli("run --ctx 64 --prompt '" + words + "'", cache());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("dsv4: error: the prompt has"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("raise --ctx"), std::string::npos) << r.out;
+}
+
+// eval --backend vulkan writes the fixture's rows within its tolerances (checked in detail by
+// the executor tests) and refuses ids outside the vocabulary.
+TEST_F(CliTest, EvalVulkanWritesLogitsAndRejectsBadIds) {
+  const fs::path dir = fs::path(DSV4_TEST_DATA_DIR) / "tiny-a";
+  const fs::path out = cache() / "eval.npy";
+  fs::create_directories(cache());
+  const Result r = run_cli("eval --backend vulkan --model " + dir.string() +
+                               " --tokens 0,5,9,100,7,8,1000,3 --prefill 5 --chunk 2 --dump-logits " + out.string(),
+                           cache());
+  ASSERT_EQ(r.status, 0) << r.out;
+  const graph::NpyArray a = graph::read_npy(out);
+  EXPECT_EQ(a.rows, 4);
+  EXPECT_EQ(a.cols, 1024);
+  const Result bad = run_cli("eval --backend vulkan --model " + dir.string() +
+                                 " --tokens 0,5000 --prefill 1 --dump-logits " + out.string(),
+                             cache());
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.out.find("outside the vocabulary"), std::string::npos) << bad.out;
+}
+
+}  // namespace
+}  // namespace dsv4::test
