@@ -92,7 +92,7 @@ Weights make_weights(WeightFormat f, int64_t rows, int64_t cols) {
 
 // Times `reps` linear layers of shape [rows, cols] on `tokens` rows.
 void run_linear(benchmark::State& state, WeightFormat f, int64_t rows, int64_t cols, uint32_t tokens,
-                gpu::LinearOutput out, gpu::LinearPath path) {
+                gpu::LinearOutput out, gpu::LinearPath path, bool act_quant = true, bool use_scratch = true) {
   Env& e = env();
   if (path == gpu::LinearPath::GemmCoopmat && !gpu::has_linear_coopmat(*e.device)) {
     state.SkipWithError("no NV cooperative matrices");
@@ -113,6 +113,17 @@ void run_linear(benchmark::State& state, WeightFormat f, int64_t rows, int64_t c
   e.staging.upload(x, 0, xh.data(), xh.size() * 4);
   vk::Buffer y = vk::Buffer::create(*e.device, uint64_t(tokens) * uint64_t(rows) * 4, vk::MemoryKind::DeviceLocal, "y");
 
+  // The FP8 act_quant GEMV's scratch (one range shared by every repetition, as the executor would).
+  gpu::LinearArgs probe;
+  probe.w = &w.copies[0];
+  probe.max_rows = tokens;
+  probe.output = out;
+  probe.path = path;
+  probe.act_quant = act_quant;
+  const uint64_t scratch_bytes = use_scratch ? gpu::linear_scratch_bytes(e.ctx, probe) : 0;
+  vk::Buffer scratch;
+  if (scratch_bytes > 0) scratch = vk::Buffer::create(*e.device, scratch_bytes, vk::MemoryKind::DeviceLocal, "scratch");
+
   const size_t reps = std::max<size_t>(20, w.copies.size() * 2);
   std::vector<vk::Dispatch> d;
   for (size_t i = 0; i < reps; ++i) {
@@ -124,7 +135,9 @@ void run_linear(benchmark::State& state, WeightFormat f, int64_t rows, int64_t c
     a.max_rows = tokens;
     a.output = out;
     a.path = path;
+    a.act_quant = act_quant;
     a.label = "bench";
+    if (scratch_bytes > 0) a.scratch = scratch.range();
     gpu::encode_linear(e.ctx, a, d);
   }
   vk::Recording rec(*e.device, std::move(d), {true});
@@ -138,6 +151,12 @@ void run_linear(benchmark::State& state, WeightFormat f, int64_t rows, int64_t c
   const gpu::DeviceMatrix& m = w.copies[0];
   const double bytes = double(m.data_stride() + m.scale_stride());
   state.counters["us"] = ns / 1e3;
+  if (scratch_bytes > 0) {  // dispatches alternate act_quant, gemv_q (one row slice at these shapes)
+    const std::vector<double> t = rec.dispatch_times_ns();
+    double q = 0;
+    for (size_t i = 0; i < t.size(); i += 2) q += t[i];
+    state.counters["act_quant_us"] = q / double(reps) / 1e3;
+  }
   state.counters["weight_GBps"] = bytes / ns;
   state.counters["frac_read_bw"] = bytes / ns / e.read_gbps;
   state.counters["read_bw_GBps"] = e.read_gbps;
@@ -154,8 +173,10 @@ void run_linear(benchmark::State& state, WeightFormat f, int64_t rows, int64_t c
 using gpu::LinearOutput;
 using gpu::LinearPath;
 
-void reg(const char* name, WeightFormat f, int64_t rows, int64_t cols, uint32_t tokens, LinearOutput out, LinearPath path) {
-  benchmark::RegisterBenchmark(name, [=](benchmark::State& s) { run_linear(s, f, rows, cols, tokens, out, path); })
+void reg(const char* name, WeightFormat f, int64_t rows, int64_t cols, uint32_t tokens, LinearOutput out, LinearPath path,
+         bool act_quant = true, bool use_scratch = true) {
+  benchmark::RegisterBenchmark(name,
+                               [=](benchmark::State& s) { run_linear(s, f, rows, cols, tokens, out, path, act_quant, use_scratch); })
       ->UseManualTime()
       ->Iterations(3)
       ->Unit(benchmark::kMicrosecond);
@@ -175,6 +196,17 @@ const bool registered = [] {
   reg("gemv/pro/shared_w1_fp8_3072x7168", WeightFormat::FP8, 3072, 7168, 1, B, V);
   reg("gemv/pro/head_bf16_f32out_129280x7168", WeightFormat::BF16, 129280, 7168, 1, F, V);
   reg("gemv/flash/wq_b_fp8_batch4", WeightFormat::FP8, 32768, 1024, 4, B, V);
+  // The in-kernel act_quant GEMV (no LinearArgs::scratch), for comparison. us/GB/s above include
+  // the act_quant dispatch of the scratch-fed path.
+  reg("gemv_inkernel_quant/flash/wq_b_fp8_32768x1024", WeightFormat::FP8, 32768, 1024, 1, B, V, true, false);
+  reg("gemv_inkernel_quant/flash/wo_b_fp8_4096x8192", WeightFormat::FP8, 4096, 8192, 1, B, V, true, false);
+  reg("gemv_inkernel_quant/flash/shared_w1_fp8_2048x4096", WeightFormat::FP8, 2048, 4096, 1, B, V, true, false);
+  reg("gemv_inkernel_quant/flash/wq_a_fp8_1024x4096", WeightFormat::FP8, 1024, 4096, 1, B, V, true, false);
+  reg("gemv_inkernel_quant/flash/wq_b_fp8_batch4", WeightFormat::FP8, 32768, 1024, 4, B, V, true, false);
+  // Variants isolating the cost of act_quant: FP8 without it (wo_a's path) and BF16.
+  reg("gemv/flash/wo_b_fp8_noquant_4096x8192", WeightFormat::FP8, 4096, 8192, 1, B, V, false);
+  reg("gemv/flash/wo_b_bf16_4096x8192", WeightFormat::BF16, 4096, 8192, 1, B, V);
+  reg("gemv/flash/fp8_noquant_8192x4096", WeightFormat::FP8, 8192, 4096, 1, B, V, false);
   // Prefill GEMMs.
   for (uint32_t t : {512u, 2048u}) {
     const std::string n = std::to_string(t);

@@ -13,5 +13,6 @@ void add_eval_command(CLI::App& app);        // cmd_eval.cpp
 void add_run_command(CLI::App& app);         // cmd_run.cpp
 void add_chat_command(CLI::App& app);        // cmd_chat.cpp
 void add_bench_command(CLI::App& app);       // cmd_bench.cpp
+void add_batch_command(CLI::App& app);       // cmd_batch.cpp
 
 }  // namespace dsv4::cli

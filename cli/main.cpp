@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "dsv4 0.1.0");
   dsv4::cli::add_run_command(app);
   dsv4::cli::add_chat_command(app);
+  dsv4::cli::add_batch_command(app);
   dsv4::cli::add_devices_command(app);
   dsv4::cli::add_info_command(app);
   dsv4::cli::add_make_model_command(app);

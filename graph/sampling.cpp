@@ -137,12 +137,14 @@ uint32_t bisect(uint32_t a, auto keeps) {  // the largest theta >= a with keeps(
 
 DeviceSamplingParams pack_sampling_params(const SamplingParams& p) {
   DeviceSamplingParams d{};
-  d.inv_temperature = p.temperature > 0.f ? 1.0f / p.temperature : 0.f;
+  // A temperature so small that 1/T overflows is greedy; a non-positive penalty is no penalty.
+  const float inv_t = p.temperature > 0.f ? 1.0f / p.temperature : 0.f;
+  d.inv_temperature = std::isfinite(inv_t) ? inv_t : 0.f;
   d.top_k = p.top_k;
   d.top_p = p.top_p;
   d.min_p = p.min_p;
-  d.repetition_penalty = p.repetition_penalty;
-  d.inv_repetition_penalty = 1.0f / p.repetition_penalty;
+  d.repetition_penalty = p.repetition_penalty > 0.f ? p.repetition_penalty : 1.f;
+  d.inv_repetition_penalty = 1.0f / d.repetition_penalty;
   d.seed_lo = uint32_t(p.seed);
   d.seed_hi = uint32_t(p.seed >> 32);
   return d;
@@ -151,7 +153,7 @@ DeviceSamplingParams pack_sampling_params(const SamplingParams& p) {
 float sampling_uniform(uint64_t seed, uint32_t seq, uint32_t pos) {
   uint32_t h = hash32(uint32_t(seed) ^ 0x9e3779b9u);
   h = hash32(h ^ uint32_t(seed >> 32));
-  h = hash32(h ^ seq);
+  (void)seq;  // slot-independent: a sequence samples the same tokens in any slot (batch.h)
   h = hash32(h ^ pos);
   return float(h >> 8) * (1.0f / 16777216.0f);
 }

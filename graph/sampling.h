@@ -17,11 +17,11 @@
 namespace dsv4::graph {
 
 struct SamplingParams {
-  float temperature = 0.f;         // <= 0: greedy
+  float temperature = 0.f;         // <= 0 (or so small that 1/T overflows): greedy
   int32_t top_k = 0;               // <= 0: off
   float top_p = 1.f;               // >= 1: off
   float min_p = 0.f;               // <= 0: off (relative to the most likely token)
-  float repetition_penalty = 1.f;  // 1: off; > 1 discourages tokens already in the sequence
+  float repetition_penalty = 1.f;  // 1 (or <= 0): off; > 1 discourages tokens already in the sequence
   uint64_t seed = 0;
 };
 
@@ -40,8 +40,10 @@ static_assert(sizeof(DeviceSamplingParams) == 32);
 
 DeviceSamplingParams pack_sampling_params(const SamplingParams& p);
 
-// The uniform number in [0, 1) (24 random bits) for (seed, sequence slot, position): a
-// counter-based hash, identical in GLSL.
+// The uniform number in [0, 1) (24 random bits) for (seed, position): a counter-based hash,
+// identical in GLSL. The sequence slot is deliberately NOT mixed in, so a sequence samples the
+// same tokens whichever slot a batch puts it in (`dsv4 batch` determinism); distinct sequences get
+// distinct seeds instead.
 float sampling_uniform(uint64_t seed, uint32_t seq, uint32_t pos);
 
 // exp(x) correctly rounded for x in [-87, 88] (0 below, inf above), from fp32 add/mul only:

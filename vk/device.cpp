@@ -107,6 +107,15 @@ void Device::create_device(const PhysicalDevice& physical) {
     fc.link(fc.coopmat_nv);
     exts.push_back(VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME);
   }
+  if (c.coopmat_nv || c.coopmat_khr) {
+    // glslang's coopmat shaders need GL_KHR_memory_scope_semantics, which declares the
+    // VulkanMemoryModel capability: enable the feature where the device has it.
+    auto m12 = make<VkPhysicalDeviceVulkan12Features>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES);
+    auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &m12);
+    vkGetPhysicalDeviceFeatures2(physical.handle, &q);
+    fc.v12.vulkanMemoryModel = m12.vulkanMemoryModel;
+    fc.v12.vulkanMemoryModelDeviceScope = m12.vulkanMemoryModelDeviceScope;
+  }
   // Newer extensions: enable exactly the sub-features the device reports for them.
   auto enable_as_reported = [&](auto& features, const char* extension) {
     auto q = make<VkPhysicalDeviceFeatures2>(VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, &features);

@@ -11,12 +11,17 @@ namespace dsv4::gpu {
 
 namespace {
 
-constexpr int64_t kMaxWidth = 1024;  // MAX_D of shaders/compressor/compress.comp
+constexpr int64_t kMaxWidth = 1024;   // MAX_D of shaders/compressor/emit.comp
+constexpr uint32_t kStoreGroup = 256;  // WG of shaders/compressor/store.comp
 
 struct CompressParams {
   uint32_t d, rope_dim, ratio, coff, rope_slot, max_entries;
   float eps, hadamard_scale;
   uint32_t mode;
+};
+
+struct StoreParams {
+  uint32_t d, ratio, coff;
 };
 
 void check(const CompressorArgs& a) {
@@ -43,29 +48,44 @@ uint32_t compressor_entry_bytes(CompressorKind kind, int64_t d, int64_t rope_dim
 
 void encode_compressor(Context& ctx, const CompressorArgs& a, std::vector<vk::Dispatch>& out) {
   check(a);
-  const vk::Kernel& k = ctx.kernels.get({"compressor/compress", 8, sizeof(CompressParams), {}, 0});
+  const uint32_t coff = uint32_t(compressor_coff(a.ratio));
   const CompressParams p{uint32_t(a.d),
                          uint32_t(a.rope_dim),
                          uint32_t(a.ratio),
-                         uint32_t(compressor_coff(a.ratio)),
+                         coff,
                          a.rope_slot,
                          uint32_t(a.max_entries),
                          a.eps,
                          float(1.0 / std::sqrt(double(a.d))),  // as graph::hadamard_rotate
                          a.kind == CompressorKind::Main ? 0u : 1u};
-  out.push_back({&k,
+  const std::string name = a.kind == CompressorKind::Main ? "compressor" : "indexer.compressor";
+  // Emissions first: they read the state as earlier steps left it.
+  const vk::Kernel& emit = ctx.kernels.get({"compressor/emit", 8, sizeof(CompressParams), {}, 0});
+  out.push_back({&emit,
                  {{a.step, vk::Access::Read},
                   {a.rope, vk::Access::Read},
                   {a.kv, vk::Access::Read},
                   {a.score, vk::Access::Read},
                   {a.ape, vk::Access::Read},
                   {a.norm, vk::Access::Read},
-                  {a.state, vk::Access::ReadWrite},
+                  {a.state, vk::Access::Read},
                   {a.cache, vk::Access::Write}},
                  vk::push_words(p),
                  {a.max_rows, 1, 1},
                  std::nullopt,
-                 a.kind == CompressorKind::Main ? "compressor" : "indexer.compressor"});
+                 name + ".emit"});
+  const StoreParams sp{uint32_t(a.d), uint32_t(a.ratio), coff};
+  const vk::Kernel& store = ctx.kernels.get({"compressor/store", 5, sizeof(StoreParams), {}, 0});
+  out.push_back({&store,
+                 {{a.step, vk::Access::Read},
+                  {a.kv, vk::Access::Read},
+                  {a.score, vk::Access::Read},
+                  {a.ape, vk::Access::Read},
+                  {a.state, vk::Access::Write}},
+                 vk::push_words(sp),
+                 {a.max_rows, groups_for(uint64_t(coff) * uint64_t(a.d), kStoreGroup), 1},
+                 std::nullopt,
+                 name + ".store"});
 }
 
 }  // namespace dsv4::gpu

@@ -33,14 +33,16 @@ struct CompressorArgs {
 // 2 for the overlapping ratio 4, else 1.
 int64_t compressor_coff(int64_t ratio);
 // Bytes of the state of `seqs` sequence slots. No clearing is ever needed: window 0 of a sequence
-// ignores the previous-window half by position, and every other slot is written before it is read.
+// ignores the previous-window half by position, and the state is read only for positions of the
+// sequence before this step, which an earlier step's store wrote.
 uint64_t compressor_state_bytes(int64_t ratio, int64_t d, int64_t seqs);
 // Bytes of one cache entry: KvEntryLayout{d - rope_dim, rope_dim} or IndexEntryLayout{d}.
 uint32_t compressor_entry_bytes(CompressorKind kind, int64_t d, int64_t rope_dim);
 
-// One dispatch of max_rows workgroups: the group of each sequence's first row walks that
-// sequence's rows in order (parallel over channels), emitting an entry at index pos / ratio
-// whenever (pos + 1) % ratio == 0.
+// Two dispatches. compressor.emit: one workgroup per row closing a window ((pos + 1) % ratio
+// == 0), all windows of a prefill chunk in parallel, each writing entry pos / ratio (dropped if
+// >= max_entries) from this step's kv/score rows and the state; compressor.store (max_rows x
+// ceil(coff * d / 256) groups): the rows a later step can still need go into the state.
 void encode_compressor(Context& ctx, const CompressorArgs& a, std::vector<vk::Dispatch>& out);
 
 }  // namespace dsv4::gpu

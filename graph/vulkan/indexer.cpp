@@ -18,7 +18,7 @@ struct SelectParams {
   uint32_t max_entries, ratio;
 };
 
-constexpr uint32_t kScoreGroup = 64;  // WG of shaders/indexer/scores.comp
+constexpr uint32_t kScoreGroup = 64 * 4;  // WG * TILES keys per workgroup of shaders/indexer/scores.comp
 
 }  // namespace
 
@@ -43,10 +43,12 @@ uint64_t indexer_scores_bytes(uint32_t max_rows, int64_t max_entries) {
 }
 
 void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk::Dispatch>& out) {
-  if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || a.heads * a.dim > 16384)
+  // Shared memory stays within 32 KiB (lavapipe): packed bf16 queries + weights in the scores
+  // kernel, (key, index) survivor pairs + 2 KiB of histogram and scan in the selection.
+  if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || a.heads * a.dim * 2 + a.heads * 4 > 32768)
     throw std::invalid_argument("encode_indexer_topk: heads * dim must fit 32 KiB of packed bf16 queries");
-  if (a.topk <= 0 || a.topk > 4096 || a.ratio <= 0 || a.max_entries <= 0)
-    throw std::invalid_argument("encode_indexer_topk: topk / ratio / max_entries");
+  if (a.topk <= 0 || a.topk > 2048 || a.ratio <= 0 || a.max_entries <= 0)
+    throw std::invalid_argument("encode_indexer_topk: topk (<= 2048) / ratio / max_entries");
   const SelectParams p{uint32_t(a.max_entries), uint32_t(a.ratio)};
   const vk::Kernel& scores =
       ctx.kernels.get({"indexer/scores", 5, sizeof(SelectParams), {{0, uint32_t(a.heads)}, {1, uint32_t(a.dim)}}, 0});

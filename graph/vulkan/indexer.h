@@ -42,7 +42,7 @@ struct IndexerTopkArgs {
 // binding must stay within maxStorageBufferRange, 128 MiB on lavapipe).
 uint64_t indexer_scores_bytes(uint32_t max_rows, int64_t max_entries);
 
-// Two dispatches: scores (ceil(max_entries / 64), max_rows) groups, then the selection, one
+// Two dispatches: scores (ceil(max_entries / 256), max_rows) groups, then the selection, one
 // workgroup per row. Rows >= n_rows and entries >= visible are skipped on the GPU.
 void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk::Dispatch>& out);
 

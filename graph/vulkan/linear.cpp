@@ -1,6 +1,8 @@
 #include "graph/vulkan/linear.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 namespace dsv4::gpu {
@@ -116,10 +118,87 @@ uint32_t gemv_rows_per_team(const LinearArgs& a) {
 
 uint32_t gemv_k_tile(uint32_t max_rows) { return std::max(512u, 8192u / max_rows / 512u * 512u); }
 
+// Scratch words per (activation row, group) of the act-quant GEMV: K/2 fp16 pairs + one exponent
+// per 128-block, padded to 16 bytes (mirrors qs of act_quant.comp and gemv_q.comp).
+uint64_t quant_row_words(const DeviceMatrix& w) { return (uint64_t(w.cols) / 2 + uint64_t(w.cols + 127) / 128 + 3) / 4 * 4; }
+
+uint64_t gemv_scratch_bytes(const LinearArgs& a) {
+  return uint64_t(a.max_rows) * uint64_t(a.groups) * quant_row_words(*a.w) * 4;
+}
+
+// Threads per weight row of gemv_q.comp: ~UNROLL (4) chunks of 16 weights per thread, so short
+// rows put many rows in a workgroup and long rows spread over up to 256 threads.
+// TEMPORARY tuning knob (removed before commit): DSV4_GEMV_Q_TUNE="chunks_per_thread,unroll".
+struct GemvQTune {
+  uint32_t chunks = 4, unroll = 4;
+};
+GemvQTune gemv_q_tune() {
+  GemvQTune t;
+  if (const char* e = std::getenv("DSV4_GEMV_Q_TUNE")) std::sscanf(e, "%u,%u", &t.chunks, &t.unroll);
+  t.unroll = std::clamp(t.unroll, 1u, 8u);
+  return t;
+}
+
+uint32_t gemv_q_threads_per_row(const DeviceMatrix& w) {
+  const uint64_t want = std::max<uint64_t>(1, uint64_t(w.cols) / 16 / std::max(1u, gemv_q_tune().chunks));
+  uint32_t tpr = 1;
+  while (tpr < 256 && uint64_t(tpr) * 2 <= want) tpr *= 2;
+  return tpr;
+}
+
+// act_quant once into the scratch, then the GEMV reads it through the caches (gemv_q.comp).
+void encode_gemv_scratch(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
+  if (a.scratch.size < gemv_scratch_bytes(a) || a.scratch.offset % 16 != 0) {
+    throw std::invalid_argument("encode_linear " + a.label + ": scratch smaller than linear_scratch_bytes or not 16-byte aligned");
+  }
+  const DeviceMatrix& w = *a.w;
+  const vk::BufferRange scratch{a.scratch.buffer, a.scratch.offset, gemv_scratch_bytes(a)};
+  const vk::Kernel& quant = ctx.kernels.get({"linear/act_quant", 3, sizeof(LinearPush), {{3, a.max_rows}}, 0});
+  const LinearPush qp = push_for(a, {0, uint32_t(w.rows), w.data});
+  out.push_back({&quant,
+                 {{a.step, vk::Access::Read}, {a.x, vk::Access::Read}, {scratch, vk::Access::Write}},
+                 vk::push_words(qp),
+                 {groups_for(uint64_t(w.cols), 128), a.max_rows * uint32_t(a.groups), 1},
+                 std::nullopt,
+                 a.label + "/act_quant"});
+  const uint32_t tpr = gemv_q_threads_per_row(w);
+  const vk::Kernel& k = ctx.kernels.get(
+      {"linear/gemv_q", 5, sizeof(LinearPush), {{3, a.max_rows}, {4, tpr}, {5, gemv_q_tune().unroll}, {7, scaled(a) ? 1u : 0u}}, 0});
+  for (const RowSlice& s : row_slices(ctx, a)) {
+    const LinearPush p = push_for(a, s);
+    out.push_back({&k,
+                   {{a.step, vk::Access::Read}, {scratch, vk::Access::Read}, {s.data, vk::Access::Read},
+                    {w.scale, vk::Access::Read}, {a.y, vk::Access::Write}},
+                   vk::push_words(p),
+                   {groups_for(p.R, 256 / tpr), uint32_t(a.groups), 1},
+                   std::nullopt,
+                   a.label + "/gemv_q"});
+  }
+}
+
+// gemv_f.comp quantises x in shared memory: all of it, so max_rows * cols <= 8192.
+bool fused_quant_fits(const LinearArgs& a) {
+  return quantises(a) && vector_loads(a) && uint64_t(a.max_rows) * uint64_t(a.w->cols) <= 8192;
+}
+
+// Without scratch: each workgroup quantises x itself, for >= 8 rows (gemv_f.comp).
+void encode_gemv_fused(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
+  const uint32_t tpr = std::min(32u, gemv_q_threads_per_row(*a.w));
+  const vk::Kernel& k = ctx.kernels.get(
+      {"linear/gemv_f", 5, sizeof(LinearPush), {{3, a.max_rows}, {4, tpr}, {5, gemv_q_tune().unroll}, {7, scaled(a) ? 1u : 0u}}, 0});
+  for (const RowSlice& s : row_slices(ctx, a)) {
+    const LinearPush p = push_for(a, s);
+    out.push_back({&k, bindings(a, s), vk::push_words(p), {groups_for(p.R, 256 / tpr), uint32_t(a.groups), 1},
+                   std::nullopt, a.label + "/gemv_f"});
+  }
+}
+
 void encode_gemv(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
   if (a.max_rows > kGemvMaxRows) {
     throw std::invalid_argument("encode_linear " + a.label + ": Gemv serves at most 16 rows");
   }
+  if (quantises(a) && a.scratch.size > 0) return encode_gemv_scratch(ctx, a, out);
+  if (fused_quant_fits(a) && !std::getenv("DSV4_GEMV_OLD")) return encode_gemv_fused(ctx, a, out);
   const uint32_t rpt = gemv_rows_per_team(a);
   std::vector<vk::SpecConstant> spec = common_spec(a);
   spec.push_back({3, a.max_rows});
@@ -178,6 +257,11 @@ bool has_linear_coopmat(const vk::Device& device) {
     }
   }
   return false;
+}
+
+uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a) {
+  if (!a.w || !quantises(a) || a.max_rows < 1 || resolve_linear_path(ctx, a) != LinearPath::Gemv) return 0;
+  return gemv_scratch_bytes(a);
 }
 
 LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a) {

@@ -31,6 +31,9 @@ struct LinearArgs {
   int64_t groups = 1;               // wo_a: output rows [g*rows/groups, (g+1)*rows/groups) read x cols [g*cols, (g+1)*cols)
   float out_scale = 1.0f;           // y = bf16(bf16(acc) * out_scale) (indexer weights_proj); 1 = plain
   LinearPath path = LinearPath::Auto;
+  vk::BufferRange scratch;          // optional, >= linear_scratch_bytes(*this), 16-byte aligned: the FP8
+                                    // act_quant GEMV then quantises x once into it (a separate dispatch)
+                                    // instead of once per workgroup (much faster); empty: in-kernel
   std::string label;                // names the dispatches
 };
 
@@ -40,6 +43,12 @@ struct LinearArgs {
 // FP8 cols not a multiple of 16, groups not dividing rows, Gemv with max_rows > 16, GemmCoopmat
 // on a device without it or for non-FP8 weights).
 void encode_linear(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out);
+
+// Bytes of LinearArgs::scratch the arguments can use (0: this path and format need none). Today:
+// FP8 weights with act_quant and bf16 output on the Gemv path, max_rows * groups rows of
+// (cols/2 + ceil(cols/128)) words rounded up to 4 words. A scratch range may be shared by any
+// linears of one recording (the declared accesses order them).
+uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a);
 
 // The path Auto picks for these arguments on this device (never Auto).
 LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a);

@@ -10,6 +10,15 @@ namespace {
 
 constexpr uint32_t kMaxGateExperts = 1024;  // shared arrays of shaders/moe/gate.comp
 constexpr uint32_t kMaxTopk = 32;           // order[] of shaders/moe/combine.comp
+constexpr uint32_t kSharedBytes = 32768;    // lavapipe's (and the Vulkan minimum's) shared memory
+
+// Rows per 64-thread unit of expert_gemv: as many as fit next to the staged input row (a float
+// per column) in shared memory, up to 8 (each row needs 1 KiB of reduction space).
+uint32_t rows_per_unit(int64_t cols) {
+  const uint64_t staged = uint64_t(cols) * 4;
+  if (staged + 1024 > kSharedBytes) throw std::invalid_argument("moe: expert input width " + std::to_string(cols) + " too wide");
+  return uint32_t(std::min<uint64_t>(8, (kSharedBytes - staged) / 1024));
+}
 
 uint64_t align256(uint64_t b) { return (b + 255) / 256 * 256; }
 
@@ -82,7 +91,9 @@ void encode_act_quant(Context& ctx, const MoeArgs& a, vk::BufferRange src, vk::B
 void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatrix& wa, const DeviceMatrix& wb,
                  bool shared, vk::BufferRange in, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
   const uint32_t fmt = format_code(wa);
-  const vk::Kernel& k = ctx.kernels.get({"moe/expert_gemv", 8, sizeof(GemvPush), {{0, fmt}, {1, mode}}, 0});
+  const uint32_t rpu = rows_per_unit(wa.cols);
+  const vk::Kernel& k = ctx.kernels.get(
+      {"moe/expert_gemv", 8, sizeof(GemvPush), {{0, fmt}, {1, mode}, {2, rpu}, {3, uint32_t(wa.cols / 4)}}, 0});
   const uint32_t n_slots = shared ? 1u : uint32_t(a.topk);
   GemvPush p{};
   p.rows = uint32_t(wa.rows);
@@ -93,9 +104,9 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
   p.shared_expert = shared ? 1u : 0u;
   p.data_stride16 = uint32_t(wa.data_stride() / 16);
   p.scale_stride = uint32_t(wa.scale_stride());
-  p.swiglu_limit = a.swiglu_limit;
+  p.swiglu_limit = 0.f;
   p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
-  const uint32_t rows_per_group = mode == 0 ? 2u : 4u;
+  const uint32_t rows_per_group = (mode == 0 ? 2u : 4u) * rpu;
   out.push_back({&k,
                  {{a.step, vk::Access::Read},
                   {a.route, vk::Access::Read},

@@ -32,6 +32,14 @@ float scale_by(float v, float s, int e) {
   return ldexp(v * mant, e + int(ex) - 127);
 }
 
+// v * s * 2^e like scale_by, fast: adding e to s's exponent field is one integer add and exact
+// while s and s * 2^e are normal fp32 (every realistic scale); other cases take scale_by.
+float scale_by_fast(float v, float s, int e) {
+  const uint b = floatBitsToUint(s);
+  const int ex = int((b >> 23) & 0xffu);
+  return ex > 0 && ex + e > 0 && ex + e < 255 ? v * uintBitsToFloat(b + uint(e << 23)) : scale_by(v, s, e);
+}
+
 // graph::linear rounds the fp32 sum to bf16 (then * out_scale, rounded again: the indexer's
 // weights_proj); graph::linear_fp32 keeps it.
 float finish_output(float acc, float out_scale) {

@@ -5,7 +5,8 @@
 // with every dot summed over i in order and the heads in order (no contraction), as the
 // reference does, so scores are bit-identical. One invocation per key: it decodes its FP4 key once
 // into registers; the row's queries (bf16 values after the FP4 round-trip) sit packed in shared
-// memory. Grid: (ceil(max_entries / WG), max_rows); rows >= n_rows and keys >= visible skip.
+// memory, loaded once per TILES * WG keys. Grid: (ceil(max_entries / (TILES * WG)), max_rows);
+// rows >= n_rows and keys >= visible skip.
 #extension GL_GOOGLE_include_directive : require
 
 #define DSV4_STEP_BINDING 0
@@ -17,6 +18,7 @@
 layout(constant_id = 0) const uint HEADS = 64u;
 layout(constant_id = 1) const uint DIM = 128u;  // multiple of 32
 const uint WG = 64u;
+const uint TILES = 4u;  // keys per invocation: amortises the query load (HEADS * DIM floats)
 layout(local_size_x = 64) in;
 
 layout(std430, binding = 1) readonly buffer Q { float q[]; };        // [max_rows, HEADS * DIM]
@@ -35,8 +37,8 @@ shared float w_s[HEADS];
 void main() {
   const uint row = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
   if (row >= step.n_rows) return;
-  const uint visible = (uint(step.rows[row].pos) + 1u) / p.ratio;
-  const uint c0 = gl_WorkGroupID.x * WG;
+  const uint visible = min((uint(step.rows[row].pos) + 1u) / p.ratio, p.max_entries);
+  const uint c0 = gl_WorkGroupID.x * WG * TILES;
   if (c0 >= visible) return;
   for (uint i = t; i < HEADS * DIM / 2u; i += WG) {
     const uint b = row * HEADS * DIM + 2u * i;
@@ -44,33 +46,35 @@ void main() {
   }
   for (uint h = t; h < HEADS; h += WG) w_s[h] = w[row * HEADS + h];
   barrier();
-  const uint c = c0 + t;
-  if (c >= visible) return;
-
   const uint words = index_entry_bytes(DIM) / 4u;
-  const uint base = (uint(step.rows[row].seq) * p.max_entries + c) * words;
-  float k[DIM];
-  for (uint blk = 0u; blk < DIM / 32u; ++blk) {
-    const uint sb = DIM / 2u + blk;  // scale byte
-    const int e = e8m0_exponent(byte_in_word(keys[base + sb / 4u], sb));
-    for (uint j = 0u; j < 4u; ++j) {
-      const uint word = keys[base + blk * 4u + j];
-      for (uint n = 0u; n < 8u; ++n) k[blk * 32u + j * 8u + n] = ldexp(e2m1_to_float(nibble_in_word(word, n)), e);
+  const uint seq = uint(step.rows[row].seq);
+  for (uint tile = 0u; tile < TILES; ++tile) {
+    const uint c = c0 + tile * WG + t;
+    if (c >= visible) return;
+    const uint base = (seq * p.max_entries + c) * words;
+    float k[DIM];
+    for (uint blk = 0u; blk < DIM / 32u; ++blk) {
+      const uint sb = DIM / 2u + blk;  // scale byte
+      const int e = e8m0_exponent(byte_in_word(keys[base + sb / 4u], sb));
+      for (uint j = 0u; j < 4u; ++j) {
+        const uint word = keys[base + blk * 4u + j];
+        for (uint n = 0u; n < 8u; ++n) k[blk * 32u + j * 8u + n] = ldexp(e2m1_to_float(nibble_in_word(word, n)), e);
+      }
     }
-  }
-  precise float total = 0.0;
-  for (uint h = 0u; h < HEADS; ++h) {
-    precise float dot = 0.0;
-    for (uint i = 0u; i < DIM; i += 2u) {
-      const uint qq = q_bf16[(h * DIM + i) / 2u];
-      precise float a = bf16_to_float(qq & 0xffffu) * k[i];
-      dot += a;
-      precise float b = bf16_to_float(qq >> 16) * k[i + 1u];
-      dot += b;
+    precise float total = 0.0;
+    for (uint h = 0u; h < HEADS; ++h) {
+      precise float dot = 0.0;
+      for (uint i = 0u; i < DIM; i += 2u) {
+        const uint qq = q_bf16[(h * DIM + i) / 2u];
+        precise float a = bf16_to_float(qq & 0xffffu) * k[i];
+        dot += a;
+        precise float b = bf16_to_float(qq >> 16) * k[i + 1u];
+        dot += b;
+      }
+      const float relu = max(round_bf16(dot), 0.0);
+      precise float hw = relu * w_s[h];
+      total += round_bf16(hw);
     }
-    const float relu = max(round_bf16(dot), 0.0);
-    precise float hw = relu * w_s[h];
-    total += round_bf16(hw);
+    scores[row * p.max_entries + c] = round_bf16(total);
   }
-  scores[row * p.max_entries + c] = round_bf16(total);
 }

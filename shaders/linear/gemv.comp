@@ -187,7 +187,7 @@ void main() {
             for (uint m = 0u; m < MAXM; ++m) {
               if (m < nm) {
                 const uint b = m * (KT / 128u) + (c * 16u - k_tile) / 128u;
-                acc[i][m] += scale_by(chunk_dot_q(q[u], c, m, k_tile), ws[u], 8 + xe[b]);
+                acc[i][m] += scale_by_fast(chunk_dot_q(q[u], c, m, k_tile), ws[u], 8 + xe[b]);
               }
             }
           }
@@ -215,7 +215,7 @@ void main() {
             const uint c = c0 + u * TEAM;
             if (c >= nchunks) break;
             for (uint m = 0u; m < MAXM; ++m) {
-              if (m < nm) acc[i][m] += scale_by(chunk_dot_xq(q[u], c, m, col0), ws[u], 8);
+              if (m < nm) acc[i][m] += scale_by_fast(chunk_dot_xq(q[u], c, m, col0), ws[u], 8);
             }
           }
         }

@@ -3,15 +3,20 @@
 // Grouped expert GEMV (model-spec §3.6, §4.2): for every (step row, expert slot) the selected
 // expert's FP4 or FP8 matrix times the act-quantised input row; only the selected experts'
 // weights are read. Workgroup y = step row * n_slots + slot (rows >= n_rows skipped), x = a tile
-// of output rows. 64 threads per output row stream its 16-byte chunks (coalesced), each chunk's
-// dot taken on the raw codes then scaled (FP4: ldexp by the e8m0 exponent, exact for tiny scales),
-// and the 64 partial sums are tree-reduced in shared memory (the same order on every device).
-//   MODE 0 (gate/up): units 0,1 = w1 rows 2x, 2x+1; units 2,3 = w3 rows; h = bf16(weight *
-//          silu(min(g, L)) * clamp(u, -L, L)) with g, u the bf16 linear outputs (expert_forward).
-//   MODE 1 (down):    4 output rows of w2 per workgroup, out = bf16(linear).
+// of output rows. The input row is staged once in shared memory (weights are the only DRAM
+// stream); 4 units of 64 threads each stream RPU weight rows word by word (coalesced 256-byte
+// runs), each word's dot taken on the raw codes then scaled (FP4: ldexp by the e8m0 exponent,
+// exact even for tiny scales), and the 64 partial sums of each row are tree-reduced in shared
+// memory (the same order on every device, whatever its subgroup size).
+//   MODE 0 (gate/up): units 0,1 = w1 rows, units 2,3 = the same w3 rows (2 * RPU rows per
+//          workgroup); h = bf16(weight * silu(min(g, L)) * clamp(u, -L, L)) with g, u the bf16
+//          linear outputs (graph::expert_forward).
+//   MODE 1 (down):    4 * RPU output rows of w2 per workgroup, out = bf16(linear).
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint FORMAT = 0;  // 0 FP4 (packed e2m1 + e8m0 per 32), 1 FP8 (e4m3 + fp32 128x128)
 layout(constant_id = 1) const uint MODE = 0;
+layout(constant_id = 2) const uint RPU = 4;          // rows per unit
+layout(constant_id = 3) const uint XS_VEC4 = 1024;   // >= cols / 4: the staged input row
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -19,9 +24,9 @@ layout(constant_id = 1) const uint MODE = 0;
 
 layout(std430, binding = 1) readonly buffer Route { uint route[]; };
 layout(std430, binding = 2) readonly buffer In { vec4 xin[]; };
-layout(std430, binding = 3) readonly buffer WaData { uvec4 wa[]; };
+layout(std430, binding = 3) readonly buffer WaData { uint wa[]; };
 layout(std430, binding = 4) readonly buffer WaScale { uint wa_scale[]; };
-layout(std430, binding = 5) readonly buffer WbData { uvec4 wb[]; };
+layout(std430, binding = 5) readonly buffer WbData { uint wb[]; };
 layout(std430, binding = 6) readonly buffer WbScale { uint wb_scale[]; };
 layout(std430, binding = 7) writeonly buffer Out { float outv[]; };
 
@@ -37,63 +42,81 @@ layout(push_constant) uniform Params {
 } p;
 
 const uint THREADS_PER_ROW = 64u;
-shared float red[256];
+shared vec4 xs[XS_VEC4];
+shared float red[RPU][256];
 
-float fp4_chunk(uvec4 w, uint xbase) {
-  float acc = 0.0;
-  for (uint j = 0u; j < 4u; ++j) {
-    const vec4 a = xin[xbase + 2u * j], b = xin[xbase + 2u * j + 1u];
-    const uint q = w[j];
-    acc += a.x * e2m1_to_float(q) + a.y * e2m1_to_float(q >> 4) + a.z * e2m1_to_float(q >> 8) +
-           a.w * e2m1_to_float(q >> 12);
-    acc += b.x * e2m1_to_float(q >> 16) + b.y * e2m1_to_float(q >> 20) + b.z * e2m1_to_float(q >> 24) +
-           b.w * e2m1_to_float(q >> 28);
-  }
-  return acc;
+// 8 FP4 codes of a word times the staged inputs 8w..8w+7.
+float fp4_word(uint q, uint w) {
+  const vec4 a = xs[2u * w], b = xs[2u * w + 1u];
+  return a.x * e2m1_to_float(q) + a.y * e2m1_to_float(q >> 4) + a.z * e2m1_to_float(q >> 8) +
+         a.w * e2m1_to_float(q >> 12) + b.x * e2m1_to_float(q >> 16) + b.y * e2m1_to_float(q >> 20) +
+         b.z * e2m1_to_float(q >> 24) + b.w * e2m1_to_float(q >> 28);
 }
 
-float fp8_chunk(uvec4 w, uint xbase) {
-  float acc = 0.0;
-  for (uint j = 0u; j < 4u; ++j) {
-    const vec4 a = xin[xbase + j];
-    const uint q = w[j];
-    acc += a.x * e4m3_to_float(q & 0xffu) + a.y * e4m3_to_float((q >> 8) & 0xffu) +
-           a.z * e4m3_to_float((q >> 16) & 0xffu) + a.w * e4m3_to_float(q >> 24);
-  }
-  return acc;
+// 4 FP8 codes of a word times the staged inputs 4w..4w+3.
+float fp8_word(uint q, uint w) {
+  const vec4 a = xs[w];
+  return a.x * e4m3_to_float(q & 0xffu) + a.y * e4m3_to_float((q >> 8) & 0xffu) +
+         a.z * e4m3_to_float((q >> 16) & 0xffu) + a.w * e4m3_to_float(q >> 24);
 }
 
-uint scale_byte(uint word, uint byte_index) { return byte_in_word(word, byte_index); }
-
-// v * s for an fp32 scale given by its bits, as v * significand then an exact ldexp: the same
-// rounding as v * s, and right even for a denormal s (e8m0 0x00 = 2^-127) on devices that flush.
+// v * s for an fp32 scale given by its bits, as v * (significand in [1, 2)) then an exact ldexp:
+// the same rounding as v * s, and right even for a denormal s (e8m0 0x00 = 2^-127) on devices
+// that flush denormals.
 float times_scale(float v, uint sbits) {
   const uint e = (sbits >> 23) & 0xffu, m = sbits & 0x7fffffu;
-  const float r = e == 0u ? ldexp(v * float(m), -149) : ldexp(v * float(m | 0x800000u), int(e) - 150);
+  float r;
+  if (e != 0u) {
+    r = ldexp(v * uintBitsToFloat(0x3f800000u | m), int(e) - 127);
+  } else if (m == 0u) {
+    r = 0.0;
+  } else {  // m * 2^-149 with the leading bit of m at p
+    const int p = findMSB(m);
+    r = ldexp(v * uintBitsToFloat(0x3f800000u | ((m << uint(23 - p)) & 0x7fffffu)), p - 149);
+  }
   return (sbits & 0x80000000u) != 0u ? -r : r;
 }
 
-// This thread's share of row `r` of matrix `m` (stack index) of operand A (b == false) or B.
-float row_partial(bool b, uint m, uint r, uint xrow) {
-  const uint t = gl_LocalInvocationID.x % THREADS_PER_ROW;
-  const uint elems = FORMAT == 0u ? 32u : 16u;  // per 16-byte chunk
-  const uint chunks = p.cols / elems;
-  const uint dbase = m * p.data_stride16 + r * chunks;
-  const uint xbase = xrow * (p.cols / 4u);
-  float acc = 0.0;
-  for (uint c = t; c < chunks; c += THREADS_PER_ROW) {
-    const uvec4 w = b ? wb[dbase + c] : wa[dbase + c];
-    if (FORMAT == 0u) {
-      const uint si = m * p.scale_stride + r * (p.cols / 32u) + c;
-      const uint sw = b ? wb_scale[si >> 2] : wa_scale[si >> 2];
-      acc += ldexp(fp4_chunk(w, xbase + c * 8u), e8m0_exponent(scale_byte(sw, si)));
-    } else {
-      const uint scols = (p.cols + 127u) / 128u;
-      const uint si = m * (p.scale_stride / 4u) + (r / 128u) * scols + (c * 16u) / 128u;
-      acc += times_scale(fp8_chunk(w, xbase + c * 4u), b ? wb_scale[si] : wa_scale[si]);
+// This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
+// operand A (b == false) or B, into red[i][lid]. The loads of all RPU rows are issued together
+// so that each thread keeps RPU reads in flight (a decode step is one wave: latency-bound
+// otherwise). Rows past the matrix read its last row and are dropped.
+void unit_partials(bool b, uint m, uint row0, uint phases, uint phase) {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint t = lid % THREADS_PER_ROW;
+  const uint words = FORMAT == 0u ? p.cols / 8u : p.cols / 4u;
+  uint rows[RPU];
+  float acc[RPU];
+  for (uint i = 0u; i < RPU; ++i) {
+    rows[i] = min(row0 + i * phases + phase, p.rows - 1u);
+    acc[i] = 0.0;
+  }
+  const uint mbase = m * (p.data_stride16 * 4u);
+  if (FORMAT == 0u) {
+    const uint sbase = m * p.scale_stride;
+    for (uint w = t; w < words; w += THREADS_PER_ROW) {
+      uint q[RPU], sw[RPU];
+      for (uint i = 0u; i < RPU; ++i) {
+        const uint di = mbase + rows[i] * words + w, si = sbase + rows[i] * (p.cols / 32u) + w / 4u;
+        q[i] = b ? wb[di] : wa[di];
+        sw[i] = byte_in_word(b ? wb_scale[si >> 2] : wa_scale[si >> 2], si);
+      }
+      for (uint i = 0u; i < RPU; ++i) acc[i] += ldexp(fp4_word(q[i], w), e8m0_exponent(sw[i]));
+    }
+  } else {
+    const uint scols = (p.cols + 127u) / 128u;
+    const uint sbase = m * (p.scale_stride / 4u);
+    for (uint w = t; w < words; w += THREADS_PER_ROW) {
+      uint q[RPU], sb[RPU];
+      for (uint i = 0u; i < RPU; ++i) {
+        const uint di = mbase + rows[i] * words + w, si = sbase + (rows[i] / 128u) * scols + w / 32u;
+        q[i] = b ? wb[di] : wa[di];
+        sb[i] = b ? wb_scale[si] : wa_scale[si];
+      }
+      for (uint i = 0u; i < RPU; ++i) acc[i] += times_scale(fp8_word(q[i], w), sb[i]);
     }
   }
-  return acc;
+  for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
 }
 
 float silu(float v) { return v / (1.0 + exp(-v)); }
@@ -110,38 +133,42 @@ void main() {
   }
   const uint k1 = p.topk + 1u;
   const uint xrow = p.in_per_row == 1u ? step_row : step_row * k1 + slot;
-  const uint unit = gl_LocalInvocationID.x / THREADS_PER_ROW;
-  const uint t = gl_LocalInvocationID.x % THREADS_PER_ROW;
-  uint r;
-  bool use_b = false;
-  if (MODE == 0u) {
-    r = gl_WorkGroupID.x * 2u + (unit & 1u);
-    use_b = unit >= 2u;
-  } else {
-    r = gl_WorkGroupID.x * 4u + unit;
-  }
-  red[gl_LocalInvocationID.x] = r < p.rows ? row_partial(use_b, expert, r, xrow) : 0.0;
+  const uint lid = gl_LocalInvocationID.x;
+  for (uint i = lid; i < p.cols / 4u; i += 256u) xs[i] = xin[xrow * (p.cols / 4u) + i];
+  barrier();
+  const uint unit = lid / THREADS_PER_ROW;
+  const uint t = lid % THREADS_PER_ROW;
+  // MODE 0: unit & 1 picks the row parity, unit >> 1 the matrix (w1, w3); MODE 1: 4 row phases.
+  const uint phases = MODE == 0u ? 2u : 4u;
+  const uint phase = MODE == 0u ? (unit & 1u) : unit;
+  const bool use_b = MODE == 0u && unit >= 2u;
+  const uint row0 = gl_WorkGroupID.x * phases * RPU;
+  unit_partials(use_b, expert, row0, phases, phase);
   barrier();
   for (uint s = THREADS_PER_ROW / 2u; s > 0u; s >>= 1) {
-    if (t < s) red[gl_LocalInvocationID.x] += red[gl_LocalInvocationID.x + s];
+    if (t < s) {
+      for (uint i = 0u; i < RPU; ++i) red[i][lid] += red[i][lid + s];
+    }
     barrier();
   }
-  const uint lid = gl_LocalInvocationID.x;
-  if (MODE == 0u) {
-    const uint rr = gl_WorkGroupID.x * 2u + lid;
-    if (lid < 2u && rr < p.rows) {
-      float g = round_bf16(red[lid * THREADS_PER_ROW]);
-      float u = round_bf16(red[(lid + 2u) * THREADS_PER_ROW]);
-      if (p.swiglu_limit > 0.0) {
-        u = clamp(u, -p.swiglu_limit, p.swiglu_limit);
-        g = min(g, p.swiglu_limit);
+  // Row row0 + i * phases + ph sits in red[i][unit * 64] of its unit.
+  if (lid < phases * RPU) {
+    const uint i = lid / phases, ph = lid % phases;
+    const uint r = row0 + i * phases + ph;
+    if (r < p.rows) {
+      if (MODE == 0u) {
+        float g = round_bf16(red[i][ph * THREADS_PER_ROW]);
+        float u = round_bf16(red[i][(ph + 2u) * THREADS_PER_ROW]);
+        if (p.swiglu_limit > 0.0) {
+          u = clamp(u, -p.swiglu_limit, p.swiglu_limit);
+          g = min(g, p.swiglu_limit);
+        }
+        float h = silu(g) * u;
+        if (p.shared_expert == 0u) h = weight * h;
+        outv[(step_row * k1 + slot) * p.rows + r] = round_bf16(h);
+      } else {
+        outv[(step_row * k1 + slot) * p.rows + r] = round_bf16(red[i][ph * THREADS_PER_ROW]);
       }
-      float h = silu(g) * u;
-      if (p.shared_expert == 0u) h = weight * h;
-      outv[(step_row * k1 + slot) * p.rows + rr] = round_bf16(h);
     }
-  } else {
-    const uint rr = gl_WorkGroupID.x * 4u + lid;
-    if (lid < 4u && rr < p.rows) outv[(step_row * k1 + slot) * p.rows + rr] = round_bf16(red[lid * THREADS_PER_ROW]);
   }
 }

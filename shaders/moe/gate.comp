@@ -30,6 +30,7 @@ shared int chosen[MAX_EXPERTS];
 // exp with a Cody-Waite reduction and a degree-7 polynomial: ~1 ulp, where GLSL's exp may be a
 // hardware approximation whose error grows with |v| (the weights must match to ~1e-6).
 float exp_accurate(float v) {
+  v = max(v, -150.0);  // exp underflows to 0 below; keeps k in int range
   precise float k = roundEven(v * 1.44269504);
   precise float r = (v - k * uintBitsToFloat(0x3f317200u)) - k * uintBitsToFloat(0x35bfbe8eu);
   precise float q = 1.0 / 5040.0;

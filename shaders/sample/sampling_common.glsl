@@ -41,8 +41,7 @@ uint hash32(uint x) {
 float sampling_uniform(uint seed_lo, uint seed_hi, uint seq, uint pos) {
   uint h = hash32(seed_lo ^ 0x9e3779b9u);
   h = hash32(h ^ seed_hi);
-  h = hash32(h ^ seq);
-  h = hash32(h ^ pos);
+  h = hash32(h ^ pos);  // seq unused: the same tokens in any slot (graph/sampling.h)
   return float(h >> 8) * (1.0 / 16777216.0);
 }
 

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <ostream>
 #include <random>
 
 #include "gpu/common/gpu_test_helpers.h"
@@ -24,12 +25,15 @@ namespace {
 namespace fm = dsv4::formats;
 using gpu::CompressorKind;
 
-constexpr int64_t kRope = 16;
-
 struct Shape {
   CompressorKind kind;
-  int64_t d, ratio;
+  int64_t d, ratio, rope = 16;
 };
+
+void PrintTo(const Shape& s, std::ostream* os) {
+  *os << (s.kind == CompressorKind::Main ? "main" : "index") << " d " << s.d << " ratio " << s.ratio << " rope "
+      << s.rope;
+}
 
 // One step: for each sequence slot in the step, (sequence id, first position, row count).
 struct Chunk {
@@ -42,7 +46,7 @@ struct Chunk {
 std::vector<float> linear_out(int seq_id, int64_t pos, int64_t width, uint32_t salt, float sd) {
   std::mt19937 rng(uint32_t(seq_id * 1000003 + pos * 7919) ^ salt);
   std::normal_distribution<float> n(0.f, sd);
-  std::vector<float> v(size_t(width));
+  std::vector<float> v(static_cast<size_t>(width));
   for (float& x : v) x = n(rng);
   return v;
 }
@@ -52,6 +56,7 @@ class CompressorTest : public GpuOpTest, public ::testing::WithParamInterface<Sh
 // Runs `steps` on the GPU and the reference; returns (gpu, cpu) entries keyed by (slot, entry).
 void compare(const Shape& s, const std::vector<std::vector<Chunk>>& steps, vk::Device& device,
              vk::StagingRing& staging, gpu::Context& ctx, const std::function<void(std::vector<vk::Dispatch>)>& run) {
+  const int64_t kRope = s.rope;
   ModelConfig cfg;
   cfg.rope_head_dim = kRope;
   cfg.compress_ratios = {4, 8, 128};
@@ -174,7 +179,7 @@ void compare(const Shape& s, const std::vector<std::vector<Chunk>>& steps, vk::D
     }
   }
   EXPECT_GE(double(equal), 0.98 * double(total)) << equal << " of " << total << " values bit-equal";
-  RecordProperty("bit_equal", std::to_string(equal) + "/" + std::to_string(total));
+  ::testing::Test::RecordProperty("bit_equal", std::to_string(equal) + "/" + std::to_string(total));
   std::printf("  %zu of %zu values bit-equal over %zu entries\n", equal, total, expected.size());
 }
 
@@ -216,7 +221,10 @@ TEST_P(CompressorTest, MatchesReferenceAcrossStepsAndSlots) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CompressorTest,
                          ::testing::Values(Shape{CompressorKind::Main, 64, 4}, Shape{CompressorKind::Main, 64, 8},
                                            Shape{CompressorKind::Main, 64, 128}, Shape{CompressorKind::Index, 32, 4},
-                                           Shape{CompressorKind::Index, 64, 4}, Shape{CompressorKind::Index, 32, 8}),
+                                           Shape{CompressorKind::Index, 64, 4}, Shape{CompressorKind::Index, 32, 8},
+                                           // the V4 widths: head_dim 512 (rope 64), index_head_dim 128
+                                           Shape{CompressorKind::Main, 512, 4, 64}, Shape{CompressorKind::Main, 512, 128, 64},
+                                           Shape{CompressorKind::Index, 128, 4, 64}),
                          [](const auto& info) {
                            return std::string(info.param.kind == CompressorKind::Main ? "Main" : "Index") + "_d" +
                                   std::to_string(info.param.d) + "_ratio" + std::to_string(info.param.ratio);

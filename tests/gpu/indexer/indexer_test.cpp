@@ -154,12 +154,14 @@ class IndexerTopkTest : public GpuOpTest {
 };
 
 TEST_F(IndexerTopkTest, FewerVisibleEntriesThanTopk) {
-  TopkCase c{4, 32, 8, 64, {}, 8};
+  TopkCase c{4, 32, 8, 64, {}, 9};
   // Rows: no entry visible yet (pos 0..2), 1 visible (pos 3), 3 visible, a prefill run crossing
-  // topk, and a second slot; the last max_rows slot is unused (n_rows < max_rows).
+  // topk, a second slot, and a position past the cache (visible clamps to max_entries); the last
+  // max_rows slot is unused (n_rows < max_rows).
   for (int32_t p : {0, 2, 3, 11}) c.rows.push_back({1, p, 0, int32_t(c.rows.size())});
   gpu::append_rows(c.rows, 29, std::vector<int64_t>(2, 1), 1);
   gpu::append_rows(c.rows, 40, std::vector<int64_t>(1, 1), 2);
+  gpu::append_rows(c.rows, 400, std::vector<int64_t>(1, 1), 2);
   Keys k = random_keys(3, c.max_entries, c.dim, 77);
   check(c, k, 5);
 }

@@ -1,6 +1,7 @@
 // Shared by the mHC / norm / sampling kernel tests: steps with ragged rows, random fp32 vectors and
 // bit comparisons.
 #pragma once
+#include <algorithm>
 #include <bit>
 #include <cstdint>
 #include <random>
@@ -45,6 +46,17 @@ inline size_t bit_mismatches(const std::vector<float>& a, const std::vector<floa
   size_t bad = 0;
   for (size_t i = begin; i < end; ++i) bad += std::bit_cast<uint32_t>(a[i]) != std::bit_cast<uint32_t>(b[i]);
   return bad;
+}
+
+// Largest distance in units in the last place between same-signed finite floats (the fp32 bit
+// patterns' difference), over [begin, end).
+inline int64_t max_ulps(const std::vector<float>& a, const std::vector<float>& b, size_t begin, size_t end) {
+  int64_t worst = 0;
+  for (size_t i = begin; i < end; ++i) {
+    const int64_t d = int64_t(std::bit_cast<uint32_t>(a[i])) - int64_t(std::bit_cast<uint32_t>(b[i]));
+    worst = std::max(worst, d < 0 ? -d : d);
+  }
+  return worst;
 }
 
 }  // namespace dsv4::test

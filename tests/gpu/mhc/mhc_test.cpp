@@ -1,8 +1,12 @@
 // mHC kernels (hc_pre, hc_post, hc_head), embedding and the MTP add against graph/mhc.h and
 // CpuExecutor's conventions. The kernels reproduce the reference's summation orders and compute
-// sigmoid/exp/sqrt/division correctly rounded (shaders/mhc/ff_math.glsl), so every output is
-// compared bit for bit: the only permitted differences would be correctly-rounded results whose
-// exact value lies within ~2^-42 of a rounding boundary, which none of these inputs hit.
+// sigmoid/exp/sqrt/division correctly rounded (shaders/mhc/ff_math.glsl), so y, post, embed and
+// the MTP add are compared bit for bit. One exception: the reference's Sinkhorn calls glibc expf,
+// which misrounds ~0.06% of inputs by 1 ulp (tests/graph/sampling_test.cpp measures it) where the
+// kernel's exp is correctly rounded; such an ulp moves a few comb entries by a few ulps through the
+// 20 normalisations (bound: 16 ulps), and can flip a bf16 rounding of hc_post's output in the rare
+// element whose fp32 value sits that close to a bf16 halfway point (bound: >= 99.9% bit-equal,
+// never more than 1 bf16 ulp = 2^16 fp32 ulps).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -67,9 +71,10 @@ class MhcTest : public GpuOpTest {
       graph::hc_post(std::span(f).subspan(t * d, d), mix, kHc, std::span(rx).subspan(size_t(t) * width, width));
     }
     EXPECT_EQ(bit_mismatches(gpost, rpost, 0, size_t(n) * kHc), 0u) << "post";
-    EXPECT_EQ(bit_mismatches(gcomb, rcomb, 0, size_t(n) * kHc * kHc), 0u) << "comb";
+    EXPECT_LE(max_ulps(gcomb, rcomb, 0, size_t(n) * kHc * kHc), 16) << "comb";
     EXPECT_EQ(bit_mismatches(gy, ry, 0, size_t(n) * d), 0u) << "y";
-    EXPECT_EQ(bit_mismatches(gx, rx, 0, size_t(n) * width), 0u) << "hc_post streams";
+    EXPECT_LE(bit_mismatches(gx, rx, 0, size_t(n) * width), size_t(n) * width / 1000) << "hc_post streams";
+    EXPECT_LE(max_ulps(gx, rx, 0, size_t(n) * width), int64_t(1) << 16) << "hc_post streams";
     // Rows >= n_rows are untouched: y stays zero, the streams keep their input.
     EXPECT_EQ(bit_mismatches(gy, std::vector<float>(gy.size(), 0.f), size_t(n) * d, gy.size()), 0u);
     EXPECT_EQ(bit_mismatches(gx, streams, size_t(n) * width, gx.size()), 0u);
@@ -87,6 +92,7 @@ TEST_F(MhcTest, PreAndPostMatchTheReferenceBitForBit) {
   check_pre_post({200, {3, 1}, 6, 0.5f}, 11);
   check_pre_post({256, {1, 1, 1}, 3, 0.5f}, 12);
   check_pre_post({1024, {2, 1}, 4, 0.5f}, 13);
+  check_pre_post({7168, {1}, 2, 0.5f}, 14);  // the largest model dim: 16 pairwise slots per invocation
 }
 
 TEST_F(MhcTest, SinkhornEdgeCases) {

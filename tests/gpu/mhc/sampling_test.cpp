@@ -12,10 +12,10 @@
 namespace dsv4::test {
 namespace {
 
+constexpr uint32_t kSeqs = 4, kMaxRows = 7;
+
 class SampleTest : public GpuOpTest {
  protected:
-  static constexpr uint32_t kSeqs = 4, kMaxRows = 7;
-
   struct Result {
     std::vector<int32_t> ids;
     std::vector<uint32_t> presence;
@@ -74,19 +74,24 @@ class SampleTest : public GpuOpTest {
     return out;
   }
 
-  void expect_same(const std::vector<float>& logits, uint32_t vocab, const std::vector<graph::SamplingParams>& params,
-                   bool mark_prompt = false) {
+  // Returns how many sampled rows differ from the greedy pick (so callers can see sampling happen).
+  int expect_same(const std::vector<float>& logits, uint32_t vocab, const std::vector<graph::SamplingParams>& params,
+                  bool mark_prompt = false) {
     const Result g = run_gpu(logits, vocab, params, mark_prompt, false);
     const Result c = run_cpu(logits, vocab, params, mark_prompt);
+    const Result greedy = run_cpu(logits, vocab, std::vector<graph::SamplingParams>(kSeqs), false);
+    int not_greedy = 0;
+    for (uint32_t r = 0; r < kMaxRows; ++r) not_greedy += g.ids[r] != greedy.ids[r];
     EXPECT_EQ(g.ids, c.ids) << "vocab " << vocab << " temperature " << params[1].temperature << " top_k "
                             << params[1].top_k << " top_p " << params[1].top_p << " min_p " << params[1].min_p
                             << " penalty " << params[1].repetition_penalty << " seed " << params[1].seed;
     EXPECT_EQ(g.presence, c.presence);
+    return not_greedy;
   }
 };
 
 std::vector<graph::SamplingParams> same_params(graph::SamplingParams p) {
-  std::vector<graph::SamplingParams> v(SampleTest::kSeqs, p);
+  std::vector<graph::SamplingParams> v(kSeqs, p);
   for (uint32_t s = 0; s < v.size(); ++s) v[s].seed = p.seed + s * 1000003ull;  // slots differ
   return v;
 }
@@ -107,9 +112,10 @@ TEST_F(SampleTest, GreedyIsArgmaxWithLowestIndexOnTies) {
 }
 
 TEST_F(SampleTest, SeededSamplingMatchesTheCpuSampler) {
-  for (uint32_t vocab : {1000u, 5003u}) {
+  int not_greedy = 0;
+  for (uint32_t vocab : {1000u, 5003u, 129280u}) {  // 129280: the model's vocabulary, 505 per chunk
     const std::vector<float> logits = random_floats(size_t(kMaxRows) * vocab, vocab, 0.f, 2.f);
-    for (uint64_t seed = 1; seed <= 12; ++seed) {
+    for (uint64_t seed = 1; seed <= (vocab > 10000 ? 3u : 12u); ++seed) {
       graph::SamplingParams p;
       p.seed = seed * 0x9e3779b97f4a7c15ull;
       p.temperature = seed % 3 == 0 ? 1.f : 0.7f;
@@ -117,9 +123,10 @@ TEST_F(SampleTest, SeededSamplingMatchesTheCpuSampler) {
       p.top_p = seed % 3 == 1 ? 0.9f : 1.f;
       p.min_p = seed % 5 == 2 ? 0.05f : 0.f;
       p.repetition_penalty = seed % 2 ? 1.3f : 1.f;
-      expect_same(logits, vocab, same_params(p), seed % 2 == 1);
+      not_greedy += expect_same(logits, vocab, same_params(p), seed % 2 == 1);
     }
   }
+  EXPECT_GT(not_greedy, 40);  // of 108 sampled rows: the picks are really random
 }
 
 TEST_F(SampleTest, TopKOneAndTinyTopPAreGreedy) {

@@ -195,12 +195,13 @@ class MoeTest : public GpuOpTest {
       for (int64_t j = 0; j < 2 * s.topk; ++j) EXPECT_EQ(r.route[row * 2 * s.topk + j], 0u);
   }
 
-  // Experts vs moe_forward fed the GPU's routing (so router noise does not enter). The kernels
-  // sum each dot product in a different order than the oracle (bit-exact per FP4 block, then a
-  // tree), so g, u, h and the w2 outputs may each flip one bf16 ulp; a flip in h can move its
-  // act-quant e4m3 code by one step. Measured on lavapipe: ~97-99% of outputs bit-equal, the rest
-  // within a few bf16 ulps; asserted: >= 90% bit-equal and |err| <= 2^-6 * max(|ref|, rms(ref)).
-  // A wrong expert, slot, weight, clamp or scale gives errors of order rms on most outputs.
+  // Experts vs moe_forward fed the GPU's routing (so router noise does not enter). Each FP4/FP8
+  // chunk's dot is summed in another order than the oracle's 8-lane blocks and the chunk sums are
+  // tree-reduced, so g, u, h and the w2 outputs may each flip one bf16 ulp (and a flipped h can
+  // move its act-quant e4m3 code one step); silu's exp is the device's. Measured on lavapipe at
+  // these shapes: 100% of outputs bit-equal. Asserted: >= 99% bit-equal and |err| <= 2^-7 x
+  // max(|ref|, rms(ref)) (one bf16 ulp of the larger of the value and the row's scale). A wrong
+  // expert, slot, weight, clamp or scale gives errors of order rms on most outputs.
   void check_outputs(const MoeShape& s, const MoeLayer& l, const Result& r) {
     size_t equal = 0, total = 0;
     float worst = 0.f;
@@ -214,7 +215,7 @@ class MoeTest : public GpuOpTest {
       ASSERT_GT(rms, 0.f);
       for (int64_t i = 0; i < s.dim; ++i) {
         const float got = r.out[size_t(row * s.dim + i)], ref = want[size_t(i)];
-        ASSERT_TRUE(std::isfinite(got) && std::isfinite(ref)) << "row " << row << " col " << i;
+        ASSERT_TRUE(std::isfinite(got) && std::isfinite(ref)) << "row " << row << " col " << i << ": " << got << " vs " << ref;
         equal += got == ref;
         ++total;
         worst = std::max(worst, std::fabs(got - ref) / std::max(std::fabs(ref), rms));
@@ -222,8 +223,8 @@ class MoeTest : public GpuOpTest {
     }
     const double frac = double(equal) / double(total);
     RecordProperty("bit_equal_fraction", std::to_string(frac));
-    EXPECT_GE(frac, 0.90) << "bit-equal " << frac;
-    EXPECT_LE(worst, 1.f / 64) << "bit-equal " << frac;
+    EXPECT_GE(frac, 0.99) << "bit-equal " << frac;
+    EXPECT_LE(worst, 1.f / 128) << "bit-equal " << frac;
     std::printf("  outputs bit-equal %.4f, max scaled error %.2e\n", frac, double(worst));
     for (uint32_t row = s.n_rows; row < s.max_rows; ++row)
       for (int64_t i = 0; i < s.dim; ++i) EXPECT_EQ(r.out[size_t(row * s.dim + i)], 0.f);
@@ -340,10 +341,13 @@ TEST_F(MoeTest, SwigluClampsAreHit) {
 }
 
 TEST_F(MoeTest, E8m0ScalesAtTheExtremes) {
-  MoeShape s;  // w1/w3 scales 2^-127..2^-121 (denormal weights), w2 scales up to 2^127
+  // w1/w3 scales 2^-127..2^-121 (the weights themselves are fp32 denormals: the kernels scale the
+  // raw-code dot products with an exact ldexp instead), inputs near 2^100 so that the products are
+  // normal; w2 scales up to 2^119, the largest at which 448 x scale is still a finite fp32.
+  MoeShape s;
   s.x_sd = 0x1p100f;
   s.up_scales = {0, 6};
-  s.down_scales = {248, 254};
+  s.down_scales = {236, 246};
   s.swiglu_limit = 7.f;
   s.max_rows = 3;
   s.n_rows = 3;

@@ -1,16 +1,15 @@
 #version 450
-// The KV Compressor (model-spec §3.5.4; oracle graph/compressor.cpp compressor_push,
-// finish_kv_entry, finish_index_entry). One workgroup per sequence of the step (the group of the
-// sequence's first row); it walks that sequence's rows in order, parallel over channels:
-//   state <- (kv, score + ape) at slot pos % ratio; when (pos + 1) % ratio == 0 the window closes:
-//   per-channel softmax pooling -> bf16 -> RMSNorm -> RoPE (window-start table) -> then
-//   MODE 0 (main): FP8 round-trip of the nope dims (block 64), native KV entry;
+// The KV Compressor's emissions (model-spec §3.5.4; oracle graph/compressor.cpp compressor_push,
+// finish_kv_entry, finish_index_entry). One workgroup per row that closes a window
+// ((pos + 1) % ratio == 0), parallel over channels, all windows of a prefill chunk at once:
+//   per-channel softmax pooling over the window's slots -> bf16 -> RMSNorm -> RoPE (window-start
+//   table) -> MODE 0 (main): FP8 round-trip of the nope dims (block 64), native KV entry;
 //   MODE 1 (index): Hadamard -> FP4 round-trip (block 32), native index-key entry.
-// State per slot: [2 (kv, score)][coff * ratio][coff * d] fp32. With overlap (ratio 4, coff 2) the
-// two halves of coff*ratio rows hold windows of alternate parity (a ring instead of the
-// reference's copy), and window 0's "previous window" is empty by position: no reset is needed.
-// Thread t owns channels ch = t + k*WG of [0, d) and, with overlap, ch + d too, so each invocation
-// reads back only state it wrote itself (earlier rows or earlier submissions): no barrier there.
+// A slot's (kv, score + ape) comes from this step's inputs when its position is in the chunk, else
+// from the state, which compressor/store.comp fills AFTER this kernel with the rows a later step
+// can still need. State per sequence slot: [2 (kv, score)][coff * ratio][coff * d] fp32, position
+// q at row (coff == 2 ? ((q / ratio) & 1) * ratio : 0) + q % ratio (a ring of windows). Window 0's
+// "previous window" (overlap, ratio 4) is empty by position: no reset is ever needed.
 #extension GL_GOOGLE_include_directive : require
 
 #define DSV4_STEP_BINDING 0
@@ -28,7 +27,7 @@ layout(std430, binding = 2) readonly buffer KvIn { float kv_in[]; };
 layout(std430, binding = 3) readonly buffer ScoreIn { float score_in[]; };
 layout(std430, binding = 4) readonly buffer Ape { float ape[]; };
 layout(std430, binding = 5) readonly buffer Norm { uint norm_w[]; };  // bf16 [d], packed
-layout(std430, binding = 6) buffer State { float state[]; };
+layout(std430, binding = 6) readonly buffer State { float state[]; };
 layout(std430, binding = 7) writeonly buffer Cache { uint cache_words[]; };
 
 layout(push_constant) uniform Params {
@@ -52,52 +51,47 @@ uint state_index(uint seq, uint which, uint srow, uint ch) {
   return ((seq * 2u + which) * rows + srow) * width + ch;
 }
 
-void push_row(uint seq, uint r, uint pos) {
+// (kv, score + ape) of channel c at position q for the window closed by row r.
+vec2 slot_value(uint seq, uint r, uint q, uint c) {
   const uint width = p.coff * p.d;
-  const uint slot = pos % p.ratio;
-  const uint half_ = p.coff == 2u ? (pos / p.ratio) & 1u : 0u;
-  const uint srow = half_ * p.ratio + slot;
-  for (uint ch = gl_LocalInvocationID.x; ch < p.d; ch += WG) {
-    for (uint c = 0u; c < p.coff; ++c) {
-      const uint i = ch + c * p.d;
-      state[state_index(seq, 0u, srow, i)] = kv_in[r * width + i];
-      precise float g = score_in[r * width + i] + ape[slot * width + i];
-      state[state_index(seq, 1u, srow, i)] = g;
-    }
+  const uint chunk_start = uint(step_chunk_start(r));
+  if (q >= chunk_start) {
+    const uint rq = uint(step.rows[r].first_row) + (q - chunk_start);
+    precise float g = score_in[rq * width + c] + ape[(q % p.ratio) * width + c];
+    return vec2(kv_in[rq * width + c], g);
   }
+  const uint srow = (p.coff == 2u ? ((q / p.ratio) & 1u) * p.ratio : 0u) + q % p.ratio;
+  return vec2(state[state_index(seq, 0u, srow, c)], state[state_index(seq, 1u, srow, c)]);
 }
 
 // Softmax pooling of channel ch over the window's slots, in the reference's slot order
-// (previous window first). Window 0 has no previous window: its slots weigh exactly 0 there.
-float pool_channel(uint seq, uint pos, uint ch) {
+// (previous window first). Window 0 has no previous window: its slots weigh exactly 0 there
+// (as the reference's -inf scores do).
+float pool_channel(uint seq, uint r, uint pos, uint ch) {
   const uint win = pos / p.ratio;
   const bool overlap = p.coff == 2u;
   const uint slots = p.coff * p.ratio;
-  const uint cur_half = overlap ? (win & 1u) : 0u, prev_half = overlap ? ((win + 1u) & 1u) : 0u;
+  const uint first = (overlap && win == 0u) ? p.ratio : 0u;
+  // Slot j: previous window (overlap, j < ratio, channels [0, d)) or current (channels [d, 2d)).
   float m = uintBitsToFloat(0xff800000u);
-  for (uint j = 0u; j < slots; ++j) {
+  for (uint j = first; j < slots; ++j) {
     const bool prev = overlap && j < p.ratio;
-    if (prev && win == 0u) continue;
-    const uint srow = prev ? prev_half * p.ratio + j : cur_half * p.ratio + (j - (overlap ? p.ratio : 0u));
-    const uint c = (overlap && !prev) ? ch + p.d : ch;
-    m = max(m, state[state_index(seq, 1u, srow, c)]);
+    const uint q = prev ? (win - 1u) * p.ratio + j : win * p.ratio + (j - (overlap ? p.ratio : 0u));
+    m = max(m, slot_value(seq, r, q, prev || !overlap ? ch : ch + p.d).y);
   }
   precise float sum = 0.0;
-  for (uint j = 0u; j < slots; ++j) {
+  for (uint j = first; j < slots; ++j) {
     const bool prev = overlap && j < p.ratio;
-    if (prev && win == 0u) continue;
-    const uint srow = prev ? prev_half * p.ratio + j : cur_half * p.ratio + (j - (overlap ? p.ratio : 0u));
-    const uint c = (overlap && !prev) ? ch + p.d : ch;
-    sum += exp(state[state_index(seq, 1u, srow, c)] - m);
+    const uint q = prev ? (win - 1u) * p.ratio + j : win * p.ratio + (j - (overlap ? p.ratio : 0u));
+    sum += exp(slot_value(seq, r, q, prev || !overlap ? ch : ch + p.d).y - m);
   }
   precise float acc = 0.0;
-  for (uint j = 0u; j < slots; ++j) {
+  for (uint j = first; j < slots; ++j) {
     const bool prev = overlap && j < p.ratio;
-    if (prev && win == 0u) continue;
-    const uint srow = prev ? prev_half * p.ratio + j : cur_half * p.ratio + (j - (overlap ? p.ratio : 0u));
-    const uint c = (overlap && !prev) ? ch + p.d : ch;
-    precise float wgt = exp(state[state_index(seq, 1u, srow, c)] - m) / sum;
-    acc += state[state_index(seq, 0u, srow, c)] * wgt;
+    const uint q = prev ? (win - 1u) * p.ratio + j : win * p.ratio + (j - (overlap ? p.ratio : 0u));
+    const vec2 v = slot_value(seq, r, q, prev || !overlap ? ch : ch + p.d);
+    precise float wgt = exp(v.y - m) / sum;
+    acc += v.x * wgt;
   }
   return acc;
 }
@@ -211,7 +205,7 @@ void write_entry(uint seq, uint entry) {
 }
 
 void emit(uint seq, uint r, uint pos) {
-  for (uint ch = gl_LocalInvocationID.x; ch < p.d; ch += WG) x[ch] = round_bf16(pool_channel(seq, pos, ch));
+  for (uint ch = gl_LocalInvocationID.x; ch < p.d; ch += WG) x[ch] = round_bf16(pool_channel(seq, r, pos, ch));
   barrier();
   rms_norm_x();
   rope_x(r);
@@ -223,16 +217,12 @@ void emit(uint seq, uint r, uint pos) {
   }
   const uint entry = pos / p.ratio;
   if (entry < p.max_entries) write_entry(seq, entry);
-  barrier();  // x and block_exp are reused by the next emission
 }
 
 void main() {
-  const uint g = gl_WorkGroupID.x;
-  if (g >= step.n_rows || uint(step.rows[g].first_row) != g) return;
-  const uint seq = uint(step.rows[g].seq);
-  for (uint r = g; r < step.n_rows && uint(step.rows[r].first_row) == g; ++r) {
-    const uint pos = uint(step.rows[r].pos);
-    push_row(seq, r, pos);
-    if ((pos + 1u) % p.ratio == 0u) emit(seq, r, pos);
-  }
+  const uint r = gl_WorkGroupID.x;
+  if (r >= step.n_rows) return;
+  const uint pos = uint(step.rows[r].pos);
+  if ((pos + 1u) % p.ratio != 0u) return;
+  emit(uint(step.rows[r].seq), r, pos);
 }

@@ -1,0 +1,36 @@
+#version 450
+// The KV Compressor's state update (model-spec §3.5.4), run after compressor/emit.comp: each row's
+// (kv, score + ape) goes to its ring slot (see emit.comp) unless a later row of the same sequence in
+// this step reuses that slot (position pos + coff * ratio), so every slot ends holding the latest
+// position a later step can still need, with no write conflicts. Grid: (max_rows, ceil(width / WG)).
+#extension GL_GOOGLE_include_directive : require
+
+#define DSV4_STEP_BINDING 0
+#include "step.glsl"
+
+layout(local_size_x = 256) in;
+
+layout(std430, binding = 1) readonly buffer KvIn { float kv_in[]; };
+layout(std430, binding = 2) readonly buffer ScoreIn { float score_in[]; };
+layout(std430, binding = 3) readonly buffer Ape { float ape[]; };
+layout(std430, binding = 4) writeonly buffer State { float state[]; };
+
+layout(push_constant) uniform Params {
+  uint d;
+  uint ratio;
+  uint coff;
+} p;
+
+void main() {
+  const uint r = gl_WorkGroupID.x, i = gl_WorkGroupID.y * 256u + gl_LocalInvocationID.x;
+  const uint width = p.coff * p.d, span = p.coff * p.ratio;
+  if (r >= step.n_rows || i >= width) return;
+  const int first = step.rows[r].first_row;
+  if (r + span < step.n_rows && step.rows[r + span].first_row == first) return;  // reused later this step
+  const uint pos = uint(step.rows[r].pos), seq = uint(step.rows[r].seq);
+  const uint srow = (p.coff == 2u ? ((pos / p.ratio) & 1u) * p.ratio : 0u) + pos % p.ratio;
+  const uint base = ((seq * 2u) * span + srow) * width + i;  // kv half; the score half is span rows on
+  state[base] = kv_in[r * width + i];
+  precise float g = score_in[r * width + i] + ape[(pos % p.ratio) * width + i];
+  state[base + span * width] = g;
+}
