@@ -174,9 +174,9 @@ void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure prefill and decode speed against the bandwidth roofline");
   cmd->add_option("--model", a->rt.model, "Model directory (default: the demo model)");
   cmd->add_option("--device", a->rt.device, "Vulkan device: index or name substring");
-  cmd->add_option("--ctx", a->ctx, "Context lengths to time decode at (list)");
-  cmd->add_option("--batch", a->batch, "Batch sizes (sequences decoded together; list)");
-  cmd->add_option("--prompt-len", a->prompt_len, "Prompt lengths for prefill (list)");
+  cmd->add_option("--ctx", a->ctx, "Context lengths to time decode at (comma-separated list)")->delimiter(',');
+  cmd->add_option("--batch", a->batch, "Batch sizes (sequences decoded together; comma-separated)")->delimiter(',');
+  cmd->add_option("--prompt-len", a->prompt_len, "Prompt lengths for prefill (comma-separated)")->delimiter(',');
   cmd->add_option("--steps", a->steps, "Decode steps timed per point")->check(CLI::Range(1, 100000));
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
   cmd->add_option("--plot", a->plot, "Write decode tokens/s vs context as an SVG plot");

@@ -104,7 +104,7 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
   p.shared_expert = shared ? 1u : 0u;
   p.data_stride16 = uint32_t(wa.data_stride() / 16);
   p.scale_stride = uint32_t(wa.scale_stride());
-  p.swiglu_limit = 0.f;
+  p.swiglu_limit = a.swiglu_limit;
   p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
   const uint32_t rows_per_group = (mode == 0 ? 2u : 4u) * rpu;
   out.push_back({&k,
