@@ -52,7 +52,7 @@ KvStats kv_stats(const ModelConfig& c) {
   KvStats k;
   const int64_t nope = c.nope_head_dim(), rope = c.rope_head_dim;
   k.entry_bytes = uint64_t((nope + nope / 64 + 2 * rope + 7) / 8 * 8);
-  k.index_entry_bytes = uint64_t(c.index_head_dim / 2 + c.index_head_dim / 32);
+  k.index_entry_bytes = uint64_t((c.index_head_dim / 2 + (c.index_head_dim + 31) / 32 + 3) / 4 * 4);  // 4-aligned
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const int64_t r = c.ratio(i);
     ++k.layers_by_ratio[r];

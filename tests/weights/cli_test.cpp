@@ -126,14 +126,14 @@ TEST(Cli, InfoOnTheFixture) {
 }
 
 // The executor's memory plan, hand-checked for tiny-a at ctx 4096: KV entry = 64 e4m3 + 1 e8m0 +
-// 64 bf16 = 193 -> 200 B; window 8 x 200 B; ratio 4: 1024 entries x 200 B; index key 32 + 2 = 34 B;
+// 64 bf16 = 193 -> 200 B; window 8 x 200 B; ratio 4: 1024 entries x 200 B; index key 32 + 2 = 34 -> 36 B (4-aligned);
 // ratio-4 compressor state 8 x 256 x (kv + score) x 4 B = 16 KiB; its indexer's 8 x 128 x 2 x 4 B = 8 KiB.
 TEST(Cli, InfoPrintsTheMemoryPlan) {
   const CliRun r = dsv4("info --model '" + kData + "/tiny-a' --ctx 4096 --plan");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_THAT(r.out, ::testing::ContainsRegex("layers\\.0\\.window +window rings +fp8 kv entry 200 B +1\\.6 KiB"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("layers\\.1\\.compressed +compressed kv +fp8 kv entry 200 B +200\\.0 KiB"));
-  EXPECT_THAT(r.out, ::testing::ContainsRegex("layers\\.1\\.index_keys +index keys +fp4 index key 34 B +34\\.0 KiB"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("layers\\.1\\.index_keys +index keys +fp4 index key 36 B +36\\.0 KiB"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("layers\\.1\\.compressor_state +compressor states .* 16\\.0 KiB"));
   EXPECT_THAT(r.out, ::testing::ContainsRegex("layers\\.1\\.index_state +compressor states .* 8\\.0 KiB"));
   const CliRun summary = dsv4("info --model '" + kData + "/tiny-a'");
