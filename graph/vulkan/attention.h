@@ -69,8 +69,8 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
 // keep_scores the scores [max_rows, n_heads, max_attention_keys] (floats, each part aligned).
 uint64_t sparse_attention_scratch_bytes(const SparseAttentionArgs& a);
 
-// Splits for decode rows with up to `max_keys` keys (window + compressed): ~256 keys per split,
-// at most 64.
+// Splits for decode rows with up to `max_keys` keys (window + compressed): ~32 keys per split,
+// at most 256.
 uint32_t attention_splits(uint64_t max_keys);
 
 // Keys a row can see at most: window + index_topk (ratio 4) or + entries_per_seq (ratio > 4).

@@ -354,10 +354,11 @@ TEST(AttentionHostTest, SplitsAndKeys) {
   EXPECT_EQ(gpu::max_attention_keys(128, 4, 512, 9999), 640u);
   EXPECT_EQ(gpu::max_attention_keys(128, 128, 512, 8192), 8320u);
   EXPECT_EQ(gpu::max_attention_keys(128, 0, 512, 8192), 128u);
-  EXPECT_EQ(gpu::attention_splits(128), 1u);
-  EXPECT_EQ(gpu::attention_splits(640), 3u);
-  EXPECT_EQ(gpu::attention_splits(8320), 33u);
-  EXPECT_EQ(gpu::attention_splits(1 << 20), 64u);
+  EXPECT_EQ(gpu::attention_splits(16), 1u);
+  EXPECT_EQ(gpu::attention_splits(128), 4u);
+  EXPECT_EQ(gpu::attention_splits(640), 20u);
+  EXPECT_EQ(gpu::attention_splits(8320), 256u);
+  EXPECT_EQ(gpu::attention_splits(1 << 20), 256u);
 }
 
 }  // namespace
