@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "vk/device_select.h"
+#include "vk/error.h"
 #include "weights/model_dir.h"
 #include "weights/synthetic_model.h"
 
@@ -89,14 +90,25 @@ std::unique_ptr<Runtime> open_runtime(const RuntimeArgs& a, bool tokenizer) {
   rt->device = vk::Device::open(*rt->instance, vk::device_selector(a.device));
   rt->pipelines = std::make_unique<vk::PipelineCache>(*rt->device);
   const auto t0 = std::chrono::steady_clock::now();
-  rt->model = std::make_shared<gpu::DeviceModel>(*rt->device, md, a.quiet ? gpu::ProgressFn{} : gpu::ProgressFn(print_progress));
+  try {
+    rt->model = std::make_shared<gpu::DeviceModel>(*rt->device, md, a.quiet ? gpu::ProgressFn{} : gpu::ProgressFn(print_progress));
+  } catch (const vk::OutOfDeviceMemory& e) {
+    throw std::runtime_error("the weights of " + rt->dir.string() + " (" + std::to_string(md.checkpoint.total_bytes() >> 20) +
+                             " MiB) do not fit on " + rt->device->caps().name + ": " + e.what());
+  }
   rt->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   gpu::ExecutorOptions eo;
   eo.max_context = a.ctx;
   eo.max_seqs = a.seqs;
   eo.prefill_chunk = uint32_t(std::min<int64_t>(a.chunk, a.ctx));
   eo.timestamps = a.timestamps;
-  rt->executor = std::make_unique<gpu::VulkanExecutor>(*rt->device, rt->model, eo, rt->pipelines.get());
+  try {
+    rt->executor = std::make_unique<gpu::VulkanExecutor>(*rt->device, rt->model, eo, rt->pipelines.get());
+  } catch (const vk::OutOfDeviceMemory& e) {
+    throw std::runtime_error("the KV caches and activations for --ctx " + std::to_string(a.ctx) + " x " +
+                             std::to_string(a.seqs) + " sequence(s) do not fit beside the weights; lower --ctx, --batch "
+                             "or --chunk (`dsv4 info --plan` shows the sizes): " + std::string(e.what()));
+  }
   return rt;
 }
 

@@ -2,12 +2,15 @@
 
 #include <bit>
 #include <climits>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "vk/device_select.h"
 #include "vk/error.h"
 #include "vk/feature_chain.h"
 #include "vk/make.h"
+#include "vk/memory.h"
 #include "vk/ext_compat.h"
 
 namespace dsv4::vk {
@@ -37,7 +40,30 @@ std::unique_ptr<Device> Device::open(const Instance& instance, std::string_view 
   std::vector<Caps> all;
   for (const auto& d : instance.devices()) all.push_back(d.caps);
   const size_t i = select_device(all, selector);
+  if (const char* limit = std::getenv("DSV4_DEVICE_MEMORY_LIMIT"); limit && *limit && options.memory_limit == 0)
+    options.memory_limit = parse_memory_size(limit);
   return std::make_unique<Device>(instance, instance.devices()[i], options);
+}
+
+uint64_t parse_memory_size(const std::string& text) {
+  size_t used = 0;
+  unsigned long long v = 0;
+  try {
+    v = std::stoull(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  const std::string unit = text.substr(std::min(used, text.size()));
+  const uint64_t mul = unit.empty() ? 1 : unit == "K" ? 1ull << 10 : unit == "M" ? 1ull << 20 : unit == "G" ? 1ull << 30 : 0;
+  if (used == 0 || mul == 0) throw Error("memory size '" + text + "': expected a number with an optional K, M or G");
+  return uint64_t(v) * mul;
+}
+
+void Device::charge_local(uint64_t bytes, const std::string& label) {
+  if (options_.memory_limit > 0 && local_in_use_ + bytes > options_.memory_limit)
+    throw OutOfDeviceMemory(label + " does not fit the device memory limit of " + format_bytes(options_.memory_limit) +
+                            " (DSV4_DEVICE_MEMORY_LIMIT; " + format_bytes(local_in_use_) + " already in use)");
+  local_in_use_ += bytes;
 }
 
 Device::Device(const Instance& instance, const PhysicalDevice& physical, DeviceOptions options)

@@ -4,8 +4,10 @@
 #pragma once
 #include <vulkan/vulkan.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "vk/caps.h"
@@ -30,7 +32,14 @@ struct DeviceOptions {
   bool pipeline_creation_feedback = true;
   // How long wait() lets a submission run before raising vk::Timeout.
   std::chrono::milliseconds watchdog{60'000};
+  // An artificial cap on device-local memory (bytes; 0 = the heap's own size): allocations past it
+  // fail with vk::OutOfDeviceMemory exactly as a full device would, so out-of-memory paths can be
+  // tested on any machine. Device::open takes it from $DSV4_DEVICE_MEMORY_LIMIT ("512M", "2G").
+  uint64_t memory_limit = 0;
 };
+
+// Parses "123", "512K", "512M", "2G" (powers of 1024); throws vk::Error on anything else.
+uint64_t parse_memory_size(const std::string& text);
 
 class Device {
  public:
@@ -59,6 +68,7 @@ class Device {
   uint32_t memory_type(uint32_t type_bits, VkMemoryPropertyFlags required,
                        VkMemoryPropertyFlags preferred = 0, VkMemoryPropertyFlags avoided = 0) const;
   uint32_t memory_heap_of(uint32_t memory_type) const;
+  VkMemoryPropertyFlags memory_flags(uint32_t memory_type) const { return memory_.memoryTypes[memory_type].propertyFlags; }
   // Re-reads heap budgets (VK_EXT_memory_budget) into caps().heaps.
   void refresh_budget();
 
@@ -72,6 +82,11 @@ class Device {
   uint64_t last_submitted() const { return last_submitted_; }
   void wait_idle();
 
+  // Device-local bytes allocated through dsv4 (MemoryBlock), checked against options().memory_limit.
+  uint64_t local_in_use() const { return local_in_use_; }
+  void charge_local(uint64_t bytes, const std::string& label);  // throws vk::OutOfDeviceMemory
+  void release_local(uint64_t bytes) { local_in_use_ -= std::min(bytes, local_in_use_); }
+
  private:
   void create_device(const PhysicalDevice& physical);
   void destroy() noexcept;
@@ -83,6 +98,7 @@ class Device {
   VkCommandPool pool_ = VK_NULL_HANDLE;
   VkSemaphore timeline_ = VK_NULL_HANDLE;
   uint64_t last_submitted_ = 0;
+  uint64_t local_in_use_ = 0;
   DeviceOptions options_;
   Caps probed_, caps_;
   VkPhysicalDeviceMemoryProperties memory_{};

@@ -90,10 +90,19 @@ MemoryBlock::MemoryBlock(Device& device, uint64_t size, uint32_t memory_type, st
                             format_bytes(caps.max_memory_allocation_size) + " (" + budget_text(heap) + ")");
   if (size > heap.size)
     throw OutOfDeviceMemory(label + " exceeds the memory heap (" + budget_text(heap) + ")");
+  const bool local = (device.memory_flags(memory_type) & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) != 0;
+  if (local) {
+    device.charge_local(size, label);
+    owner_ = &device;
+  }
   auto ai = make<VkMemoryAllocateInfo>(VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO);
   ai.allocationSize = size;
   ai.memoryTypeIndex = memory_type;
   const VkResult r = vkAllocateMemory(device_, &ai, nullptr, &memory_);
+  if (r != VK_SUCCESS && owner_) {
+    owner_->release_local(size);
+    owner_ = nullptr;
+  }
   if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY)
     throw OutOfDeviceMemory(label + ": the driver is out of memory (" + budget_text(heap) + ")");
   check(r, "vkAllocateMemory");
@@ -106,6 +115,7 @@ MemoryBlock::MemoryBlock(Device& device, uint64_t size, uint32_t memory_type, st
     const VkResult m = vkMapMemory(device_, memory_, 0, VK_WHOLE_SIZE, 0, &p);
     if (m != VK_SUCCESS) {
       vkFreeMemory(device_, memory_, nullptr);
+      if (owner_) owner_->release_local(size_);
       check(m, "vkMapMemory");
     }
     mapped_ = static_cast<uint8_t*>(p);
@@ -113,6 +123,7 @@ MemoryBlock::MemoryBlock(Device& device, uint64_t size, uint32_t memory_type, st
 }
 
 MemoryBlock::~MemoryBlock() {
+  if (owner_) owner_->release_local(size_);
   if (memory_ == VK_NULL_HANDLE) return;
   if (mapped_) vkUnmapMemory(device_, memory_);
   vkFreeMemory(device_, memory_, nullptr);

@@ -41,6 +41,7 @@ class MemoryBlock {
 
  private:
   VkDevice device_;
+  Device* owner_ = nullptr;  // charged for device-local bytes (Device::charge_local)
   uint32_t memory_type_;
   VkDeviceMemory memory_ = VK_NULL_HANDLE;
   uint64_t size_;

@@ -656,7 +656,8 @@ std::vector<std::pair<std::string, double>> VulkanExecutor::last_profile() const
 // descriptors. Names follow the op list's buffer names (graph/builder.cpp).
 void VulkanExecutor::allocate_buffers() {
   const ModelConfig& c = cfg();
-  arena_ = std::make_unique<vk::Arena>(device_, vk::MemoryKind::DeviceLocal, 256ull << 20, "activations and caches");
+  // Small blocks: a buffer larger than a block gets its own allocation, so nothing is over-allocated.
+  arena_ = std::make_unique<vk::Arena>(device_, vk::MemoryKind::DeviceLocal, 32ull << 20, "activations and caches");
   const uint64_t R = max_rows_, S = options_.max_seqs;
   auto act = [&](const std::string& name, uint64_t width, uint64_t rows) {
     buffers_.emplace(name, arena_->allocate(std::max<uint64_t>(16, rows * width * 4), name));

@@ -85,5 +85,19 @@ TEST_F(CliTest, EvalVulkanWritesLogitsAndRejectsBadIds) {
   EXPECT_NE(bad.out.find("outside the vocabulary"), std::string::npos) << bad.out;
 }
 
+// Out of device memory (simulated with DSV4_DEVICE_MEMORY_LIMIT) is a one-line error naming what
+// did not fit and what to change, at load (weights) and at session setup (KV caches).
+TEST_F(CliTest, DeviceMemoryExhaustionIsAClearError) {
+  ASSERT_EQ(run_cli("run --prompt hi --max-tokens 1", cache()).status, 0);  // the demo model exists
+  const Result weights = run_cli("run --prompt hi --max-tokens 1", cache().string() + " DSV4_DEVICE_MEMORY_LIMIT=64M");
+  EXPECT_NE(weights.status, 0);
+  EXPECT_NE(weights.out.find("dsv4: error: the weights of"), std::string::npos) << weights.out;
+  EXPECT_NE(weights.out.find("do not fit on"), std::string::npos) << weights.out;
+  const Result caches =
+      run_cli("run --prompt hi --max-tokens 1 --ctx 4096 --chunk 4096", cache().string() + " DSV4_DEVICE_MEMORY_LIMIT=200M");
+  EXPECT_NE(caches.status, 0);
+  EXPECT_NE(caches.out.find("lower --ctx, --batch or --chunk"), std::string::npos) << caches.out;
+}
+
 }  // namespace
 }  // namespace dsv4::test
