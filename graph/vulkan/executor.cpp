@@ -91,6 +91,8 @@ class StepEncoder {
     a.groups = groups;
     a.out_scale = out_scale;
     a.label = label;
+    a.scratch = buf("linear_scratch");  // quantised activation of the decode GEMV (linear.h)
+    if (a.scratch.size < linear_scratch_bytes(ctx_, a)) a.scratch = {};
     encode_linear(ctx_, a, out_);
   }
 
@@ -443,6 +445,7 @@ void StepEncoder::hc_pre(const graph::Op& op) {
   a.hc = uint32_t(c_.hc_mult);
   a.max_rows = max_rows_;
   a.sinkhorn_iters = uint32_t(c_.hc_sinkhorn_iters);
+  a.mix_partials = buf("hc_mix_scratch");  // the mix dots spread over many workgroups
   a.hc_eps = c_.hc_eps;
   a.norm_eps = c_.norm_eps;
   label_from(op.name, [&] { encode_hc_pre(ctx_, a, out_); });
@@ -475,6 +478,7 @@ void StepEncoder::hc_head(const graph::Op& op) {
   a.streams = buf("head_hc");
   a.w = hc_weights(m_.hc_head);
   a.y = buf("head_y");
+  a.mix_partials = buf("hc_mix_scratch");
   a.dim = uint32_t(c_.dim);
   a.hc = uint32_t(c_.hc_mult);
   a.max_rows = o_.max_seqs;
@@ -686,6 +690,13 @@ void VulkanExecutor::allocate_buffers() {
   act("logits", uint64_t(c.vocab_size), S);
   act("sampled", 1, S);
   act("presence", uint64_t(graph::presence_words(c.vocab_size)), S);
+  {  // one quantised-activation scratch shared by every decode-sized linear (the widest input)
+    const uint64_t cols = uint64_t(std::max({c.dim, c.q_lora_rank, c.o_groups * c.o_lora_rank}));
+    const uint64_t rows = std::min<uint64_t>(R, 16);
+    buffers_.emplace("linear_scratch", arena_->allocate(rows * ((cols / 2 + (cols + 127) / 128 + 3) / 4 * 4) * 4 + 256, "linear scratch"));
+  }
+  buffers_.emplace("hc_mix_scratch",
+                   arena_->allocate(std::max<uint64_t>(16, hc_mix_scratch_bytes(uint32_t(d), uint32_t(hc), uint32_t(R))), "mhc mix partials"));
   buffers_.emplace("moe_scratch", arena_->allocate(moe_scratch_bytes(d, c.moe_inter_dim, c.n_activated_experts, uint32_t(R)), "moe scratch"));
   buffers_.emplace("sample_scratch", arena_->allocate(std::max<uint64_t>(16, sample_scratch_bytes(uint32_t(c.vocab_size), uint32_t(S))), "sampler scratch"));
   uint64_t index_entries = 1;

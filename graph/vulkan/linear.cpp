@@ -1,8 +1,6 @@
 #include "graph/vulkan/linear.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <stdexcept>
 
 namespace dsv4::gpu {
@@ -119,31 +117,33 @@ uint32_t gemv_rows_per_team(const LinearArgs& a) {
 uint32_t gemv_k_tile(uint32_t max_rows) { return std::max(512u, 8192u / max_rows / 512u * 512u); }
 
 // Scratch words per (activation row, group) of the act-quant GEMV: K/2 fp16 pairs + one exponent
-// per 128-block, padded to 16 bytes (mirrors qs of act_quant.comp and gemv_q.comp).
+// per 128-block, padded to 16 bytes (mirrors qs of act_quant.comp and gemv_q.comp). fp16 pairs,
+// not fp32: the GEMV's activation reads from L1 limit it more than the conversions.
 uint64_t quant_row_words(const DeviceMatrix& w) { return (uint64_t(w.cols) / 2 + uint64_t(w.cols + 127) / 128 + 3) / 4 * 4; }
 
 uint64_t gemv_scratch_bytes(const LinearArgs& a) {
   return uint64_t(a.max_rows) * uint64_t(a.groups) * quant_row_words(*a.w) * 4;
 }
 
-// Threads per weight row of gemv_q.comp: ~UNROLL (4) chunks of 16 weights per thread, so short
-// rows put many rows in a workgroup and long rows spread over up to 256 threads.
-// TEMPORARY tuning knob (removed before commit): DSV4_GEMV_Q_TUNE="chunks_per_thread,unroll".
-struct GemvQTune {
-  uint32_t chunks = 4, unroll = 4;
+// gemv_q.comp's tiling, measured on an H100 (bench/gpu_linear_bench.cpp): one weight load per row
+// in flight per iteration (UNROLL 1: more only costs registers), each thread on ~4 chunks of 16
+// weights (~8 on matrices of >= 16 Mi weights: fewer, longer-running workgroups) of up to 2 rows
+// (4 was slower). Short rows put many rows in a workgroup, long rows spread over 256 threads.
+struct GemvQTiling {
+  uint32_t tpr;  // threads per weight row, a power of two <= 256
+  uint32_t rpt;  // weight rows per thread (RPT * max_rows <= 16)
 };
-GemvQTune gemv_q_tune() {
-  GemvQTune t;
-  if (const char* e = std::getenv("DSV4_GEMV_Q_TUNE")) std::sscanf(e, "%u,%u", &t.chunks, &t.unroll);
-  t.unroll = std::clamp(t.unroll, 1u, 8u);
-  return t;
-}
 
-uint32_t gemv_q_threads_per_row(const DeviceMatrix& w) {
-  const uint64_t want = std::max<uint64_t>(1, uint64_t(w.cols) / 16 / std::max(1u, gemv_q_tune().chunks));
-  uint32_t tpr = 1;
-  while (tpr < 256 && uint64_t(tpr) * 2 <= want) tpr *= 2;
-  return tpr;
+GemvQTiling gemv_q_tiling(const LinearArgs& a) {
+  const DeviceMatrix& w = *a.w;
+  const bool big = uint64_t(w.rows) * uint64_t(w.cols) >= (uint64_t(16) << 20);
+  const uint64_t chunks_per_thread = big ? 8 : 4;
+  const uint64_t want = std::max<uint64_t>(1, uint64_t(w.cols) / 16 / chunks_per_thread);
+  GemvQTiling t{1, std::max(1u, std::min(2u, kGemvMaxRows / a.max_rows))};
+  while (t.tpr < 256 && uint64_t(t.tpr) * 2 <= want) t.tpr *= 2;
+  // Fewer rows per thread while that leaves the GPU fewer than ~264 workgroups (short-N shapes).
+  while (t.rpt > 1 && uint64_t(w.rows) / (uint64_t(256 / t.tpr) * t.rpt) < 264) t.rpt /= 2;
+  return t;
 }
 
 // act_quant once into the scratch, then the GEMV reads it through the caches (gemv_q.comp).
@@ -161,31 +161,38 @@ void encode_gemv_scratch(Context& ctx, const LinearArgs& a, std::vector<vk::Disp
                  {groups_for(uint64_t(w.cols), 128), a.max_rows * uint32_t(a.groups), 1},
                  std::nullopt,
                  a.label + "/act_quant"});
-  const uint32_t tpr = gemv_q_threads_per_row(w);
-  const vk::Kernel& k = ctx.kernels.get(
-      {"linear/gemv_q", 5, sizeof(LinearPush), {{3, a.max_rows}, {4, tpr}, {5, gemv_q_tune().unroll}, {7, scaled(a) ? 1u : 0u}}, 0});
+  const GemvQTiling t = gemv_q_tiling(a);
+  const uint32_t tpr = t.tpr, rpt = t.rpt;
+  const vk::Kernel& k = ctx.kernels.get({"linear/gemv_q",
+                                         5,
+                                         sizeof(LinearPush),
+                                         {{1, rpt}, {3, a.max_rows}, {4, tpr}, {5, 1u}, {7, scaled(a) ? 1u : 0u}},
+                                         0});
   for (const RowSlice& s : row_slices(ctx, a)) {
     const LinearPush p = push_for(a, s);
     out.push_back({&k,
                    {{a.step, vk::Access::Read}, {scratch, vk::Access::Read}, {s.data, vk::Access::Read},
                     {w.scale, vk::Access::Read}, {a.y, vk::Access::Write}},
                    vk::push_words(p),
-                   {groups_for(p.R, 256 / tpr), uint32_t(a.groups), 1},
+                   {groups_for(p.R, 256 / tpr * rpt), uint32_t(a.groups), 1},
                    std::nullopt,
                    a.label + "/gemv_q"});
   }
 }
 
-// gemv_f.comp quantises x in shared memory: all of it, so max_rows * cols <= 8192.
+// gemv_f.comp quantises x into shared memory: all of it, so max_rows * cols <= 8192. On an H100
+// it beats gemv.comp up to K = 4096 (its per-workgroup quantisation grows with K).
 bool fused_quant_fits(const LinearArgs& a) {
-  return quantises(a) && vector_loads(a) && uint64_t(a.max_rows) * uint64_t(a.w->cols) <= 8192;
+  return quantises(a) && vector_loads(a) && a.w->cols <= 4096 && uint64_t(a.max_rows) * uint64_t(a.w->cols) <= 8192;
 }
 
-// Without scratch: each workgroup quantises x itself, for >= 8 rows (gemv_f.comp).
+// Without scratch: each workgroup quantises x itself, for >= 8 rows (gemv_f.comp), ~4 chunks per
+// thread, 4 loads in flight.
 void encode_gemv_fused(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
-  const uint32_t tpr = std::min(32u, gemv_q_threads_per_row(*a.w));
+  uint32_t tpr = 1;
+  while (tpr < 32 && uint64_t(tpr) * 2 <= uint64_t(a.w->cols) / 16 / 4) tpr *= 2;
   const vk::Kernel& k = ctx.kernels.get(
-      {"linear/gemv_f", 5, sizeof(LinearPush), {{3, a.max_rows}, {4, tpr}, {5, gemv_q_tune().unroll}, {7, scaled(a) ? 1u : 0u}}, 0});
+      {"linear/gemv_f", 5, sizeof(LinearPush), {{3, a.max_rows}, {4, tpr}, {5, 4u}, {7, scaled(a) ? 1u : 0u}}, 0});
   for (const RowSlice& s : row_slices(ctx, a)) {
     const LinearPush p = push_for(a, s);
     out.push_back({&k, bindings(a, s), vk::push_words(p), {groups_for(p.R, 256 / tpr), uint32_t(a.groups), 1},
@@ -198,7 +205,7 @@ void encode_gemv(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& o
     throw std::invalid_argument("encode_linear " + a.label + ": Gemv serves at most 16 rows");
   }
   if (quantises(a) && a.scratch.size > 0) return encode_gemv_scratch(ctx, a, out);
-  if (fused_quant_fits(a) && !std::getenv("DSV4_GEMV_OLD")) return encode_gemv_fused(ctx, a, out);
+  if (fused_quant_fits(a)) return encode_gemv_fused(ctx, a, out);
   const uint32_t rpt = gemv_rows_per_team(a);
   std::vector<vk::SpecConstant> spec = common_spec(a);
   spec.push_back({3, a.max_rows});

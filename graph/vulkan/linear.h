@@ -45,8 +45,8 @@ struct LinearArgs {
 void encode_linear(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out);
 
 // Bytes of LinearArgs::scratch the arguments can use (0: this path and format need none). Today:
-// FP8 weights with act_quant and bf16 output on the Gemv path, max_rows * groups rows of
-// (cols/2 + ceil(cols/128)) words rounded up to 4 words. A scratch range may be shared by any
+// FP8 weights with act_quant and bf16 output on the Gemv path: per activation row and group,
+// cols/2 words of fp16 pairs + ceil(cols/128) exponent words, rounded up to 4 words. A scratch range may be shared by any
 // linears of one recording (the declared accesses order them).
 uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a);
 

@@ -14,6 +14,12 @@ struct MixPush {  // shaders/mhc/hc_mix.glsl
   uint32_t sinkhorn_iters;
 };
 
+struct PartialsPush {  // shaders/mhc/hc_mix_partials.comp
+  uint32_t width, outputs, blocks;
+};
+
+constexpr uint32_t kMixBlockK = 512;  // graph/mhc.cpp kMixesBlockK
+
 MixPush mix_push(uint32_t dim, uint32_t hc, float norm_eps, float hc_eps, uint32_t iters) {
   if (hc == 0 || hc > 4) throw std::invalid_argument("mhc: hc_mult must be in [1, 4]");
   const uint64_t width = uint64_t(hc) * dim;
@@ -21,12 +27,47 @@ MixPush mix_push(uint32_t dim, uint32_t hc, float norm_eps, float hc_eps, uint32
   return {dim, hc, pairwise_depth(width), 1.0f / float(width), norm_eps, hc_eps, iters};
 }
 
+// The split path reads fn and the streams as vec4: it needs a width that is a multiple of 4.
+bool use_partials(const vk::BufferRange& partials, uint32_t dim, uint32_t hc, uint32_t max_rows) {
+  if (partials.buffer == VK_NULL_HANDLE) return false;
+  if ((uint64_t(hc) * dim) % 4 != 0) return false;
+  if (partials.size < hc_mix_scratch_bytes(dim, hc, max_rows))
+    throw std::invalid_argument("mhc: mix_partials smaller than hc_mix_scratch_bytes");
+  return true;
+}
+
+// The per-block dots of `outputs` mixes: one workgroup per (512-block, row).
+void encode_mix_partials(Context& ctx, const vk::BufferRange& step, const vk::BufferRange& streams,
+                         const vk::BufferRange& fn, const vk::BufferRange& partials, uint32_t width,
+                         uint32_t outputs, uint32_t max_rows, std::vector<vk::Dispatch>& out) {
+  const PartialsPush push{width, outputs, groups_for(width, kMixBlockK)};
+  const vk::Kernel& k = ctx.kernels.get({"mhc/hc_mix_partials", 4, sizeof(PartialsPush), {}, 0});
+  out.push_back({&k,
+                 {{step, vk::Access::Read},
+                  {streams, vk::Access::Read},
+                  {fn, vk::Access::Read},
+                  {partials, vk::Access::Write}},
+                 vk::push_words(push),
+                 {push.blocks, max_rows, 1},
+                 std::nullopt,
+                 "hc_mix_partials"});
+}
+
 }  // namespace
+
+uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows) {
+  const uint64_t outputs = uint64_t(2 + hc) * hc;  // hc_pre's; hc_head needs only hc
+  return uint64_t(max_rows) * outputs * groups_for(uint64_t(hc) * dim, kMixBlockK) * 4;
+}
 
 void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& out) {
   const MixPush push = mix_push(a.dim, a.hc, a.norm_eps, a.hc_eps, a.sinkhorn_iters);
-  const vk::Kernel& k = ctx.kernels.get({"mhc/hc_pre", 8, sizeof(MixPush), {}, 0});
-  out.push_back({&k,
+  const bool split = use_partials(a.mix_partials, a.dim, a.hc, a.max_rows);
+  if (split) encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.hc * a.dim, (2 + a.hc) * a.hc,
+                                 a.max_rows, out);
+  const vk::Kernel& k = ctx.kernels.get({split ? "mhc/hc_pre_split" : "mhc/hc_pre", split ? 9u : 8u,
+                                         sizeof(MixPush), {}, 0});
+  vk::Dispatch d{&k,
                  {{a.step, vk::Access::Read},
                   {a.streams, vk::Access::Read},
                   {a.w.fn, vk::Access::Read},
@@ -38,13 +79,18 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
                  vk::push_words(push),
                  {a.max_rows, 1, 1},
                  std::nullopt,
-                 "hc_pre"});
+                 "hc_pre"};
+  if (split) d.buffers.push_back({a.mix_partials, vk::Access::Read});
+  out.push_back(std::move(d));
 }
 
 void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>& out) {
   const MixPush push = mix_push(a.dim, a.hc, a.norm_eps, a.hc_eps, 0);
-  const vk::Kernel& k = ctx.kernels.get({"mhc/hc_head", 6, sizeof(MixPush), {}, 0});
-  out.push_back({&k,
+  const bool split = use_partials(a.mix_partials, a.dim, a.hc, a.max_rows);
+  if (split) encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.hc * a.dim, a.hc, a.max_rows, out);
+  const vk::Kernel& k = ctx.kernels.get({split ? "mhc/hc_head_split" : "mhc/hc_head", split ? 7u : 6u,
+                                         sizeof(MixPush), {}, 0});
+  vk::Dispatch d{&k,
                  {{a.step, vk::Access::Read},
                   {a.streams, vk::Access::Read},
                   {a.w.fn, vk::Access::Read},
@@ -54,7 +100,9 @@ void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>
                  vk::push_words(push),
                  {a.max_rows, 1, 1},
                  std::nullopt,
-                 "hc_head"});
+                 "hc_head"};
+  if (split) d.buffers.push_back({a.mix_partials, vk::Access::Read});
+  out.push_back(std::move(d));
 }
 
 void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>& out) {

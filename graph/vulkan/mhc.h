@@ -29,6 +29,10 @@ struct HcPreArgs {
   uint32_t dim = 0, hc = 4, max_rows = 0;
   uint32_t sinkhorn_iters = 20;
   float hc_eps = 1e-6f, norm_eps = 1e-6f;
+  // Optional scratch of hc_mix_scratch_bytes(dim, hc, max_rows) bytes (any hc_pre / hc_head may
+  // share one): when given, the mixes' per-block dots are spread over many workgroups first
+  // (decode: ~30x faster), same bits. Empty: one workgroup per row does everything.
+  vk::BufferRange mix_partials = {};
 };
 
 struct HcPostArgs {
@@ -50,6 +54,7 @@ struct HcHeadArgs {
   vk::BufferRange y;        // fp32 [max_rows, dim]
   uint32_t dim = 0, hc = 4, max_rows = 0;
   float hc_eps = 1e-6f, norm_eps = 1e-6f;
+  vk::BufferRange mix_partials = {};  // optional scratch, as HcPreArgs::mix_partials
 };
 
 // MTP input: out[t, s, :] = bf16(a[t, :] + b[t, s, :]) for rows t < n_rows.
@@ -60,6 +65,10 @@ struct AddBf16Args {
   vk::BufferRange out;  // fp32 [max_rows, streams, dim]; distinct from a and b
   uint32_t dim = 0, streams = 4, max_rows = 0;
 };
+
+// Bytes of the optional mix_partials scratch of hc_pre and hc_head at these sizes (fp32
+// [max_rows, (2+hc)*hc, ceil(hc*dim/512)]).
+uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows);
 
 // Limits of the kernels: hc <= 4, hc*dim <= 32768.
 void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& out);

@@ -1,5 +1,5 @@
 // FP8 GEMV with act_quant quantising x in the kernel (graph/vulkan/linear.cpp picks it without
-// LinearArgs::scratch when max_rows * K <= 8192): gemv_q.comp's weight loop over a quantised x
+// LinearArgs::scratch when K <= 4096 and max_rows * K <= 8192): gemv_q.comp's weight loop over a quantised x
 // that each workgroup builds in shared memory first, for 256/TPR >= 8 rows. Unlike gemv.comp the
 // block amax meets without atomics (per-chunk maxima, then 8 of them per block), and the first
 // UNROLL weight loads are issued before the quantisation so its latency hides behind theirs.

@@ -5,6 +5,8 @@
 // the sigmoids and Sinkhorn are the reference's bit for bit.
 //
 // Bindings 0 step, 1 streams [max_rows, hc*D], 2 fn [M, hc*D] fp32, 3 scale, 4 base [M].
+// With HC_MIX_PARTIALS_BINDING defined, the per-block dots come precomputed from that binding
+// ([max_rows, M, blocks], shaders/mhc/hc_mix_partials.comp, the same sums) and fn is not read.
 #ifndef DSV4_HC_MIX_GLSL
 #define DSV4_HC_MIX_GLSL
 #extension GL_GOOGLE_include_directive : require
@@ -38,7 +40,11 @@ uint row_base;
 #define PAIRWISE_TERM(i) (xs[row_base + (i)] * xs[row_base + (i)])
 #include "../norm/pairwise.glsl"
 
+#ifdef HC_MIX_PARTIALS_BINDING
+layout(std430, binding = HC_MIX_PARTIALS_BINDING) readonly buffer Partials { float partials[]; };
+#else
 shared float mix_partial[MIX_MAX * BLOCKS_MAX];
+#endif
 shared float mixes[MIX_MAX];
 
 // mixes[0..outputs) for the streams of `row` (all invocations call it; ends with a barrier).
@@ -50,6 +56,11 @@ void compute_mixes(uint row, uint outputs) {
   precise float shifted = ms + p.norm_eps;
   const float r = div_rn(1.0, sqrt_rn(shifted));
   const uint blocks = (width + BLOCK_K - 1u) / BLOCK_K;
+#ifdef HC_MIX_PARTIALS_BINDING
+  const uint first = row * outputs * blocks;
+#define MIX_PARTIAL(i) partials[first + (i)]
+#else
+#define MIX_PARTIAL(i) mix_partial[i]
   for (uint idx = gl_LocalInvocationID.x; idx < outputs * blocks; idx += 256u) {
     const uint o = idx / blocks, b = idx % blocks;
     const uint end = min(width, (b + 1u) * BLOCK_K);
@@ -58,10 +69,11 @@ void compute_mixes(uint row, uint outputs) {
     mix_partial[idx] = part;
   }
   barrier();
+#endif
   if (gl_LocalInvocationID.x < outputs) {
     const uint o = gl_LocalInvocationID.x;
     precise float acc = 0.0;
-    for (uint b = 0u; b < blocks; ++b) acc += mix_partial[o * blocks + b];
+    for (uint b = 0u; b < blocks; ++b) acc += MIX_PARTIAL(o * blocks + b);
     precise float m = acc * r;
     mixes[o] = m;
   }

@@ -324,14 +324,16 @@ INSTANTIATE_TEST_SUITE_P(Paths, LinearModesTest,
 
 // The act-quant GEMV (LinearArgs::scratch): ragged rows and K (not a multiple of 128: a partial
 // last block), one thread per row up to 256 per row (K = 4096), batch 1..16, dead rows, grouped
-// wo_a, out_scale, extreme weight scales and saturating activations.
+// wo_a, out_scale, extreme weight scales and saturating activations; enough rows (>= 264
+// workgroups' worth) for 2 weight rows per thread, the last pair ragged.
 TEST_F(LinearTest, GemvWithScratchMatchesTheReference) {
   struct Shape {
     int64_t rows, cols, groups;
     uint32_t max_rows, n_rows;
   };
   const Shape shapes[] = {{200, 384, 1, 3, 2},  {77, 400, 1, 5, 5},   {130, 4096, 1, 1, 1}, {64, 48, 1, 16, 16},
-                          {8 * 48, 256, 8, 4, 3}, {96, 1040, 1, 8, 7}, {40, 128, 1, 4, 0}};
+                          {8 * 48, 256, 8, 4, 3}, {96, 1040, 1, 8, 7}, {40, 128, 1, 4, 0},
+                          {8488, 1024, 1, 3, 3}};
   uint32_t seed = 40;
   for (const Shape& sh : shapes) {
     Case c;
@@ -373,13 +375,14 @@ TEST_F(LinearTest, GemvWithScratchMatchesTheReference) {
 }
 
 // Without scratch the FP8 act_quant GEMV quantises x per workgroup: in shared memory all at once
-// up to max_rows * cols = 8192 (gemv_f.comp, covered by the Gemv cases above), in K tiles beyond
-// (gemv.comp).
+// for cols <= 4096 and max_rows * cols <= 8192 (gemv_f.comp, also the Gemv cases above), in K
+// tiles otherwise (gemv.comp, one tile or several).
 TEST_F(LinearTest, GemvWithoutScratchOnLongActivations) {
-  for (uint32_t max_rows : {1u, 3u}) {
+  const std::pair<uint32_t, int64_t> shapes[] = {{2, 4096}, {1, 8192}, {3, 3072}};  // at and past the limits
+  for (const auto& [max_rows, cols] : shapes) {
     Case c;
     c.rows = 40;
-    c.cols = max_rows == 1 ? 8192 : 3072;  // exactly at and beyond the shared-memory limit
+    c.cols = cols;
     c.max_rows = max_rows;
     c.n_rows = max_rows == 1 ? 1 : 2;
     c.seed = 70 + max_rows;
@@ -391,7 +394,7 @@ TEST_F(LinearTest, ScratchSizing) {
   gpu::DeviceMatrix w;
   w.format = WeightFormat::FP8;
   w.rows = 256;
-  w.cols = 400;  // 200 pair words + 4 exponents = 204 words per row
+  w.cols = 400;  // 200 fp16-pair words + 4 exponent words = 204 words per row
   gpu::LinearArgs a;
   a.w = &w;
   a.max_rows = 3;

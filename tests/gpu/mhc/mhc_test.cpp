@@ -33,8 +33,15 @@ class MhcTest : public GpuOpTest {
  protected:
   static constexpr uint32_t kHc = 4;
 
-  // hc_pre then hc_post on the GPU vs graph::hc_pre / hc_post per row.
+  // hc_pre then hc_post on the GPU vs graph::hc_pre / hc_post per row, on both paths: one
+  // workgroup per row, and the split one (per-block dots first, into a mix_partials scratch).
   void check_pre_post(const MhcCase& c, uint32_t seed) {
+    for (bool split : {false, true}) {
+      SCOPED_TRACE(split ? "split path" : "one workgroup per row");
+      check_pre_post(c, seed, split);
+    }
+  }
+  void check_pre_post(const MhcCase& c, uint32_t seed, bool split) {
     const uint32_t d = c.dim, width = kHc * d, m_out = (2 + kHc) * kHc;
     const auto rows = ragged_rows(c.counts, {1});
     const uint32_t n = uint32_t(rows.size());
@@ -52,6 +59,9 @@ class MhcTest : public GpuOpTest {
     std::vector<vk::Dispatch> ds;
     gpu::HcPreArgs pre{s.step.range(), xs.range(), {fnb.range(), bb.range(), sb.range()}, y.range(), post.range(),
                        comb.range(), d, kHc, c.max_rows, c.iters, 1e-6f, 1e-6f};
+    // Filled with NaN so a partial the kernels failed to write would show.
+    vk::Buffer scratch = upload(std::vector<float>(gpu::hc_mix_scratch_bytes(d, kHc, c.max_rows) / 4, NAN), "scratch");
+    if (split) pre.mix_partials = scratch.range();
     gpu::encode_hc_pre(ctx(), pre, ds);
     gpu::encode_hc_post(ctx(), {s.step.range(), fb.range(), post.range(), comb.range(), xs.range(), d, kHc, c.max_rows},
                         ds);
@@ -103,6 +113,8 @@ TEST_F(MhcTest, SinkhornEdgeCases) {
 }
 
 TEST_F(MhcTest, HeadWritesTheLastRowOfEachSequence) {
+  for (bool split : {false, true}) {
+  SCOPED_TRACE(split ? "split path" : "one workgroup per row");
   const uint32_t d = 200, width = kHc * d, max_rows = 7;
   const auto rows = ragged_rows({3, 1, 2}, {1});  // rows 2, 3, 5 end their sequences
   const StepBuffers s = make_step(device(), staging(), rows, max_rows, gpu::RopeSlots(mhc_test_config()));
@@ -113,9 +125,10 @@ TEST_F(MhcTest, HeadWritesTheLastRowOfEachSequence) {
   vk::Buffer xs = upload(streams), fnb = upload(fn), bb = upload(base), sb = upload(scale);
   const std::vector<float> sentinel(size_t(max_rows) * d, 7.f);
   vk::Buffer y = upload(sentinel, "y");
+  vk::Buffer scratch = upload(std::vector<float>(gpu::hc_mix_scratch_bytes(d, kHc, max_rows) / 4, NAN), "scratch");
   std::vector<vk::Dispatch> ds;
   gpu::encode_hc_head(ctx(), {s.step.range(), xs.range(), {fnb.range(), bb.range(), sb.range()}, y.range(), d, kHc,
-                              max_rows, 1e-6f, 1e-6f},
+                              max_rows, 1e-6f, 1e-6f, split ? scratch.range() : vk::BufferRange{}},
                       ds);
   run(std::move(ds));
   const auto gy = download<float>(y, sentinel.size());
@@ -124,6 +137,7 @@ TEST_F(MhcTest, HeadWritesTheLastRowOfEachSequence) {
     graph::hc_head(std::span(streams).subspan(size_t(t) * width, width), {fn, base, scale}, kHc, 1e-6f, 1e-6f,
                    std::span(ry).subspan(size_t(t) * d, d));
   EXPECT_EQ(bit_mismatches(gy, ry, 0, ry.size()), 0u);
+  }
 }
 
 TEST_F(MhcTest, EmbedRepeatsTheRowAndFlagsBadIds) {

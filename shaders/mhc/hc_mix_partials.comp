@@ -1,0 +1,53 @@
+#version 450
+// The first half of hc_pre / hc_head when the rows are few (decode): the partial dots of the mixes,
+// one workgroup per (512-wide block of the flattened streams, row), so the fn matrix is read by
+// ~width/512 workgroups at once instead of one per row. partials[(row*outputs + o)*blocks + b] =
+// sum over i in block b, in order, of fn[o, i] * X[i]: exactly graph/mhc.cpp k_blocked_dot's
+// inner sums (no FMA: `precise`), which hc_mix.glsl (HC_MIX_PARTIALS_BINDING) then adds block by
+// block. fn's block arrives in shared memory in two coalesced halves (all loads in flight at
+// once), then one invocation per output sums its row in order.
+#extension GL_GOOGLE_include_directive : require
+#define DSV4_STEP_BINDING 0
+#include "step.glsl"
+
+layout(local_size_x = 256) in;
+layout(std430, binding = 1) readonly buffer Streams { vec4 xs4[]; };         // [max_rows, width]
+layout(std430, binding = 2) readonly buffer Fn { vec4 fn4[]; };              // [outputs, width]
+layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };  // [max_rows, outputs, blocks]
+layout(push_constant) uniform P {
+  uint width;    // hc * D, a multiple of 4
+  uint outputs;  // mixes, <= 24
+  uint blocks;   // ceil(width / 512)
+} p;
+
+const uint BLOCK_K = 512u, CHUNK = 256u, C4 = CHUNK / 4u, MIX_MAX = 24u;
+shared vec4 x_block[BLOCK_K / 4u];
+shared vec4 fn_chunk[MIX_MAX * C4];  // 24 KiB
+
+void main() {
+  const uint b = gl_WorkGroupID.x, row = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
+  if (row >= step.n_rows) return;
+  const uint begin = b * BLOCK_K, len4 = (min(p.width, begin + BLOCK_K) - begin) / 4u;
+  const uint w4 = p.width / 4u, b4 = begin / 4u;
+  if (t < len4) x_block[t] = xs4[row * w4 + b4 + t];
+  precise float part = 0.0;
+  for (uint c0 = 0u; c0 < len4; c0 += C4) {
+    const uint clen = min(C4, len4 - c0);
+    barrier();  // the previous chunk is consumed
+    for (uint i = t; i < p.outputs * C4; i += 256u) {
+      const uint o = i / C4, j = i % C4;
+      if (j < clen) fn_chunk[i] = fn4[o * w4 + b4 + c0 + j];
+    }
+    barrier();
+    if (t < p.outputs) {
+      for (uint j = 0u; j < clen; ++j) {
+        const vec4 f = fn_chunk[t * C4 + j], x = x_block[c0 + j];
+        part += f.x * x.x;
+        part += f.y * x.y;
+        part += f.z * x.z;
+        part += f.w * x.w;
+      }
+    }
+  }
+  if (t < p.outputs) partials[(row * p.outputs + t) * p.blocks + b] = part;
+}

@@ -1,0 +1,81 @@
+// graph::hc_pre's kernel body, shared by hc_pre.comp (mixes computed here) and hc_pre_split.comp
+// (per-block dots from hc_mix_partials.comp). Include after #version and the include extension.
+// graph::hc_pre for each row < n_rows, one workgroup per row (design.md §6): the mixes
+// (hc_mix.glsl), pre = sigmoid + hc_eps, post = 2 sigmoid (one invocation each), comb = Sinkhorn
+// of the hc x hc logits with one invocation per entry, then y = bf16(sum_i pre_i X_i). post and
+// comb stay for hc_post.
+layout(std430, binding = 5) writeonly buffer Y { float y[]; };          // [max_rows, D]
+layout(std430, binding = 6) writeonly buffer Post { float post_out[]; };  // [max_rows, hc]
+layout(std430, binding = 7) writeonly buffer Comb { float comb_out[]; };  // [max_rows, hc*hc]
+#include "hc_mix.glsl"
+
+shared float pre_w[HC_MAX];
+shared float sk[2u * HC_MAX * HC_MAX];  // Sinkhorn's matrix, double-buffered
+
+// One pass of graph::sinkhorn's normalise_rows (rows) or normalise_columns: every invocation
+// e < n*n sums its row / column in the reference's order (each one the same sum) and divides its
+// own entry. Reads sk[src..], writes sk[dst..]; all invocations call it (it ends with a barrier).
+void sinkhorn_pass(uint n, uint src, uint dst, bool rows) {
+  const uint e = gl_LocalInvocationID.x;
+  if (e < n * n) {
+    const uint j = e / n, k = e % n;
+    precise float sum = 0.0;
+    for (uint i = 0u; i < n; ++i) sum += sk[src + (rows ? j * n + i : i * n + k)];
+    precise float den = sum + p.hc_eps;
+    sk[dst + e] = div_rn(sk[src + e], den);
+  }
+  barrier();
+}
+
+// graph::sinkhorn on the logits in sk[0..n*n): row softmax + eps, column normalise, then
+// iters-1 x (rows, columns). Returns the offset in sk of the result.
+uint sinkhorn(uint n) {
+  const uint e = gl_LocalInvocationID.x, nn = HC_MAX * HC_MAX;
+  if (e < n * n) {
+    const uint j = e / n;
+    float m = sk[j * n];
+    for (uint k = 1u; k < n; ++k) m = max(m, sk[j * n + k]);
+    precise float d = sk[e] - m;
+    sk[nn + e] = exp_rn(d);
+  }
+  barrier();
+  if (e < n * n) {
+    const uint j = e / n;
+    precise float sum = 0.0;
+    for (uint k = 0u; k < n; ++k) sum += sk[nn + j * n + k];
+    precise float v = div_rn(sk[nn + e], sum) + p.hc_eps;
+    sk[e] = v;
+  }
+  barrier();
+  uint src = 0u;
+  for (uint it = 0u; it < max(p.sinkhorn_iters, 1u); ++it) {  // the first column pass always runs
+    if (it > 0u) {
+      sinkhorn_pass(n, src, nn - src, true);
+      src = nn - src;
+    }
+    sinkhorn_pass(n, src, nn - src, false);
+    src = nn - src;
+  }
+  return src;
+}
+
+void main() {
+  const uint row = gl_WorkGroupID.x;
+  if (row >= step.n_rows) return;
+  const uint n = p.hc, t = gl_LocalInvocationID.x;
+  compute_mixes(row, (2u + n) * n);
+  if (t < n) {
+    precise float pre = sigmoid_rn(logit(t, 0u)) + p.hc_eps;
+    pre_w[t] = pre;
+  } else if (t < 2u * n) {
+    precise float post = 2.0 * sigmoid_rn(logit(t, 1u));
+    post_out[row * n + t - n] = post;
+  }
+  if (t < n * n) sk[t] = logit(2u * n + t, 2u);
+  barrier();
+  const uint res = sinkhorn(n);
+  if (t < n * n) comb_out[row * n * n + t] = sk[res + t];
+  float w[HC_MAX];
+  for (uint i = 0u; i < HC_MAX; ++i) w[i] = i < n ? pre_w[i] : 0.0;
+  collapse(w, row * p.dim);
+}

@@ -1,0 +1,6 @@
+#version 450
+// graph::hc_pre, decode path: the per-block dots of the mixes come from hc_mix_partials.comp
+// (binding 8, [max_rows, M, blocks]); the rest as hc_pre.comp (hc_pre_main.glsl).
+#extension GL_GOOGLE_include_directive : require
+#define HC_MIX_PARTIALS_BINDING 8
+#include "hc_pre_main.glsl"
