@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gpu/executor/cli_helpers.h"
 #include "graph/vulkan/batch.h"
 #include "graph/vulkan/device_model.h"
 #include "gpu/common/gpu_test_helpers.h"
@@ -91,21 +92,6 @@ TEST_F(BatchTest, BatchedEqualsSequentialTokenForToken) {
   }
 }
 
-struct Cli {
-  int status = -1;
-  std::string out;
-};
-Cli run_cli(const std::string& args, const std::string& env) {
-  Cli r;
-  FILE* p = popen(cat(env, DSV4_BINARY, " ", args, " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  r.status = pclose(p);
-  return r;
-}
-
 // Every line of a JSONL file that parses (a torn line left by a crash does not).
 std::vector<nlohmann::json> read_jsonl(const fs::path& p) {
   std::vector<nlohmann::json> v;
@@ -137,7 +123,7 @@ TEST_F(BatchTest, CliWritesErrorRecordsAndResumes) {
   }
   const std::string args = cat("batch --input ", in.string(), " --output ", out.string(), " --batch 2 --max-tokens 3");
   const std::string env = cat("DSV4_CACHE_DIR=", (dir / "cache").string(), " ");
-  Cli r = run_cli(args, env);
+  CliResult r = run_dsv4(env, args);
   ASSERT_EQ(r.status, 0) << r.out;
   std::map<std::string, int> count;
   int errors = 0;
@@ -148,7 +134,7 @@ TEST_F(BatchTest, CliWritesErrorRecordsAndResumes) {
   EXPECT_EQ(errors, 3);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(count[std::to_string(i)], 1) << "id " << i;
   // A second rerun finds everything done.
-  r = run_cli(args, env);
+  r = run_dsv4(env, args);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("0 to run, 9 already done"), std::string::npos) << r.out;
 }

@@ -11,27 +11,17 @@
 #include <unistd.h>
 
 #include "graph/npy.h"
+#include "gpu/executor/cli_helpers.h"
 
 namespace dsv4::test {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int status = -1;
-  std::string out;  // stdout + stderr
-};
+using Result = CliResult;
 
-Result run_cli(const std::string& args, const fs::path& cache) {
-  const std::string cmd = "DSV4_CACHE_DIR=" + cache.string() + " " + DSV4_BINARY + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  r.status = pclose(p);
-  return r;
+Result run_cli(const std::string& args, const fs::path& cache, const std::string& more_env = "") {
+  return run_dsv4("DSV4_CACHE_DIR=" + cache.string() + " " + more_env, args);
 }
 
 class CliTest : public ::testing::Test {
@@ -89,12 +79,12 @@ TEST_F(CliTest, EvalVulkanWritesLogitsAndRejectsBadIds) {
 // did not fit and what to change, at load (weights) and at session setup (KV caches).
 TEST_F(CliTest, DeviceMemoryExhaustionIsAClearError) {
   ASSERT_EQ(run_cli("run --prompt hi --max-tokens 1", cache()).status, 0);  // the demo model exists
-  const Result weights = run_cli("run --prompt hi --max-tokens 1", cache().string() + " DSV4_DEVICE_MEMORY_LIMIT=64M");
+  const Result weights = run_cli("run --prompt hi --max-tokens 1", cache(), "DSV4_DEVICE_MEMORY_LIMIT=64M");
   EXPECT_NE(weights.status, 0);
   EXPECT_NE(weights.out.find("dsv4: error: the weights of"), std::string::npos) << weights.out;
   EXPECT_NE(weights.out.find("do not fit on"), std::string::npos) << weights.out;
   const Result caches =
-      run_cli("run --prompt hi --max-tokens 1 --ctx 4096 --chunk 4096", cache().string() + " DSV4_DEVICE_MEMORY_LIMIT=200M");
+      run_cli("run --prompt hi --max-tokens 1 --ctx 4096 --chunk 4096", cache(), "DSV4_DEVICE_MEMORY_LIMIT=200M");
   EXPECT_NE(caches.status, 0);
   EXPECT_NE(caches.out.find("lower --ctx, --batch or --chunk"), std::string::npos) << caches.out;
 }
