@@ -703,23 +703,16 @@ void VulkanExecutor::allocate_buffers() {
   for (int64_t i = 0; i < c.n_layers; ++i)
     if (c.ratio(i) == 4) index_entries = std::max<uint64_t>(index_entries, uint64_t(options_.max_context / 4));
   buffers_.emplace("index_scores", arena_->allocate(std::max<uint64_t>(16, indexer_scores_bytes(uint32_t(R), int64_t(index_entries))), "index scores"));
-  // Per-layer caches, [slot][entries][entry] in the native formats (graph/memory_plan.cpp).
-  const uint64_t kv_entry = graph::kv_entry_bytes(c), ix_entry = graph::index_entry_bytes(c);
-  const uint64_t ctx = uint64_t(options_.max_context);
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const std::string p = "layers." + std::to_string(i);
-    const uint64_t r = uint64_t(c.ratio(i));
-    auto cache = [&](const std::string& name, uint64_t bytes) {
-      buffers_.emplace(name, arena_->allocate(std::max<uint64_t>(16, bytes), name));
-    };
-    cache(p + ".window", S * uint64_t(c.window_size) * kv_entry);
-    if (r == 0) continue;
-    const uint64_t coff = r == 4 ? 2 : 1;
-    cache(p + ".compressed", S * std::max<uint64_t>(1, ctx / r) * kv_entry);
-    cache(p + ".compressor_state", S * 2 * coff * r * coff * uint64_t(c.head_dim) * 4);
-    if (r != 4) continue;
-    cache(p + ".index_keys", S * std::max<uint64_t>(1, ctx / r) * ix_entry);
-    cache(p + ".index_state", S * 2 * coff * r * coff * uint64_t(c.index_head_dim) * 4);
+  // Per-layer caches, [slot][entries][entry] in the native formats: exactly the buffers (names and
+  // sizes) of the MemoryPlan that `dsv4 info --plan` prints. A context shorter than a ratio still
+  // gets one entry per slot, so every binding has room for the entry layout the kernels assume.
+  const graph::RunOptions run{options_.max_context, int64_t(S), int64_t(options_.prefill_chunk), false};
+  for (const graph::BufferSpec& b : graph::plan_memory(c, WeightFormats{}, run).buffers) {
+    uint64_t bytes = b.bytes;
+    if (b.kind == graph::BufferKind::CompressedKv) bytes = std::max(bytes, S * graph::kv_entry_bytes(c));
+    else if (b.kind == graph::BufferKind::IndexKeys) bytes = std::max(bytes, S * graph::index_entry_bytes(c));
+    else if (b.kind != graph::BufferKind::WindowRing && b.kind != graph::BufferKind::CompressorState) continue;
+    buffers_.emplace(b.name, arena_->allocate(std::max<uint64_t>(16, bytes), b.name));
   }
   // Host-written per-step buffers (host-visible, read by the kernels directly).
   auto host = [&](const std::string& name, uint64_t bytes) {
