@@ -8,6 +8,8 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
+#include <cmath>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -71,28 +73,60 @@ double seconds_of(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Decode tokens/s against context (log2 axis), one line per batch size; or, when one context and
+// several batch sizes were measured, aggregate tokens/s against batch size (log2 axis).
 void write_plot(const std::string& path, const nlohmann::json& points) {
-  // Decode tokens/s vs context (log2 x axis), one polyline per batch size.
+  std::set<int64_t> ctxs, batches;
+  for (const auto& p : points) ctxs.insert(p["ctx"].get<int64_t>()), batches.insert(p["batch"].get<int64_t>());
+  const bool by_batch = ctxs.size() == 1 && batches.size() > 1;
+  const char* xkey = by_batch ? "batch" : "ctx";
+  const char* series_key = by_batch ? "ctx" : "batch";
   std::ofstream f(path);
   if (!f) throw std::runtime_error("cannot write " + path);
   const double W = 640, H = 400, L = 60, B = 40;
   double xmax = 1, ymax = 1;
-  for (const auto& p : points) xmax = std::max(xmax, std::log2(p["ctx"].get<double>())), ymax = std::max(ymax, p["decode_tok_s"].get<double>());
+  for (const auto& p : points)
+    xmax = std::max(xmax, std::log2(p[xkey].get<double>())), ymax = std::max(ymax, p["decode_tok_s"].get<double>());
   f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "'>\n"
-    << "<text x='" << L << "' y='20' font-size='14'>dsv4 decode tokens/s vs context</text>\n"
+    << "<text x='" << L << "' y='20' font-size='14'>dsv4 decode tokens/s vs " << (by_batch ? "batch size" : "context")
+    << "</text>\n"
     << "<line x1='" << L << "' y1='" << H - B << "' x2='" << W - 10 << "' y2='" << H - B << "' stroke='black'/>\n"
     << "<line x1='" << L << "' y1='" << H - B << "' x2='" << L << "' y2='30' stroke='black'/>\n";
-  std::map<int, std::string> lines;
+  std::map<int64_t, std::string> lines;
+  std::set<int64_t> labelled;
   for (const auto& p : points) {
-    const double x = L + (W - L - 20) * std::log2(p["ctx"].get<double>()) / xmax;
+    const double x = L + (W - L - 20) * std::log2(p[xkey].get<double>()) / xmax;
     const double y = H - B - (H - B - 40) * p["decode_tok_s"].get<double>() / ymax;
-    lines[p["batch"].get<int>()] += std::to_string(x) + "," + std::to_string(y) + " ";
-    f << "<text x='" << x << "' y='" << H - B + 15 << "' font-size='10'>" << p["ctx"].get<int64_t>() << "</text>\n";
+    lines[p[series_key].get<int64_t>()] += std::to_string(x) + "," + std::to_string(y) + " ";
+    if (labelled.insert(p[xkey].get<int64_t>()).second)
+      f << "<text x='" << x << "' y='" << H - B + 15 << "' font-size='10'>" << p[xkey].get<int64_t>() << "</text>\n";
   }
-  for (const auto& [b, pts] : lines)
-    f << "<polyline fill='none' stroke='steelblue' points='" << pts << "'/><text x='" << W - 90 << "' y='" << 40 + 14 * b
-      << "' font-size='11'>batch " << b << "</text>\n";
+  int row = 0;
+  for (const auto& [k, pts] : lines)
+    f << "<polyline fill='none' stroke='steelblue' points='" << pts << "'/><text x='" << W - 110 << "' y='" << 40 + 14 * row++
+      << "' font-size='11'>" << series_key << " " << k << "</text>\n";
   f << "<text x='5' y='40' font-size='10'>" << ymax << "</text></svg>\n";
+}
+
+// Routed-expert bytes of one expert in one layer (weights + scales), from param_stats' difference
+// between k+1 and k activated experts.
+double expert_bytes(const ModelConfig& c, const WeightFormats& f) {
+  if (c.n_routed_experts == 0 || c.n_layers == 0) return 0;
+  ModelConfig more = c;
+  more.n_activated_experts += 1;
+  return double(param_stats(more, f).bytes_per_token - param_stats(c, f).bytes_per_token) / double(c.n_layers);
+}
+
+// Bytes a decode step of `batch` sequences at position `pos` must read: the weights once (routed
+// experts: the expected number of distinct experts that batch * topk uniform picks touch) plus
+// every sequence's KV entries.
+double decode_step_bytes(const ModelConfig& c, const WeightFormats& f, int64_t pos, uint32_t batch) {
+  const double one = decode_bytes(c, f, pos);
+  const double weights = double(param_stats(c, f).bytes_per_token);
+  const double kv = one - weights;
+  const double e = double(c.n_routed_experts), k = double(c.n_activated_experts);
+  const double touched = e > 0 ? e * (1.0 - std::pow(1.0 - k / e, double(batch))) : 0;
+  return weights + double(c.n_layers) * expert_bytes(c, f) * (touched - k) + double(batch) * kv;
 }
 
 void bench(BenchArgs a) {
@@ -100,31 +134,40 @@ void bench(BenchArgs a) {
   const ModelDir md = open_model_dir(a.rt.model.empty() ? demo_model_dir() : std::filesystem::path(a.rt.model));
   std::mt19937 rng(1);
   nlohmann::json points = nlohmann::json::array();
-  double bandwidth = 0;
+  // The weights load once; each (context, batch) point gets its own executor (caches, recordings).
+  RuntimeArgs first = a.rt;
+  first.ctx = a.ctx.front();
+  first.seqs = a.batch.front();
+  first.chunk = uint32_t(std::min<int64_t>(*std::max_element(a.prompt_len.begin(), a.prompt_len.end()), first.ctx));
+  first.timestamps = true;
+  std::unique_ptr<Runtime> rt = open_runtime(first, false);
+  const double bandwidth = vk::measure_bandwidth(*rt->device).read_gbps;
+  report["device"] = rt->device->caps().name;
+  report["driver"] = rt->device->caps().driver_name;
+  report["bandwidth_gbps"] = bandwidth;
+  report["model_bytes"] = md.checkpoint.total_bytes();
+  report["load_seconds"] = rt->load_seconds;
   for (int64_t ctx : a.ctx) {
     for (uint32_t batch : a.batch) {
-      RuntimeArgs ra = a.rt;
+      RuntimeArgs ra = first;
       ra.ctx = ctx;
       ra.seqs = batch;
-      ra.chunk = uint32_t(std::min<int64_t>(*std::max_element(a.prompt_len.begin(), a.prompt_len.end()), ctx));
-      ra.quiet = true;
-      ra.timestamps = true;
-      std::unique_ptr<Runtime> rt = open_runtime(ra, false);
-      if (bandwidth == 0) {
-        bandwidth = vk::measure_bandwidth(*rt->device).read_gbps;
-        report["device"] = rt->device->caps().name;
-        report["driver"] = rt->device->caps().driver_name;
-        report["bandwidth_gbps"] = bandwidth;
-      }
+      ra.chunk = uint32_t(std::min<int64_t>(first.chunk, ctx));
+      if (ctx != first.ctx || batch != first.seqs || !points.empty()) open_executor(*rt, ra);
       gpu::VulkanExecutor& ex = *rt->executor;
       nlohmann::json pt = {{"ctx", ctx}, {"batch", batch}};
-      // Prefill: one chunk per prompt length.
-      for (int64_t pl : a.prompt_len) {
-        const int64_t n = std::min<int64_t>(pl, ra.chunk);
-        const auto rows = random_rows(n, 0, 0, rt->cfg.vocab_size, rng);
-        ex.step(rows, false);  // warm-up (records the prefill shape)
-        const double s = seconds_of([&] { ex.step(rows, false); });
-        pt["prefill"][std::to_string(n)] = double(n) / s;
+      // Prefill (one chunk per prompt length) does not depend on the batch: timed at the first.
+      if (batch == a.batch.front()) {
+        for (int64_t pl : a.prompt_len) {
+          const int64_t n = std::min<int64_t>(pl, ra.chunk);
+          const auto rows = random_rows(n, 0, 0, rt->cfg.vocab_size, rng);
+          ex.step(rows, false);  // warm-up (records the prefill shape)
+          const double s = seconds_of([&] { ex.step(rows, false); });
+          pt["prefill"][std::to_string(n)] = double(n) / s;
+          std::map<std::string, double> split;
+          for (const auto& [label, ns] : ex.last_profile()) split[family_of(label)] += ns / 1e6;
+          pt["prefill_split_ms"][std::to_string(n)] = split;
+        }
       }
       // Decode at position ctx-1 for every slot.
       std::vector<gpu::StepRow> rows;
@@ -136,8 +179,9 @@ void bench(BenchArgs a) {
       const double per_step = s / a.steps;
       pt["decode_tok_s"] = double(batch) / per_step;
       pt["decode_ms_per_step"] = per_step * 1e3;
-      const double bytes = decode_bytes(rt->cfg, md.formats, ctx - 1);
-      pt["bytes_per_token"] = bytes;
+      const double bytes = decode_step_bytes(rt->cfg, md.formats, ctx - 1, batch);
+      pt["bytes_per_step"] = bytes;
+      pt["bytes_per_token"] = bytes / double(batch);
       pt["roofline_fraction"] = bytes / per_step / (bandwidth * 1e9);
       pt["dispatches_per_step"] = ex.stats().decode_dispatches;
       pt["dispatches_per_layer"] = double(ex.stats().decode_dispatches) / double(rt->cfg.n_layers);
@@ -150,10 +194,13 @@ void bench(BenchArgs a) {
       for (size_t i = 0; i < std::min<size_t>(8, prof.size()); ++i)
         pt["decode_slowest"].push_back({{"dispatch", prof[i].first}, {"ms", prof[i].second / 1e6}});
       points.push_back(pt);
-      std::printf("ctx %7lld batch %3u | decode %8.1f tok/s %7.2f ms/step %5.1f%% of roofline (%.2f GB/token) | prefill",
+      std::printf("ctx %7lld batch %3u | decode %8.1f tok/s %7.2f ms/step %5.1f%% of roofline (%.2f GB/step)",
                   (long long)ctx, batch, pt["decode_tok_s"].get<double>(), per_step * 1e3,
                   100 * pt["roofline_fraction"].get<double>(), bytes / 1e9);
-      for (auto& [k, v] : pt["prefill"].items()) std::printf(" %s: %.0f tok/s", k.c_str(), v.get<double>());
+      if (pt.contains("prefill")) {
+        std::printf(" | prefill");
+        for (auto& [k, v] : pt["prefill"].items()) std::printf(" %s: %.0f tok/s", k.c_str(), v.get<double>());
+      }
       std::printf("\n");
       std::fflush(stdout);
     }
@@ -179,7 +226,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--prompt-len", a->prompt_len, "Prompt lengths for prefill (comma-separated)")->delimiter(',');
   cmd->add_option("--steps", a->steps, "Decode steps timed per point")->check(CLI::Range(1, 100000));
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
-  cmd->add_option("--plot", a->plot, "Write decode tokens/s vs context as an SVG plot");
+  cmd->add_option("--plot", a->plot, "Write an SVG plot: decode tokens/s vs context (or vs batch size for one context)");
   cmd->callback([a] { bench(*a); });
 }
 

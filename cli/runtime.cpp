@@ -72,6 +72,22 @@ void print_progress(const gpu::LoadProgress& p) {
 
 }  // namespace
 
+void open_executor(Runtime& rt, const RuntimeArgs& a) {
+  rt.executor.reset();  // its caches go before the new ones are allocated
+  gpu::ExecutorOptions eo;
+  eo.max_context = a.ctx;
+  eo.max_seqs = a.seqs;
+  eo.prefill_chunk = uint32_t(std::min<int64_t>(a.chunk, a.ctx));
+  eo.timestamps = a.timestamps;
+  try {
+    rt.executor = std::make_unique<gpu::VulkanExecutor>(*rt.device, rt.model, eo, rt.pipelines.get());
+  } catch (const vk::OutOfDeviceMemory& e) {
+    throw std::runtime_error("the KV caches and activations for --ctx " + std::to_string(a.ctx) + " x " +
+                             std::to_string(a.seqs) + " sequence(s) do not fit beside the weights; lower --ctx, --batch "
+                             "or --chunk (`dsv4 info --plan` shows the sizes): " + std::string(e.what()));
+  }
+}
+
 std::unique_ptr<Runtime> open_runtime(const RuntimeArgs& a, bool tokenizer) {
   auto rt = std::make_unique<Runtime>();
   rt->demo = a.model.empty();
@@ -97,18 +113,7 @@ std::unique_ptr<Runtime> open_runtime(const RuntimeArgs& a, bool tokenizer) {
                              " MiB) do not fit on " + rt->device->caps().name + ": " + e.what());
   }
   rt->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  gpu::ExecutorOptions eo;
-  eo.max_context = a.ctx;
-  eo.max_seqs = a.seqs;
-  eo.prefill_chunk = uint32_t(std::min<int64_t>(a.chunk, a.ctx));
-  eo.timestamps = a.timestamps;
-  try {
-    rt->executor = std::make_unique<gpu::VulkanExecutor>(*rt->device, rt->model, eo, rt->pipelines.get());
-  } catch (const vk::OutOfDeviceMemory& e) {
-    throw std::runtime_error("the KV caches and activations for --ctx " + std::to_string(a.ctx) + " x " +
-                             std::to_string(a.seqs) + " sequence(s) do not fit beside the weights; lower --ctx, --batch "
-                             "or --chunk (`dsv4 info --plan` shows the sizes): " + std::string(e.what()));
-  }
+  open_executor(*rt, a);
   return rt;
 }
 

@@ -48,6 +48,9 @@ struct Runtime {
 // weights with a progress bar on stderr, and builds the executor. `tokenizer`: load tokenizer.json
 // from the model directory (error if missing).
 std::unique_ptr<Runtime> open_runtime(const RuntimeArgs& args, bool tokenizer);
+// (Re)creates rt.executor for args' context, sequence slots, chunk and timestamps, keeping the
+// loaded weights (bench sweeps session shapes without reloading).
+void open_executor(Runtime& rt, const RuntimeArgs& args);
 
 // Where the demo model lives: $DSV4_CACHE_DIR, $XDG_CACHE_HOME/dsv4 or ~/.cache/dsv4, + "demo-model".
 std::filesystem::path demo_model_dir();
