@@ -35,7 +35,7 @@ Bandwidth measure_bandwidth(Device& device, BandwidthOptions options) {
   bytes = bytes / 16 * 16;
   if (bytes < 16) throw Error("bandwidth probe: buffer of " + std::to_string(options.bytes) + " bytes is too small");
   const uint32_t vec4s = uint32_t(std::min<uint64_t>(bytes / 16, UINT32_MAX));
-  const uint32_t groups = std::max<uint32_t>(1, std::min<uint64_t>(caps.max_workgroup_count[0], (vec4s + 2047) / 2048));
+  const uint32_t groups = std::max<uint32_t>(1, std::min<uint64_t>(caps.max_workgroup_count[0], (vec4s + 4095) / 4096));
 
   Buffer src = Buffer::create(device, bytes, MemoryKind::DeviceLocal, "bandwidth probe source");
   Buffer dst = Buffer::create(device, bytes, MemoryKind::DeviceLocal, "bandwidth probe destination");

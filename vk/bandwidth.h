@@ -9,8 +9,10 @@ namespace dsv4::vk {
 class Device;
 
 struct BandwidthOptions {
-  uint64_t bytes = 256ull << 20;  // clamped to maxStorageBufferRange and maxMemoryAllocationSize
-  int iterations = 5;             // timed repetitions after one warm-up; the best one counts
+  // Large enough that the launch and the caches (50 MB of L2 on an H100) do not count; clamped to
+  // maxStorageBufferRange and maxMemoryAllocationSize.
+  uint64_t bytes = 1024ull << 20;
+  int iterations = 10;  // timed repetitions after one warm-up; the best one counts
 };
 
 struct Bandwidth {

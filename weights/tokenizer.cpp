@@ -12,6 +12,7 @@
 #include "weights/bpe.h"
 #include "weights/chat.h"
 #include "weights/error.h"
+#include "weights/model_files.h"
 #include "weights/tokenizer_added.h"
 #include "weights/tokenizer_pretokenizer.h"
 #include "weights/unicode.h"
@@ -23,6 +24,7 @@ using Json = nlohmann::json;
 namespace {
 
 std::string read_file(const std::filesystem::path& path) {
+  check_model_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ModelError(path.string() + ": cannot open the tokenizer file");
   std::ostringstream ss;
@@ -376,9 +378,21 @@ bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && id < vocab_size() && impl_->id_special[static_cast<size_t>(id)];
 }
 
+std::string Tokenizer::decode_generated(std::span<const int32_t> ids) const {
+  std::string bytes;
+  for (const int32_t id : ids)
+    if (has_token(id)) bytes += impl_->id_bytes[static_cast<size_t>(id)];
+  return unicode::to_valid_utf8_lossy(bytes);
+}
+
+bool Tokenizer::has_token(int32_t id) const {
+  return id >= 0 && id < vocab_size() && impl_->id_known[static_cast<size_t>(id)];
+}
+
 int32_t Tokenizer::vocab_size() const { return static_cast<int32_t>(impl_->id_bytes.size()); }
 
 std::string StreamDecoder::push(int32_t id) {
+  if (!tokenizer_->has_token(id)) return {};
   pending_ += tokenizer_->token_bytes(id);
   const size_t complete = unicode::complete_utf8_prefix(pending_);
   std::string out = unicode::to_valid_utf8_lossy(std::string_view(pending_).substr(0, complete));

@@ -46,11 +46,15 @@ class Tokenizer {
   // As HF decode(ids, skip_special_tokens=False): bytes of every token, ill-formed UTF-8
   // replaced by U+FFFD. Throws std::out_of_range naming an unknown id.
   std::string decode(std::span<const int32_t> ids) const;
+  // decode() of generated ids: an id the tokenizer lacks (a padding row of the model's vocabulary)
+  // is skipped, as StreamDecoder does, instead of throwing.
+  std::string decode_generated(std::span<const int32_t> ids) const;
   // The raw bytes of one token (may be part of a UTF-8 character). Throws on an unknown id.
   std::string_view token_bytes(int32_t id) const;
 
   std::optional<int32_t> added_token_id(std::string_view content) const;
   bool is_special(int32_t id) const;  // an added token marked "special": true
+  bool has_token(int32_t id) const;   // the vocabulary or an added token defines `id`
   // 1 + the largest id of the vocabulary or of an added token.
   int32_t vocab_size() const;
 
@@ -62,6 +66,8 @@ class Tokenizer {
 
 // Turns a stream of ids into text without ever emitting half a UTF-8 character: bytes of an
 // incomplete character wait for the next token. Ill-formed bytes become U+FFFD, as in decode().
+// An id the tokenizer lacks prints nothing (as HF's decode skips it): the model's vocabulary is
+// padded past the tokenizer's (V4: 129,280 rows), and a sampled padding id must not end a generation.
 class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tokenizer) : tokenizer_(&tokenizer) {}

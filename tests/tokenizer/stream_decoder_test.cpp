@@ -37,6 +37,20 @@ TEST(StreamDecoder, IllFormedBytesBecomeReplacementCharacters) {
   EXPECT_EQ(stream.flush(), "\xEF\xBF\xBD");  // the stream ended inside a character
 }
 
+TEST(StreamDecoder, IdsPastTheTokenizerPrintNothing) {
+  const Tokenizer& tok = test::deepseek_tokenizer();
+  StreamDecoder stream(tok);
+  EXPECT_FALSE(tok.has_token(tok.vocab_size()));
+  EXPECT_FALSE(tok.has_token(-1));
+  EXPECT_TRUE(tok.has_token(tok.encode("a").front()));
+  EXPECT_EQ(stream.push(test::byte_token(tok, 0xC3)), "");
+  EXPECT_EQ(stream.push(tok.vocab_size() + 7), "");  // a padding row of the model's vocabulary
+  EXPECT_EQ(stream.push(test::byte_token(tok, 0xA9)), "\xC3\xA9");  // the character still completes
+  EXPECT_THROW(tok.decode(std::vector<int32_t>{tok.vocab_size()}), std::out_of_range);  // explicit decode stays strict
+  const std::vector<int32_t> generated = {tok.encode("a").front(), tok.vocab_size() + 7, tok.encode("b").front()};
+  EXPECT_EQ(tok.decode_generated(generated), "ab");
+}
+
 TEST(StreamDecoder, ConcatenationEqualsDecode) {
   const Tokenizer& tok = test::deepseek_tokenizer();
   const std::string text = "日本語 👨‍👩‍👧‍👦 🏳️‍🌈 naïve <｜User｜> 𠀋";
