@@ -3,6 +3,7 @@
 // synthetic-model writer (make-model must write a Flash-shaped layer in seconds).
 #include <benchmark/benchmark.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "weights/safetensors.h"
 #include "weights/safetensors_writer.h"
 #include "weights/synthetic_model.h"
+#include "weights/tensor_check.h"
 
 namespace {
 
@@ -71,6 +73,33 @@ void BM_DequantFp8Rows(benchmark::State& state) {
   state.SetItemsProcessed(int64_t(state.iterations()) * 64 * cols);
 }
 BENCHMARK(BM_DequantFp8Rows);
+
+// The NaN/Inf scan both loaders run over every weight byte (tensor_check.h), per dtype, on a
+// clean buffer (the whole buffer is read): state.range(0) = bytes. 1 MiB stays in cache (the
+// scanner's own speed); 256 MiB streams from memory (what a load sees, next to memcpy below).
+void BM_ScanNonfinite(benchmark::State& state, DType dtype) {
+  const size_t n = size_t(state.range(0));
+  std::vector<uint8_t> b(n, 0x38);  // finite in every format: e4m3 1.0, bf16/f16/f32 small normals
+  for (auto _ : state) benchmark::DoNotOptimize(find_nonfinite(dtype, std::as_bytes(std::span(b))));
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(n));
+}
+BENCHMARK_CAPTURE(BM_ScanNonfinite, e4m3, DType::F8_E4M3)->Arg(1 << 20)->Arg(256 << 20);
+BENCHMARK_CAPTURE(BM_ScanNonfinite, e8m0, DType::F8_E8M0)->Arg(1 << 20)->Arg(256 << 20);
+BENCHMARK_CAPTURE(BM_ScanNonfinite, bf16, DType::BF16)->Arg(1 << 20)->Arg(256 << 20);
+BENCHMARK_CAPTURE(BM_ScanNonfinite, f16, DType::F16)->Arg(1 << 20)->Arg(256 << 20);
+BENCHMARK_CAPTURE(BM_ScanNonfinite, f32, DType::F32)->Arg(1 << 20)->Arg(256 << 20);
+
+// The reference point for the scan: copying the same bytes (what the staging ring does anyway).
+void BM_MemcpyReference(benchmark::State& state) {
+  const size_t n = size_t(state.range(0));
+  std::vector<uint8_t> a(n, 0x38), b(n);
+  for (auto _ : state) {
+    std::memcpy(b.data(), a.data(), n);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(n));
+}
+BENCHMARK(BM_MemcpyReference)->Arg(1 << 20)->Arg(256 << 20);
 
 // make-model --preset small: all generators and the writer, end to end (~50 MB).
 void BM_MakeModelSmall(benchmark::State& state) {

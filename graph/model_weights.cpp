@@ -49,20 +49,28 @@ class Loader {
       throw ModelError("tensor " + name + ": shape " + shape_str(t.shape) + " does not match the config (logical [" +
                        std::to_string(rows) + ", " + std::to_string(cols) + "])");
     }
+    // checked_view: the file is unchanged and holds no NaN/Inf codes (the same checks, in the
+    // same order, as the Vulkan loader's); re-checked after decoding in case it changed meanwhile.
     const bool quantised = w.format == WeightFormat::FP8 || w.format == WeightFormat::FP4;
+    const TensorView values = ckpt_.checked_view(t);
     if (quantised) {
-      const TensorView scale = ckpt_.view(module + ".scale");
-      w.values = dequant_all(v, &scale);
+      const TensorInfo& s = ckpt_.at(module + ".scale");
+      const TensorView scale = ckpt_.checked_view(s);
+      w.values = dequant_all(values, &scale);
+      ckpt_.check_unchanged(s);
     } else {
-      w.values = dequant_all(v, nullptr);
+      w.values = dequant_all(values, nullptr);
     }
+    ckpt_.check_unchanged(t);
     return w;
   }
 
   std::vector<int64_t> integers(const std::string& name, const std::vector<int64_t>& shape) const {
     const TensorInfo& t = ckpt_.at(name);
     expect_shape(t, shape);
-    return to_int64(ckpt_.view(t));
+    std::vector<int64_t> v = to_int64(ckpt_.checked_view(t));
+    ckpt_.check_unchanged(t);
+    return v;
   }
 
   bool has(const std::string& name) const { return ckpt_.find(name) != nullptr; }
@@ -79,7 +87,9 @@ class Loader {
     if (t.dtype != DType::BF16 && t.dtype != DType::F16 && t.dtype != DType::F32) {
       throw ModelError("tensor " + t.name + ": expected BF16/F16/F32, found " + dtype_name(t.dtype));
     }
-    return dequant_all(ckpt_.view(t), nullptr);
+    std::vector<float> v = dequant_all(ckpt_.checked_view(t), nullptr);
+    ckpt_.check_unchanged(t);
+    return v;
   }
 
   const Checkpoint& ckpt_;

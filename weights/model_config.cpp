@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "weights/error.h"
+#include "weights/model_files.h"
 
 namespace dsv4 {
 
@@ -451,6 +452,7 @@ ModelConfig load_model_config(const std::filesystem::path& path) {
   std::filesystem::path file = path;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) file = path / "config.json";
+  check_model_file(file);
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ModelError(file.string() + ": cannot open (" + (std::filesystem::exists(file, ec) ? "unreadable" : "no such file") + ")");
   std::stringstream ss;

@@ -1,11 +1,6 @@
 // Safetensors reading: header validation, the shard index, and read-only memory maps.
 #include "weights/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -16,6 +11,9 @@
 #include <nlohmann/json.hpp>
 
 #include "weights/error.h"
+#include "weights/mapped_file.h"
+#include "weights/model_files.h"
+#include "weights/tensor_check.h"
 
 namespace dsv4 {
 
@@ -214,52 +212,13 @@ std::map<std::string, std::string> parse_safetensors_index(std::string_view text
   for (const auto& [name, shard] : j["weight_map"].items()) {
     if (!shard.is_string()) throw ModelError(file.string() + ": weight_map['" + name + "'] is not a string");
     const std::string s = shard.get<std::string>();
-    if (s.empty() || s.find('/') != std::string::npos || s.find('\\') != std::string::npos || s == "." || s == "..")
+    if (s.empty() || s.find_first_of(std::string_view("/\\\0", 3)) != std::string::npos || s == "." || s == "..")
       throw ModelError(file.string() + ": weight_map['" + name + "'] = '" + s + "' is not a plain shard file name");
     map.emplace(name, s);
   }
   if (map.empty()) throw ModelError(file.string() + ": key 'weight_map': empty");
   return map;
 }
-
-// ---- MappedFile ---------------------------------------------------------------------------------
-
-class MappedFile {
- public:
-  explicit MappedFile(const std::filesystem::path& path) : path_(path) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) throw ModelError(path.string() + ": cannot open (" + std::strerror(errno) + ")");
-    struct stat st{};
-    if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-      ::close(fd_);
-      throw ModelError(path.string() + ": not a regular file");
-    }
-    size_ = uint64_t(st.st_size);
-    if (size_ == 0) return;
-    // MAP_PRIVATE + PROT_READ: pages come from the page cache on demand; nothing is copied.
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-    if (p == MAP_FAILED) {
-      ::close(fd_);
-      throw ModelError(path.string() + ": mmap failed (" + std::strerror(errno) + ")");
-    }
-    base_ = static_cast<const std::byte*>(p);
-  }
-  ~MappedFile() {
-    if (base_) ::munmap(const_cast<std::byte*>(base_), size_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-
-  std::span<const std::byte> bytes() const { return {base_, size_t(size_)}; }
-  uint64_t size() const { return size_; }
-
- private:
-  std::filesystem::path path_;
-  int fd_ = -1;
-  const std::byte* base_ = nullptr;
-  uint64_t size_ = 0;
-};
 
 // ---- Checkpoint ---------------------------------------------------------------------------------
 
@@ -294,10 +253,12 @@ Layout find_layout(const std::filesystem::path& path) {
     single = path;
   }
   if (index.empty()) {
+    check_model_file(single);
     l.shards.push_back(single);
     return l;
   }
   l.index = index;
+  check_model_file(index);
   l.weight_map = parse_safetensors_index(read_text_file(index), index);
   std::set<std::string> names;
   for (const auto& [tensor, shard] : l.weight_map) names.insert(shard);
@@ -305,6 +266,7 @@ Layout find_layout(const std::filesystem::path& path) {
     const fs::path p = index.parent_path() / s;
     if (!fs::exists(p, ec))
       throw ModelError(p.string() + ": shard missing (listed in " + index.filename().string() + ")");
+    check_model_file(p);
     l.shards.push_back(p);
   }
   return l;
@@ -363,12 +325,23 @@ const TensorInfo& Checkpoint::at(std::string_view name) const {
 }
 
 std::span<const std::byte> Checkpoint::data(const TensorInfo& t) const {
-  size_t i = 0;
-  if (!tensors_.empty() && &t >= tensors_.data() && &t < tensors_.data() + tensors_.size())
-    i = size_t(&t - tensors_.data());
-  else
-    i = by_name_.at(t.name);  // a copy of one of ours
+  const size_t i = index_of(t);
   return maps_[file_of_[i]]->bytes().subspan(size_t(tensors_[i].offset), size_t(tensors_[i].nbytes));
+}
+
+size_t Checkpoint::index_of(const TensorInfo& t) const {
+  if (!tensors_.empty() && &t >= tensors_.data() && &t < tensors_.data() + tensors_.size())
+    return size_t(&t - tensors_.data());
+  return by_name_.at(t.name);  // a copy of one of ours
+}
+
+void Checkpoint::check_unchanged(const TensorInfo& t) const { maps_[file_of_[index_of(t)]]->check_unchanged(); }
+
+std::span<const std::byte> Checkpoint::checked_data(const TensorInfo& t) const {
+  check_unchanged(t);
+  const std::span<const std::byte> bytes = data(t);
+  check_finite(t, bytes);
+  return bytes;
 }
 
 uint64_t Checkpoint::total_bytes() const {

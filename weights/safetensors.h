@@ -70,11 +70,18 @@ class Checkpoint {
   std::span<const std::byte> data(const TensorInfo& t) const;
   TensorView view(const TensorInfo& t) const { return {t.dtype, t.shape, data(t)}; }
   TensorView view(std::string_view name) const { return view(at(name)); }
+  // What the loaders read through: throws ModelError if t's file changed size or mtime since it
+  // was mapped, or if t holds a NaN/Inf (tensor_check.h), naming file, tensor and element.
+  std::span<const std::byte> checked_data(const TensorInfo& t) const;
+  TensorView checked_view(const TensorInfo& t) const { return {t.dtype, t.shape, checked_data(t)}; }
+  // The changed-file half of checked_data alone, for loaders that scan while they stream.
+  void check_unchanged(const TensorInfo& t) const;
   uint64_t total_bytes() const;  // sum of tensor data bytes
   const std::vector<std::filesystem::path>& files() const { return files_; }
 
  private:
   Checkpoint() = default;
+  size_t index_of(const TensorInfo& t) const;
   std::vector<TensorInfo> tensors_;
   std::map<std::string, size_t, std::less<>> by_name_;
   std::vector<std::filesystem::path> files_;

@@ -8,6 +8,7 @@
 #include "weights/dequant.h"
 #include "weights/error.h"
 #include "weights/formats.h"
+#include "weights/tensor_check.h"
 
 namespace dsv4::gpu {
 
@@ -18,6 +19,11 @@ std::string shape_str(const std::vector<int64_t>& s) {
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
 }
+
+// Bytes scanned for NaN/Inf per step of a tensor's upload, so they are still in cache when the
+// staging ring copies them; large, because each upload call waits for its copy (most tensors,
+// e.g. one Flash expert's 4 MiB, take one step). A multiple of every element size.
+constexpr uint64_t kScanChunk = 8ull << 20;
 
 WeightFormat format_of(const TensorInfo& t) {
   switch (t.dtype) {
@@ -101,7 +107,8 @@ class DeviceModel::Uploader {
   // An I64 id table as int32 (tid2eid), stored with F32 element size.
   DeviceMatrix ids(const std::string& name, int64_t rows, int64_t cols, int64_t limit) {
     const TensorInfo& t = ckpt_.at(name);
-    const std::vector<int64_t> v = to_int64(ckpt_.view(t));
+    const std::vector<int64_t> v = to_int64(ckpt_.checked_view(t));
+    ckpt_.check_unchanged(t);
     if (int64_t(v.size()) != rows * cols)
       throw ModelError("tensor " + name + ": shape " + shape_str(t.shape) + " does not match the config");
     std::vector<int32_t> narrow(v.size());
@@ -143,21 +150,32 @@ class DeviceModel::Uploader {
     }
   }
 
+  // The same checks as the CPU loader's Checkpoint::checked_view (file unchanged, no NaN/Inf),
+  // but the value scan runs chunk by chunk just before the staging copy, while the chunk is
+  // still in cache; the file is re-checked once the tensor is streamed.
   void upload_values(const TensorInfo& t, vk::Buffer& b, uint64_t offset) {
-    const std::span<const std::byte> bytes = ckpt_.data(t);
     if (t.dtype == DType::F16) {  // exact widening
+      const TensorView v = ckpt_.checked_view(t);
       std::vector<float> f(size_t(t.numel()));
-      to_float_rows(ckpt_.view(t), 0, t.numel() / (t.shape.empty() ? 1 : t.shape.back()), f.data());
+      to_float_rows(v, 0, t.numel() / (t.shape.empty() ? 1 : t.shape.back()), f.data());
       staging_.upload(b, offset, f.data(), f.size() * 4);
     } else {
-      staging_.upload(b, offset, bytes.data(), bytes.size());
+      ckpt_.check_unchanged(t);
+      const std::span<const std::byte> bytes = ckpt_.data(t);
+      const uint64_t elem = dtype_size(t.dtype);
+      for (uint64_t at = 0; at < bytes.size(); at += kScanChunk) {
+        const std::span<const std::byte> chunk = bytes.subspan(size_t(at), size_t(std::min<uint64_t>(kScanChunk, bytes.size() - at)));
+        check_finite(t, chunk, at / elem);
+        staging_.upload(b, offset + at, chunk.data(), chunk.size());
+      }
     }
+    ckpt_.check_unchanged(t);
     advance(t.nbytes);
   }
 
   // FP8 scales become fp32 (E8M0 decoded exactly, F32 as stored); FP4 scales stay e8m0 bytes.
   void upload_scale(const TensorInfo& s, const DeviceMatrix& m, vk::Buffer& b, uint64_t offset) {
-    const std::span<const std::byte> bytes = ckpt_.data(s);
+    const std::span<const std::byte> bytes = ckpt_.checked_data(s);
     if (m.format == WeightFormat::FP4) {
       if (s.dtype != DType::F8_E8M0 || uint64_t(s.numel()) != scale_bytes(m.format, m.rows, m.cols))
         throw ModelError("tensor " + s.name + ": expected F8_E8M0 [" + std::to_string(m.rows) + ", " +
@@ -176,6 +194,7 @@ class DeviceModel::Uploader {
       }
       staging_.upload(b, offset, f.data(), f.size() * 4);
     }
+    ckpt_.check_unchanged(s);
     advance(s.nbytes);
   }
 

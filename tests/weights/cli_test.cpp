@@ -2,6 +2,7 @@
 // and on the real Flash/Pro configs (model-spec §1.3/§7.2 figures), and every malformed model
 // directory giving exactly one "dsv4: error: ..." line and exit status 1 (no crash: the ASan
 // build runs this same test against its own sanitized binary).
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -232,6 +233,123 @@ TEST(Cli, MalformedModelsGiveOneClearError) {
     expect_one_line_error(dsv4("info --model '" + dir.string() + "'"), c.expect, c.name);
   }
   expect_one_line_error(dsv4("info --model /nonexistent/model"), "no such file", "no dir");
+}
+
+// Overwrites bytes of `tensor`'s data in `shard`, `at` bytes into the tensor.
+void poke(const fs::path& shard, const std::string& tensor, uint64_t at, const std::string& bytes) {
+  const std::string all = slurp(shard);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(all[size_t(i)]);
+  const json h = json::parse(all.substr(8, n));
+  ASSERT_TRUE(h.contains(tensor)) << tensor;
+  std::fstream f(shard, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(std::streamoff(8 + n + h[tensor]["data_offsets"][0].get<uint64_t>() + at));
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+// The Vulkan backend runs where a device exists: lavapipe here and in CI (this suite is not labelled
+// vulkan, so CTest does not set the driver for it).
+std::string vulkan_env() {
+  const char* lvp = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
+  if (std::getenv("VK_DRIVER_FILES") || !fs::exists(lvp)) return "";
+  return std::string("VK_DRIVER_FILES=") + lvp + " ";
+}
+
+// NaN/Inf codes in weights and scales: the CPU loader (decode) and the Vulkan loader (streaming
+// upload) refuse them with the same single line naming file, tensor and element.
+TEST(Cli, NonFiniteWeightsGiveTheSameErrorOnBothLoaders) {
+  const bool vulkan = !vulkan_env().empty() || std::getenv("VK_DRIVER_FILES");
+  const fs::path layer0 = fs::path(kShard);
+  struct Case {
+    const char* name;
+    const char* tensor;
+    uint64_t at;
+    std::string bytes;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"e4m3 NaN in an FP8 weight", "layers.0.attn.wq_a.weight", 5, std::string("\x7f", 1),
+       "tensor 'layers.0.attn.wq_a.weight': element 5 [0, 5] is NaN (e4m3 code 0x7f)"},
+      {"e8m0 NaN in an FP4 scale", "layers.0.ffn.experts.1.w2.scale", 3, std::string("\xff", 1),
+       "tensor 'layers.0.ffn.experts.1.w2.scale': element 3 [0, 3] is NaN (e8m0 scale code 0xff)"},
+      {"e8m0 NaN in an FP8 scale", "layers.0.attn.wq_b.scale", 0, std::string("\xff", 1),
+       "tensor 'layers.0.attn.wq_b.scale': element 0 [0, 0] is NaN (e8m0 scale code 0xff)"},
+      {"NaN in a norm weight", "layers.0.attn_norm.weight", 0, "", "tensor 'layers.0.attn_norm.weight': element 7 is"},
+  };
+  for (const auto& c : cases) {
+    const fs::path dir = tiny_copy("nonfinite");
+    std::string bytes = c.bytes;
+    uint64_t at = c.at;
+    if (bytes.empty()) {  // a float NaN whatever the norm's dtype (BF16 or F32)
+      const std::string all = slurp(dir / layer0);
+      uint64_t n = 0;
+      for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(all[size_t(i)]);
+      const std::string dt = json::parse(all.substr(8, n))[c.tensor]["dtype"];
+      bytes = dt == "BF16" ? std::string("\xc0\x7f", 2) : std::string("\x00\x00\xc0\x7f", 4);
+      at = 7 * bytes.size();
+    }
+    poke(dir / layer0, c.tensor, at, bytes);
+    const CliRun cpu = dsv4("eval" + std::string(" --backend cpu --model '") + dir.string() +
+                            "' --tokens 1,2 --prefill 1 --dump-logits '" + (kWork / "l.npy").string() + "'");
+    expect_one_line_error(cpu, (dir / layer0).string() + ": " + c.expect, std::string(c.name) + " (cpu)");
+    if (!vulkan) continue;
+    const std::string cmd = vulkan_env() + "'" + DSV4_BINARY + "' eval --backend vulkan --model '" + dir.string() +
+                            "' --tokens 1,2 --prefill 1 --dump-logits '" + (kWork / "l.npy").string() + "' 2>'" +
+                            (kWork / "verr.txt").string() + "' >/dev/null";
+    const int status = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << c.name << " (vulkan)";
+    EXPECT_EQ(slurp(kWork / "verr.txt"), cpu.err) << c.name << " (vulkan)";
+  }
+}
+
+// Files the model directory may not point at, seen from the CLI.
+TEST(Cli, HostileFilesGiveOneClearError) {
+  const BadCase cases[] = {
+      {"shard symlinked outside the directory",
+       [](const fs::path& d) {
+         const fs::path outside = d.parent_path() / "outside.safetensors";
+         fs::remove(outside);
+         fs::rename(d / kShard, outside);
+         fs::create_symlink(outside, d / kShard);
+       },
+       "outside the model directory (refused; DSV4_ALLOW_EXTERNAL_SHARDS=1 allows it)"},
+      {"shard is a FIFO",
+       [](const fs::path& d) {
+         fs::remove(d / kShard);
+         ASSERT_EQ(::mkfifo((d / kShard).c_str(), 0600), 0);
+       },
+       "not a regular file (a FIFO)"},
+      {"shard name escapes the directory",
+       [](const fs::path& d) {
+         edit_index(d, [](json& j) { j["weight_map"]["layers.0.attn_norm.weight"] = "../x.safetensors"; });
+       },
+       "'../x.safetensors' is not a plain shard file name"},
+      {"config.json symlinked outside",
+       [](const fs::path& d) {
+         const fs::path outside = d.parent_path() / "outside_config.json";
+         fs::remove(outside);
+         fs::rename(d / "config.json", outside);
+         fs::create_symlink(outside, d / "config.json");
+       },
+       "config.json: symlink to "},
+      {"trailing garbage after the header",
+       [](const fs::path& d) {
+         const std::string all = slurp(d / kShard);
+         uint64_t n = 0;
+         for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(all[size_t(i)]);
+         std::fstream f(d / kShard, std::ios::in | std::ios::out | std::ios::binary);
+         f.seekp(std::streamoff(8 + n - 1));  // the writer pads with spaces up to 8-byte alignment
+         f.put('x');
+       },
+       "header is not valid JSON"},
+  };
+  for (const auto& c : cases) {
+    const fs::path dir = tiny_copy("hostile");
+    c.damage(dir);
+    const CliRun r = dsv4("info --model '" + dir.string() + "'");
+    expect_one_line_error(r, c.expect, c.name);
+    EXPECT_THAT(r.err, HasSubstr(dir.string())) << c.name;  // names the file
+  }
 }
 
 TEST(Cli, MakeModelRefusesBadRequests) {
