@@ -12,15 +12,18 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/batch_input.h"
 #include "cli/commands.h"
+#include "cli/errors.h"
 #include "cli/runtime.h"
 #include "graph/vulkan/batch.h"
-#include "weights/chat.h"
 
 namespace dsv4::cli {
 
@@ -54,22 +57,15 @@ std::set<std::string> finished_ids(const std::string& path) {
   return ids;
 }
 
-// Per-line overrides of the command's sampling flags. The seed defaults to one derived from the
+// The command's sampling flags with a line's overrides. The seed defaults to one derived from the
 // id, so results do not depend on the order or batch size.
-gpu::SlotSampling line_sampling(const json& j, gpu::SlotSampling s, const std::string& id_key) {
-  auto get = [&](const char* k, auto& v) {
-    if (j.contains(k)) v = j.at(k).get<std::remove_reference_t<decltype(v)>>();
-  };
-  if (!j.contains("seed")) s.seed = s.seed * 0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(id_key);
-  get("temperature", s.temperature);
-  get("top_p", s.top_p);
-  get("top_k", s.top_k);
-  get("min_p", s.min_p);
-  get("repetition_penalty", s.repetition_penalty);
-  get("seed", s.seed);
-  if (s.temperature < 0 || s.top_p < 0 || s.top_p > 1 || s.top_k < 0 || s.min_p < 0 || s.min_p > 1 ||
-      s.repetition_penalty <= 0)
-    throw std::invalid_argument("sampling parameter out of range");
+gpu::SlotSampling line_sampling(const BatchLineOverrides& o, gpu::SlotSampling s, const std::string& id_key) {
+  s.seed = o.seed ? *o.seed : s.seed * 0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(id_key);
+  s.temperature = o.temperature.value_or(s.temperature);
+  s.top_p = o.top_p.value_or(s.top_p);
+  s.top_k = o.top_k.value_or(s.top_k);
+  s.min_p = o.min_p.value_or(s.min_p);
+  s.repetition_penalty = o.repetition_penalty.value_or(s.repetition_penalty);
   return s;
 }
 
@@ -79,6 +75,7 @@ void append(std::ofstream& out, const json& j) {
 }
 
 void batch(const BatchArgs& a) {
+  if (a.max_tokens < 1) throw std::invalid_argument("--max-tokens must be >= 1");
   std::ifstream in(a.input);
   if (!in) throw std::runtime_error("cannot read --input " + a.input);
   const std::set<std::string> done_ids = finished_ids(a.output);
@@ -96,6 +93,7 @@ void batch(const BatchArgs& a) {
   if (!out) throw std::runtime_error("cannot write --output " + a.output);
   if (torn) out << "\n";
 
+  const BatchLineContext context{tok, a.mode, a.rt.ctx};
   std::vector<gpu::BatchRequest> reqs;
   std::map<std::string, json> ids;  // request key -> the id as given
   int64_t skipped = 0, errors = 0, line_no = 0;
@@ -104,41 +102,27 @@ void batch(const BatchArgs& a) {
   while (std::getline(in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json id = nullptr;
     if (done_ids.count("line " + std::to_string(line_no))) {
       ++skipped;
       continue;
     }
     try {
-      const json j = json::parse(line);
-      if (!j.is_object() || !j.contains("id")) throw std::invalid_argument("a line needs an \"id\"");
-      id = j["id"];
-      const std::string key = id.dump();
-      if (done_ids.count(key)) {
+      std::optional<BatchLine> l = parse_batch_line(line, context, [&](const std::string& key) { return done_ids.count(key) > 0; });
+      if (!l) {
         ++skipped;
         continue;
       }
-      if (!seen.insert(key).second) throw std::invalid_argument("duplicate id " + key);
+      if (!seen.insert(l->key).second) throw BatchLineError("duplicate id " + l->key, l->id);
       gpu::BatchRequest r;
-      r.id = key;
-      r.max_tokens = j.value("max_tokens", a.max_tokens);
-      if (r.max_tokens < 1) throw std::invalid_argument("max_tokens must be >= 1");
-      r.sampling = line_sampling(j, a.sampling, key);
-      if (j.contains("prompt") == j.contains("messages")) throw std::invalid_argument("give \"prompt\" or \"messages\"");
-      const json messages = j.contains("prompt")
-                                ? json::array({{{"role", "user"}, {"content", j.at("prompt").get<std::string>()}}})
-                                : j.at("messages");
-      const ChatJson cm = ChatJson::parse(messages.dump());
-      for (int32_t t : tok.encode_prompt(encode_messages(cm, chat_options_for_mode(j.value("mode", a.mode)))))
-        r.prompt.push_back(t);
-      if (int64_t(r.prompt.size()) >= a.rt.ctx)
-        throw std::invalid_argument("prompt of " + std::to_string(r.prompt.size()) + " tokens does not fit --ctx " +
-                                    std::to_string(a.rt.ctx));
-      ids[key] = id;
+      r.id = l->key;
+      r.max_tokens = l->overrides.max_tokens.value_or(a.max_tokens);
+      r.sampling = line_sampling(l->overrides, a.sampling, l->key);
+      r.prompt = std::move(l->prompt);
+      ids[l->key] = l->id;
       reqs.push_back(std::move(r));
-    } catch (const std::exception& e) {
+    } catch (const BatchLineError& e) {
       ++errors;
-      json rec = id.is_null() ? json{{"line", line_no}} : json{{"id", id}};
+      json rec = e.id().is_null() ? json{{"line", line_no}} : json{{"id", e.id()}};
       rec["error"] = e.what();
       append(out, rec);
     }
@@ -150,13 +134,15 @@ void batch(const BatchArgs& a) {
   size_t completed = 0;
   int64_t tokens = 0;
   gpu::BatchRunner runner(*rt->executor, {int32_t(rt->cfg.eos_token_id)});
-  const gpu::BatchStats st = runner.run(
+  gpu::BatchStats st;
+  try {
+    st = runner.run(
       std::move(reqs),
       [&](gpu::BatchResult&& r) {
         std::vector<int32_t> ids_out = r.tokens;
         if (!ids_out.empty() && ids_out.back() == int32_t(rt->cfg.eos_token_id)) ids_out.pop_back();
         append(out, {{"id", ids[r.id]},
-                     {"text", tok.decode(ids_out)},
+                     {"text", tok.decode_generated(ids_out)},
                      {"finish_reason", r.finish_reason},
                      {"prompt_tokens", r.prompt_tokens},
                      {"completion_tokens", int64_t(r.tokens.size())},
@@ -171,6 +157,15 @@ void batch(const BatchArgs& a) {
         std::fflush(stderr);
       },
       [] { return g_stop.load(); });
+  } catch (const std::exception& e) {
+    if (!is_device_fault(e)) throw;
+    // Finished results are already flushed; sequences in flight get no record, so they rerun.
+    std::fprintf(stderr, "\n");
+    const int status = report_error(e);
+    std::fprintf(stderr, "dsv4 batch: %zu of %zu completions were written to %s before the fault; rerun the same "
+                         "command to resume (finished ids are skipped)\n", completed, total, a.output.c_str());
+    throw AlreadyReported{status};
+  }
   std::fprintf(stderr, "\n[batch] %zu/%zu completed, %lld errors, %lld skipped | %lld tokens in %.1f s (%.1f tok/s) | "
                        "%lld decode steps, %lld prefill steps\n",
                completed, total, (long long)errors, (long long)skipped, (long long)tokens, st.seconds,

@@ -88,11 +88,17 @@ void chat(const ChatArgs& a) {
     g.stop_ids = {int32_t(rt->cfg.eos_token_id)};
     TextStream out(tok, {});
     std::printf("assistant> ");
-    const gpu::GenerateResult r = gpu::generate(*rt->executor, 0, pos, ids, g, [&](int32_t id) {
-      if (g_interrupted) return false;
-      if (id == int32_t(rt->cfg.eos_token_id)) return true;
-      return out.push(id);
-    });
+    gpu::GenerateResult r;
+    try {
+      r = gpu::generate(*rt->executor, 0, pos, ids, g, [&](int32_t id) {
+        if (g_interrupted) return false;
+        if (id == int32_t(rt->cfg.eos_token_id)) return true;
+        return out.push(id);
+      });
+    } catch (const std::exception&) {  // a device fault ends the session: nothing more can run
+      std::printf("\n");                // the error line must not trail the partial reply
+      throw;
+    }
     out.finish();
     std::printf("\n");
     std::fflush(stdout);

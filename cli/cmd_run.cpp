@@ -68,10 +68,16 @@ void run(const RunArgs& a) {
   g.sampling = a.sampling;
   g.stop_ids = {int32_t(rt->cfg.eos_token_id)};
   TextStream out(tok, a.stop);
-  const gpu::GenerateResult r = gpu::generate(*rt->executor, 0, 0, ids, g, [&](int32_t id) {
-    if (id == int32_t(rt->cfg.eos_token_id)) return true;
-    return out.push(id);
-  });
+  gpu::GenerateResult r;
+  try {
+    r = gpu::generate(*rt->executor, 0, 0, ids, g, [&](int32_t id) {
+      if (id == int32_t(rt->cfg.eos_token_id)) return true;
+      return out.push(id);
+    });
+  } catch (const std::exception&) {  // e.g. the device was lost mid-reply
+    std::printf("\n");                // the error line must not trail the partial text
+    throw;
+  }
   out.finish();
   std::printf("\n");
   std::fflush(stdout);

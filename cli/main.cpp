@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "cli/commands.h"
+#include "cli/errors.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dsv4: run DeepSeek-V4 models (V4-Flash, V4-Pro and smaller models of the same\n"
@@ -23,11 +24,11 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const dsv4::cli::AlreadyReported& r) {
+    return r.status;
   } catch (const std::exception& e) {
     // Every failure is one line naming what went wrong; never a crash or a stack trace.
-    std::fflush(stdout);
-    std::fprintf(stderr, "dsv4: error: %s\n", e.what());
-    return 1;
+    return dsv4::cli::report_error(e);
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "vk/device.h"
 
 #include <bit>
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <string>
@@ -66,8 +67,33 @@ void Device::charge_local(uint64_t bytes, const std::string& label) {
   local_in_use_ += bytes;
 }
 
+namespace {
+
+// A non-negative integer from the environment; -1 when unset. Anything else is a clear error, not
+// a silently ignored test switch.
+int64_t env_count(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return -1;
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(v, &end, 10);
+  if (*end || n < 0 || errno != 0) throw Error(std::string(name) + "=" + v + ": expected a non-negative integer");
+  return n;
+}
+
+}  // namespace
+
+void Device::read_environment() {
+  plan_.lost_after = env_count("DSV4_FAULT_DEVICE_LOST_AFTER");
+  plan_.hang_after = env_count("DSV4_FAULT_HANG_AFTER");
+  const int64_t ms = env_count("DSV4_WATCHDOG_MS");
+  if (ms == 0) throw Error("DSV4_WATCHDOG_MS=0: the watchdog needs at least 1 ms");
+  if (ms > 0) options_.watchdog = std::chrono::milliseconds(ms);
+}
+
 Device::Device(const Instance& instance, const PhysicalDevice& physical, DeviceOptions options)
     : instance_(instance.handle()), physical_(physical.handle), options_(options), probed_(physical.caps) {
+  read_environment();
   if (!probed_.usable())
     throw Error("device " + probed_.name + " cannot run dsv4: " + probed_.why_unusable());
   caps_ = effective_caps(probed_, options_);
@@ -79,14 +105,20 @@ Device::Device(const Instance& instance, const PhysicalDevice& physical, DeviceO
     pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
     pci.queueFamilyIndex = caps_.compute_queue_family;
     check(vkCreateCommandPool(device_, &pci, nullptr, &pool_), "vkCreateCommandPool");
-    auto tci = make<VkSemaphoreTypeCreateInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO);
-    tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
-    auto sci = make<VkSemaphoreCreateInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, &tci);
-    check(vkCreateSemaphore(device_, &sci, nullptr, &timeline_), "vkCreateSemaphore(timeline)");
+    timeline_ = create_timeline();
   } catch (...) {
     destroy();
     throw;
   }
+}
+
+VkSemaphore Device::create_timeline() {
+  auto tci = make<VkSemaphoreTypeCreateInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO);
+  tci.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE;
+  auto sci = make<VkSemaphoreCreateInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, &tci);
+  VkSemaphore s = VK_NULL_HANDLE;
+  check(vkCreateSemaphore(device_, &sci, nullptr, &s), "vkCreateSemaphore(timeline)");
+  return s;
 }
 
 void Device::create_device(const PhysicalDevice& physical) {
@@ -172,7 +204,10 @@ Device::~Device() { destroy(); }
 
 void Device::destroy() noexcept {
   if (device_ == VK_NULL_HANDLE) return;
-  vkDeviceWaitIdle(device_);
+  release_injected_hang();
+  // A really hung queue never goes idle: skip the wait and free what can be freed.
+  if (fault_ != Fault::hung || hang_) vkDeviceWaitIdle(device_);
+  if (hang_) vkDestroySemaphore(device_, hang_, nullptr);
   if (timeline_) vkDestroySemaphore(device_, timeline_, nullptr);
   if (pool_) vkDestroyCommandPool(device_, pool_, nullptr);
   vkDestroyDevice(device_, nullptr);
@@ -197,7 +232,12 @@ uint32_t Device::memory_heap_of(uint32_t type) const { return memory_.memoryType
 void Device::refresh_budget() { refresh_memory_budget(physical_, caps_); }
 
 uint64_t Device::submit(VkCommandBuffer cmd) {
+  if (fault_ != Fault::none) throw_fault("vkQueueSubmit");
   const uint64_t value = last_submitted_ + 1;
+  const bool hang = plan_.hang_after >= 0 && value == uint64_t(plan_.hang_after) + 1;
+  if (hang && !hang_) hang_ = create_timeline();
+  const uint64_t hang_value = 1;  // never signalled by the GPU: only release_injected_hang() does
+  const VkPipelineStageFlags hang_stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
   auto tsi = make<VkTimelineSemaphoreSubmitInfo>(VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO);
   tsi.signalSemaphoreValueCount = 1;
   tsi.pSignalSemaphoreValues = &value;
@@ -206,32 +246,87 @@ uint64_t Device::submit(VkCommandBuffer cmd) {
   si.pCommandBuffers = &cmd;
   si.signalSemaphoreCount = 1;
   si.pSignalSemaphores = &timeline_;
+  if (hang) {
+    tsi.waitSemaphoreValueCount = 1;
+    tsi.pWaitSemaphoreValues = &hang_value;
+    si.waitSemaphoreCount = 1;
+    si.pWaitSemaphores = &hang_;
+    si.pWaitDstStageMask = &hang_stage;
+  }
   check(vkQueueSubmit(queue_, 1, &si, VK_NULL_HANDLE), "vkQueueSubmit");
   last_submitted_ = value;
   return value;
 }
 
-void Device::wait(uint64_t value) { wait(value, options_.watchdog); }
+void Device::wait(uint64_t value) { wait_for(value, options_.watchdog, true); }
 
-void Device::wait(uint64_t value, std::chrono::nanoseconds timeout) {
+void Device::wait(uint64_t value, std::chrono::nanoseconds timeout) { wait_for(value, timeout, false); }
+
+// Only the watchdog (not a caller's own short timeout) declares the device hung.
+void Device::wait_for(uint64_t value, std::chrono::nanoseconds timeout, bool watchdog) {
+  if (fault_ != Fault::none) throw_fault("vkWaitSemaphores");
   auto wi = make<VkSemaphoreWaitInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO);
   wi.semaphoreCount = 1;
   wi.pSemaphores = &timeline_;
   wi.pValues = &value;
   const VkResult r = vkWaitSemaphores(device_, &wi, uint64_t(timeout.count()));
-  if (r == VK_TIMEOUT)
+  if (r == VK_TIMEOUT && !watchdog)
     throw Timeout("GPU submission " + std::to_string(value) + " did not complete within " +
-                  std::to_string(timeout.count() / 1'000'000) + " ms (watchdog); device " +
-                  caps_.name + " may be hung");
+                  std::to_string(timeout.count() / 1'000'000) + " ms; device " + caps_.name + " may be hung");
+  if (r == VK_TIMEOUT) {
+    fault_ = Fault::hung;
+    release_injected_hang();
+    throw Timeout("GPU step did not finish within " + std::to_string(options_.watchdog.count()) + " ms (submission " +
+                  std::to_string(value) + " on " + caps_.name + "; the watchdog is $DSV4_WATCHDOG_MS" +
+                  (hang_ ? ", hang injected by $DSV4_FAULT_HANG_AFTER" : "") + "); the device may be hung");
+  }
+  if (r == VK_ERROR_DEVICE_LOST) fault_ = Fault::lost;
   check(r, "vkWaitSemaphores");
+  if (plan_.lost_after >= 0 && value > uint64_t(plan_.lost_after)) {
+    // Drain the real work first: a lost device runs nothing more, so nothing may stay pending.
+    value = last_submitted_;
+    vkWaitSemaphores(device_, &wi, uint64_t(std::chrono::nanoseconds(options_.watchdog).count()));
+    fault_ = Fault::lost;
+    throw_fault("vkWaitSemaphores");
+  }
+}
+
+void Device::throw_fault(const char* call) const {
+  if (fault_ == Fault::lost) {
+    const std::string injected = plan_.lost_after >= 0 ? " (injected by $DSV4_FAULT_DEVICE_LOST_AFTER)" : "";
+    throw DeviceLost(std::string(call) + " failed: VK_ERROR_DEVICE_LOST (the GPU was lost: driver reset, hang or removal)" +
+                     injected);
+  }
+  throw Timeout("GPU step did not finish within " + std::to_string(options_.watchdog.count()) + " ms (" + caps_.name +
+                " already missed its watchdog; " + call + " not attempted); the device may be hung");
+}
+
+// Lets the injected hung submission run (host signal), so teardown frees nothing still pending.
+void Device::release_injected_hang() noexcept {
+  if (!hang_ || hang_released_) return;
+  auto si = make<VkSemaphoreSignalInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO);
+  si.semaphore = hang_;
+  si.value = 1;
+  vkSignalSemaphore(device_, &si);
+  hang_released_ = true;
+  auto wi = make<VkSemaphoreWaitInfo>(VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO);
+  wi.semaphoreCount = 1;
+  wi.pSemaphores = &timeline_;
+  wi.pValues = &last_submitted_;
+  vkWaitSemaphores(device_, &wi, uint64_t(std::chrono::nanoseconds(options_.watchdog).count()));
 }
 
 uint64_t Device::completed_value() const {
+  if (fault_ == Fault::lost) throw_fault("vkGetSemaphoreCounterValue");
   uint64_t v = 0;
   check(vkGetSemaphoreCounterValue(device_, timeline_, &v), "vkGetSemaphoreCounterValue");
   return v;
 }
 
-void Device::wait_idle() { check(vkDeviceWaitIdle(device_), "vkDeviceWaitIdle"); }
+void Device::wait_idle() {
+  if (fault_ != Fault::none) throw_fault("vkDeviceWaitIdle");
+  if (last_submitted_ > 0) wait(last_submitted_);  // the watchdog and the injected faults apply
+  check(vkDeviceWaitIdle(device_), "vkDeviceWaitIdle");
+}
 
 }  // namespace dsv4::vk

@@ -1,6 +1,17 @@
 // A logical Vulkan device: one compute queue, the features dsv4 uses (only those that exist, each
 // with a switch in DeviceOptions), a device-wide timeline semaphore that every submission signals,
 // and a watchdog on waits. Not thread-safe: one thread drives a Device.
+//
+// Fault injection (for testing the error paths of everything above it, on any machine), read once
+// by the constructor from the environment:
+//   DSV4_FAULT_DEVICE_LOST_AFTER=N  the wait for submission N+1, and every later call that touches
+//                                   the queue, throws vk::DeviceLost as a real VK_ERROR_DEVICE_LOST
+//                                   would (the real work is drained first, so teardown stays clean).
+//   DSV4_FAULT_HANG_AFTER=N         submission N+1 also waits on a semaphore nobody signals, so it
+//                                   never completes and the watchdog raises vk::Timeout.
+//   DSV4_WATCHDOG_MS=M              overrides DeviceOptions::watchdog.
+// After a fault (injected or real) the device stays faulted: submit/wait/wait_idle throw the same
+// error at once instead of waiting again, so destructors that swallow it never block.
 #pragma once
 #include <vulkan/vulkan.h>
 
@@ -87,9 +98,22 @@ class Device {
   void charge_local(uint64_t bytes, const std::string& label);  // throws vk::OutOfDeviceMemory
   void release_local(uint64_t bytes) { local_in_use_ -= std::min(bytes, local_in_use_); }
 
+  enum class Fault { none, lost, hung };
+  // The fault this device has reported (vk::DeviceLost or a watchdog vk::Timeout), if any.
+  Fault fault() const { return fault_; }
+
  private:
+  // Submission numbers after which a fault is injected; -1: never.
+  struct FaultPlan {
+    int64_t lost_after = -1, hang_after = -1;
+  };
   void create_device(const PhysicalDevice& physical);
   void destroy() noexcept;
+  void read_environment();
+  void wait_for(uint64_t value, std::chrono::nanoseconds timeout, bool watchdog);
+  [[noreturn]] void throw_fault(const char* call) const;
+  VkSemaphore create_timeline();
+  void release_injected_hang() noexcept;
 
   VkInstance instance_ = VK_NULL_HANDLE;
   VkPhysicalDevice physical_ = VK_NULL_HANDLE;
@@ -99,6 +123,10 @@ class Device {
   VkSemaphore timeline_ = VK_NULL_HANDLE;
   uint64_t last_submitted_ = 0;
   uint64_t local_in_use_ = 0;
+  FaultPlan plan_;
+  Fault fault_ = Fault::none;
+  VkSemaphore hang_ = VK_NULL_HANDLE;  // what the injected hung submission waits on
+  bool hang_released_ = false;
   DeviceOptions options_;
   Caps probed_, caps_;
   VkPhysicalDeviceMemoryProperties memory_{};

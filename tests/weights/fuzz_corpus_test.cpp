@@ -1,12 +1,15 @@
-// Replays the fuzz seed corpora and the kept regression inputs (tests/fuzz/) through the parsers,
+// Replays the fuzz seed corpora and the kept regression inputs (tests/fuzz/) through the parsers
+// (model files; batch JSONL lines, whose parser cli/batch_input.cpp is compiled into this suite),
 // so every build (and the ASan one) re-checks them without libFuzzer: each input is accepted or
 // rejected with a ModelError, nothing else.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
+#include "cli/batch_input.h"
 #include "weights/error.h"
 #include "weights/model_config.h"
 #include "weights/model_stats.h"
@@ -62,6 +65,16 @@ std::vector<fs::path> files(const fs::path& dir, const std::string& prefix = "")
   return out;
 }
 
+// regressions/batch_jsonl_* are batch input lines (cli/batch_input.h), replayed separately.
+const char kBatchPrefix[] = "batch_jsonl_";
+
+std::vector<fs::path> model_file_regressions() {
+  std::vector<fs::path> out;
+  for (const auto& f : files(kFuzz / "regressions"))
+    if (!f.filename().string().starts_with(kBatchPrefix)) out.push_back(f);
+  return out;
+}
+
 TEST(FuzzCorpus, SeedsAndRegressionsReplay) {
   size_t n = 0;
   for (const auto& f : files(kFuzz / "corpus" / "safetensors_header")) accepted_or_rejected(f, header), ++n;
@@ -71,12 +84,52 @@ TEST(FuzzCorpus, SeedsAndRegressionsReplay) {
     EXPECT_NO_THROW(config(slurp(f))) << f;  // the config seeds are all valid models
     ++n;
   }
-  for (const auto& f : files(kFuzz / "regressions")) accepted_or_rejected(f, regression_target(f)), ++n;
+  for (const auto& f : model_file_regressions()) accepted_or_rejected(f, regression_target(f)), ++n;
   EXPECT_GE(n, 15u);
 }
 
 TEST(FuzzCorpus, RegressionsAreRejected) {
-  for (const auto& f : files(kFuzz / "regressions")) EXPECT_THROW(regression_target(f)(slurp(f)), ModelError) << f;
+  for (const auto& f : model_file_regressions()) EXPECT_THROW(regression_target(f)(slurp(f)), ModelError) << f;
+}
+
+// Batch JSONL lines: accepted, or refused with BatchLineError (nothing else); the seeds that are
+// valid lines are accepted, the broken ones (bad JSON, invalid UTF-8, raw NUL, deep nesting, wrong
+// types, out-of-range numbers, no id) refused, the kept crashers refused.
+TEST(FuzzCorpus, BatchJsonlSeedsAndRegressionsReplay) {
+  const Tokenizer tok = Tokenizer::load(fs::path(DSV4_TEST_DATA_DIR) / "tokenizer" / "tokenizer.json");
+  const cli::BatchLineContext context{tok, "chat", 4096};
+  // Returns true when accepted; records a failure for any exception but BatchLineError.
+  auto accepted = [&](const fs::path& f) {
+    try {
+      const auto l = cli::parse_batch_line(slurp(f), context);
+      EXPECT_TRUE(l && !l->prompt.empty()) << f;
+      return true;
+    } catch (const cli::BatchLineError& e) {
+      EXPECT_NE(std::string(e.what()), "") << f;
+      return false;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << f << ": unexpected " << e.what();
+      return false;
+    }
+  };
+  const fs::path seeds = kFuzz / "corpus" / "batch_jsonl";
+  std::set<std::string> ok;
+  size_t n = 0;
+  for (const auto& f : files(seeds)) {
+    if (accepted(f)) ok.insert(f.filename().string());
+    ++n;
+  }
+  EXPECT_GE(n, 15u);
+  EXPECT_EQ(ok, (std::set<std::string>{"prompt_minimal", "messages_think", "messages_multi_turn", "overrides_all",
+                                       "unicode_escapes"}));
+  for (const auto& f : files(kFuzz / "regressions", kBatchPrefix)) EXPECT_FALSE(accepted(f)) << f;
+  // The id survives in the error of a line refused after its id was read.
+  try {
+    cli::parse_batch_line(slurp(seeds / "out_of_range"), context);
+    ADD_FAILURE() << "out_of_range accepted";
+  } catch (const cli::BatchLineError& e) {
+    EXPECT_EQ(e.id(), nlohmann::json(6));
+  }
 }
 
 TEST(FuzzCorpus, DeepNestingIsAnErrorNotAStackOverflow) {
