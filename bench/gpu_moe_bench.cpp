@@ -2,12 +2,16 @@
 //   ./gpu_moe_bench --benchmark_format=json
 // Decode (one row): the routed experts' GEMVs (gate/up + down, shared expert included) in GB/s of
 // the bytes the selected experts hold, and as a fraction of the measured read bandwidth
-// (vk/bandwidth.h). Prefill (many rows): the same kernels in TFLOP/s (2 * rows * (k+1) * 3 * D * inter).
+// (vk/bandwidth.h). Prefill (many rows): in TFLOP/s (2 * rows * (k+1) * 3 * D * inter), on the
+// per-(row, slot) GEMV path and on the grouped path (GPU sort by expert + grouped GEMM, indirect
+// dispatch), each forced (MoePath) so the two compare at every row count: the crossover sets
+// kGroupedGemmMinRows. gemv_us sums the expert GEMV / GEMM dispatches, sort_us the three sort kernels.
 // Weights are random bytes in the device formats; the route buffer is written directly (ids spread
 // over the stack), so only the expert kernels are timed. Pro's 384-expert stacks exceed one 4 GiB
 // binding: the bench holds 64 experts, which changes nothing for kernels that read 6 of them.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -81,7 +85,8 @@ struct Shape {
 
 uint64_t matrix_bytes(const gpu::DeviceMatrix& m) { return gpu::data_bytes(m.format, m.rows, m.cols) + gpu::scale_bytes(m.format, m.rows, m.cols); }
 
-void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightFormat routed) {
+void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightFormat routed,
+             gpu::MoePath path = gpu::MoePath::Auto) {
   vk::Device& dev = bench_device();
   read_bandwidth_gbps();  // measured first: also brings the clocks up before the timed runs
   vk::StagingRing staging(dev);
@@ -135,21 +140,29 @@ void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightForm
   a.inter_dim = sh.inter;
   a.topk = sh.topk;
   a.swiglu_limit = 10.f;
+  a.path = path;
   std::vector<vk::Dispatch> d;
   gpu::encode_moe(ctx, a, d);
+  std::vector<std::string> labels;
+  for (const vk::Dispatch& v : d) labels.push_back(v.label);
+  const auto starts = [](const std::string& s, const char* p) { return s.rfind(p, 0) == 0; };
   vk::Recording rec(dev, std::move(d), {.timestamps = true});
   rec.run();  // warm-up
-  double best_gemv = 1e30, best_total = 1e30;
+  double best_gemv = 1e30, best_total = 1e30, best_sort = 0;
   std::vector<double> best_each;
   for (auto _ : state) {
     rec.run();
     const std::vector<double> t = rec.dispatch_times_ns();
-    double gemv = 0, total = 0;
+    double gemv = 0, total = 0, sort = 0;
     for (size_t i = 0; i < t.size(); ++i) {
       total += t[i];
-      if (i == 1 || i == 2 || i == 4 || i == 5) gemv += t[i];  // gate_up routed/shared, down routed/shared
+      if (starts(labels[i], "moe gate_up") || starts(labels[i], "moe down")) gemv += t[i];
+      if (starts(labels[i], "moe sort")) sort += t[i];
     }
-    if (gemv < best_gemv) best_each = t;
+    if (gemv < best_gemv) {
+      best_each = t;
+      best_sort = sort;
+    }
     best_gemv = std::min(best_gemv, gemv);
     best_total = std::min(best_total, total);
     state.SetIterationTime(total * 1e-9);
@@ -157,17 +170,25 @@ void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightForm
   const double selected = double(sh.topk) * double(matrix_bytes(w1.m) + matrix_bytes(w3.m) + matrix_bytes(w2.m)) +
                           double(matrix_bytes(s1.m) + matrix_bytes(s3.m) + matrix_bytes(s2.m));
   const double flops = 2.0 * rows * double(sh.topk + 1) * 3.0 * double(sh.dim) * double(sh.inter);
-  state.counters["gemv_us"] = best_gemv * 1e-3;
+  state.counters["gemv_us"] = best_gemv * 1e-3;  // the expert dispatches, GEMV or grouped GEMM
+  state.counters["sort_us"] = best_sort * 1e-3;
   state.counters["moe_us"] = best_total * 1e-3;
   state.counters["selected_MB"] = selected * 1e-6;
   state.counters["gemv_GBps"] = selected / best_gemv;  // bytes per ns = GB/s
   state.counters["bw_fraction"] = selected / best_gemv / read_bandwidth_gbps();
   state.counters["read_bw_GBps"] = read_bandwidth_gbps();
   state.counters["TFLOPs"] = flops / best_total * 1e-3;
-  // Per dispatch (us): act_quant x, gate_up routed, gate_up shared, act_quant h, down routed, down shared, combine.
-  static const char* const kNames[] = {"d0_quant_us", "d1_up_us", "d2_up_shared_us", "d3_quant_h_us",
-                                       "d4_down_us", "d5_down_shared_us", "d6_combine_us"};
-  for (size_t i = 0; i < best_each.size() && i < 7; ++i) state.counters[kNames[i]] = best_each[i] * 1e-3;
+  state.counters["expert_TFLOPs"] = flops / best_gemv * 1e-3;
+  // Per dispatch (us), named by position and label (the GEMV and grouped paths list different ones).
+  for (size_t i = 0; i < best_each.size(); ++i) {
+    std::string name = "d";  // appended piecewise: GCC 12's -Wrestrict misfires on "d" + to_string(i)
+    name += std::to_string(i);
+    name += "_";
+    name += labels[i];
+    name += "_us";
+    std::replace(name.begin(), name.end(), ' ', '_');
+    state.counters[name] = best_each[i] * 1e-3;
+  }
   state.SetLabel(dev.caps().name);
 }
 
@@ -180,12 +201,28 @@ void BM_MoeDecodeProFp4(benchmark::State& s) { run_moe(s, kPro, 1, graph::Weight
 void BM_MoeDecodeFlashFp4FewExperts(benchmark::State& s) { run_moe(s, kFlashFewExperts, 1, graph::WeightFormat::FP4); }
 void BM_MoeDecodeFlashFp8(benchmark::State& s) { run_moe(s, kFlash, 1, graph::WeightFormat::FP8); }
 void BM_MoePrefillFlashFp4(benchmark::State& s) { run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4); }
+void BM_MoePrefillFlashFp4Gemv(benchmark::State& s) {
+  run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4, gpu::MoePath::Gemv);
+}
+void BM_MoePrefillFlashFp4Grouped(benchmark::State& s) {
+  run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4, gpu::MoePath::Grouped);
+}
+// A tiny shape for a lavapipe smoke run: --benchmark_filter=Tiny
+const Shape kTiny{256, 128, 16, 4};
+void BM_MoePrefillTinyGemv(benchmark::State& s) { run_moe(s, kTiny, 64, graph::WeightFormat::FP4, gpu::MoePath::Gemv); }
+void BM_MoePrefillTinyGrouped(benchmark::State& s) {
+  run_moe(s, kTiny, 64, graph::WeightFormat::FP4, gpu::MoePath::Grouped);
+}
 
 BENCHMARK(BM_MoeDecodeFlashFp4)->UseManualTime()->Iterations(200)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeProFp4)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeFlashFp4FewExperts)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeFlashFp8)->UseManualTime()->Iterations(20)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoePrefillFlashFp4)->Arg(8)->Arg(128)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MoePrefillFlashFp4Gemv)->Arg(64)->Arg(512)->Arg(2048)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MoePrefillFlashFp4Grouped)->Arg(64)->Arg(512)->Arg(2048)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MoePrefillTinyGemv)->UseManualTime()->Iterations(2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MoePrefillTinyGrouped)->UseManualTime()->Iterations(2)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

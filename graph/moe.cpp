@@ -11,15 +11,25 @@ namespace dsv4::graph {
 
 namespace {
 
-float softplus(float v) { return v > 20.f ? v : std::log1p(std::exp(v)); }  // torch: beta 1, threshold 20
 float silu(float v) { return v / (1.f + std::exp(-v)); }
 
 }  // namespace
 
+float sqrt_softplus(float logit) {
+  if (logit < -160.f) return 0.f;  // the GPU's float-float exp stops at the fp32 range
+  const double v = double(logit);
+  return float(std::sqrt(v > 20.0 ? v : std::log1p(std::exp(v))));  // torch softplus: beta 1, threshold 20
+}
+
+std::vector<float> router_scores(const MoeWeights& w, std::span<const float> x) {
+  std::vector<float> scores(static_cast<size_t>(w.gate.rows));
+  linear_fp32(w.gate, x, scores);  // sequential: reproduces the reference's logits on tiny-a
+  for (float& s : scores) s = sqrt_softplus(s);
+  return scores;
+}
+
 Routing route(const MoeWeights& w, const ModelConfig& cfg, bool hash_layer, std::span<const float> x, int64_t token) {
-  std::vector<float> scores(static_cast<size_t>(cfg.n_routed_experts));
-  linear_fp32(w.gate, x, scores);
-  for (float& s : scores) s = std::sqrt(softplus(s));
+  const std::vector<float> scores = router_scores(w, x);
   Routing r;
   if (hash_layer) {
     const auto row = w.tid2eid.begin() + token * cfg.n_activated_experts;

@@ -15,6 +15,16 @@ struct Routing {
   std::vector<float> weights;    // k fp32 routing weights (normalised, x route_scale)
 };
 
+// sqrt(softplus(logit)) correctly rounded to fp32 (evaluated in double, rounded once); logits
+// below -160 (never met: router logits are O(10)) give 0. The GPU gets the same bits from
+// float-float arithmetic (shaders/moe/gate_common.glsl): fp32 log1pf/expf would carry libm's own
+// 1-2 ulp errors, which no shader reproduces.
+float sqrt_softplus(float logit);
+
+// The router scores of one token: sqrt_softplus(x . gate_e) for every routed expert e, each dot
+// graph::linear_fp32's sequential fp32 sum (the GPU gate's order too).
+std::vector<float> router_scores(const MoeWeights& w, std::span<const float> x);
+
 // Router for one token: x [D] bf16 values; `token` used by hash layers.
 Routing route(const MoeWeights& w, const ModelConfig& cfg, bool hash_layer, std::span<const float> x, int64_t token);
 

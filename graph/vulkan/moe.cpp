@@ -11,6 +11,9 @@ namespace {
 constexpr uint32_t kMaxGateExperts = 1024;  // shared arrays of shaders/moe/gate.comp
 constexpr uint32_t kMaxTopk = 32;           // order[] of shaders/moe/combine.comp
 constexpr uint32_t kSharedBytes = 32768;    // lavapipe's (and the Vulkan minimum's) shared memory
+constexpr uint32_t kTileM = 32;             // pairs per grouped-GEMM tile (TILE_M of sort_scan, grouped_gemm)
+constexpr uint32_t kTileN = 64;             // output rows per grouped-GEMM workgroup (TILE_N of grouped_gemm)
+constexpr uint32_t kMaxSortExperts = 1024;  // MAX_EXPERTS of sort_count.comp (4 per thread in sort_scan.comp)
 
 // Rows per 64-thread unit of expert_gemv: as many as fit next to the staged input row (a float
 // per column) in shared memory, up to 8 (each row needs 1 KiB of reduction space).
@@ -19,6 +22,8 @@ uint32_t rows_per_unit(int64_t cols) {
   if (staged + 1024 > kSharedBytes) throw std::invalid_argument("moe: expert input width " + std::to_string(cols) + " too wide");
   return uint32_t(std::min<uint64_t>(8, (kSharedBytes - staged) / 1024));
 }
+
+constexpr uint32_t kFp4RowsPerUnit = 8;  // expert_gemv_fp4: 8 KiB of reduction space, nothing staged
 
 uint64_t align256(uint64_t b) { return (b + 255) / 256 * 256; }
 
@@ -45,18 +50,63 @@ struct CombinePush {
   uint32_t dim, topk;
 };
 
+struct SortPush {
+  uint32_t topk, n_experts;
+};
+
+struct ScanPush {
+  uint32_t n_experts, up_col_tiles, down_col_tiles;
+};
+
+struct GroupedPush {
+  uint32_t rows, cols, topk, shared_expert, data_stride16, scale_stride;
+  float swiglu_limit;
+  uint32_t in_per_row;
+};
+
+// Aligned bytes of each scratch region, in the order of moe.h's comment.
+struct ScratchSizes {
+  uint64_t xq, h, part, args, counts, tiles, pairs;
+  uint64_t total() const { return xq + 2 * h + part + args + 2 * counts + tiles + pairs; }
+};
+
+ScratchSizes scratch_sizes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows) {
+  const uint64_t rows = max_rows, k1 = uint64_t(topk + 1), pairs = rows * uint64_t(topk);
+  // sum over experts of ceil(count / kTileM) <= ceil(pairs / kTileM) + (experts with pairs); +1 keeps it non-empty.
+  const uint64_t max_tiles = (pairs + kTileM - 1) / kTileM + std::min<uint64_t>(kMaxSortExperts, pairs) + 1;
+  return {align256(rows * uint64_t(dim) * 4),
+          align256(rows * k1 * uint64_t(inter_dim) * 4),
+          align256(rows * k1 * uint64_t(dim) * 4),
+          256,
+          align256(uint64_t(kMaxSortExperts) * 4),
+          align256(max_tiles * 16),
+          align256(std::max<uint64_t>(pairs, 1) * 4)};
+}
+
 struct ScratchLayout {
   vk::BufferRange xq, h, hq, part;
+  vk::BufferRange args, counts, cursor, tiles, pairs;  // grouped path only
 };
 
 ScratchLayout scratch_layout(const MoeArgs& a) {
-  const uint64_t rows = a.max_rows, k1 = uint64_t(a.topk + 1);
-  const uint64_t xq = align256(rows * uint64_t(a.dim) * 4), h = align256(rows * k1 * uint64_t(a.inter_dim) * 4);
-  const uint64_t part = align256(rows * k1 * uint64_t(a.dim) * 4);
-  const auto at = [&](uint64_t off, uint64_t size) {
-    return vk::BufferRange{a.scratch.buffer, a.scratch.offset + off, size};
+  const ScratchSizes z = scratch_sizes(a.dim, a.inter_dim, a.topk, a.max_rows);
+  uint64_t off = 0;
+  const auto next = [&](uint64_t size) {
+    const vk::BufferRange r{a.scratch.buffer, a.scratch.offset + off, size};
+    off += size;
+    return r;
   };
-  return {at(0, xq), at(xq, h), at(xq + h, h), at(xq + 2 * h, part)};
+  ScratchLayout l;
+  l.xq = next(z.xq);
+  l.h = next(z.h);
+  l.hq = next(z.h);
+  l.part = next(z.part);
+  l.args = next(z.args);
+  l.counts = next(z.counts);
+  l.cursor = next(z.counts);
+  l.tiles = next(z.tiles);
+  l.pairs = next(z.pairs);
+  return l;
 }
 
 uint32_t format_code(const DeviceMatrix& m) {
@@ -91,9 +141,11 @@ void encode_act_quant(Context& ctx, const MoeArgs& a, vk::BufferRange src, vk::B
 void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatrix& wa, const DeviceMatrix& wb,
                  bool shared, vk::BufferRange in, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
   const uint32_t fmt = format_code(wa);
-  const uint32_t rpu = rows_per_unit(wa.cols);
-  const vk::Kernel& k = ctx.kernels.get(
-      {"moe/expert_gemv", 8, sizeof(GemvPush), {{0, fmt}, {1, mode}, {2, rpu}, {3, uint32_t(wa.cols / 4)}}, 0});
+  // MXFP4 stacks take expert_gemv_fp4 (16-byte block loads, no staging, 8 rows per unit in flight).
+  const bool fp4 = fmt == 0;
+  const uint32_t rpu = fp4 ? kFp4RowsPerUnit : rows_per_unit(wa.cols);
+  const vk::Kernel& k = ctx.kernels.get({fp4 ? "moe/expert_gemv_fp4" : "moe/expert_gemv", 8, sizeof(GemvPush),
+                                         {{0, fmt}, {1, mode}, {2, rpu}, {3, uint32_t(wa.cols / 4)}}, 0});
   const uint32_t n_slots = shared ? 1u : uint32_t(a.topk);
   GemvPush p{};
   p.rows = uint32_t(wa.rows);
@@ -122,40 +174,123 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
                  std::string(mode == 0 ? "moe gate_up" : "moe down") + (shared ? " shared" : " routed")});
 }
 
+// The grouped path's sort: per-expert counts, then offsets + tile table + indirect arguments, then
+// the pairs scattered by expert (shaders/moe/sort_*.comp).
+void encode_sort(Context& ctx, const MoeArgs& a, const ScratchLayout& s, std::vector<vk::Dispatch>& out) {
+  const uint32_t experts = uint32_t(a.w1->count);
+  const SortPush sp{uint32_t(a.topk), experts};
+  const vk::Kernel& count = ctx.kernels.get({"moe/sort_count", 3, sizeof(SortPush), {}, 0});
+  out.push_back({&count,
+                 {{a.step, vk::Access::Read}, {a.route, vk::Access::Read}, {s.counts, vk::Access::Write}},
+                 vk::push_words(sp),
+                 {1, 1, 1},
+                 std::nullopt,
+                 "moe sort count"});
+  const vk::Kernel& scan = ctx.kernels.get({"moe/sort_scan", 4, sizeof(ScanPush), {{0, kTileM}}, 0});
+  out.push_back({&scan,
+                 {{s.counts, vk::Access::Read},
+                  {s.cursor, vk::Access::Write},
+                  {s.tiles, vk::Access::Write},
+                  {s.args, vk::Access::Write}},
+                 vk::push_words(ScanPush{experts, groups_for(uint64_t(a.inter_dim), kTileN),
+                                         groups_for(uint64_t(a.dim), kTileN)}),
+                 {1, 1, 1},
+                 std::nullopt,
+                 "moe sort scan"});
+  const vk::Kernel& scatter = ctx.kernels.get({"moe/sort_scatter", 4, sizeof(SortPush), {}, 0});
+  out.push_back({&scatter,
+                 {{a.step, vk::Access::Read},
+                  {a.route, vk::Access::Read},
+                  {s.cursor, vk::Access::ReadWrite},
+                  {s.pairs, vk::Access::Write}},
+                 vk::push_words(sp),
+                 {groups_for(uint64_t(a.max_rows) * uint64_t(a.topk), 256), 1, 1},
+                 std::nullopt,
+                 "moe sort scatter"});
+}
+
+// One grouped GEMM (shaders/moe/grouped_gemm.comp); modes as encode_gemv's. Routed: one workgroup
+// per (tile of the sorted pairs, kTileN output rows), dispatched indirectly with the scan's tile
+// count. Shared: tiles of kTileM step rows, dispatched directly (the route stands in for the
+// tile table and pairs, which it does not read).
+void encode_grouped(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint32_t mode, const DeviceMatrix& wa,
+                    const DeviceMatrix& wb, bool shared, vk::BufferRange in, vk::BufferRange dst,
+                    std::vector<vk::Dispatch>& out) {
+  const vk::Kernel& k = ctx.kernels.get(
+      {"moe/grouped_gemm", 10, sizeof(GroupedPush), {{0, format_code(wa)}, {1, mode}, {2, kTileM}}, 0});
+  GroupedPush p{};
+  p.rows = uint32_t(wa.rows);
+  p.cols = uint32_t(wa.cols);
+  p.topk = uint32_t(a.topk);
+  p.shared_expert = shared ? 1u : 0u;
+  p.data_stride16 = uint32_t(wa.data_stride() / 16);
+  p.scale_stride = uint32_t(wa.scale_stride());
+  p.swiglu_limit = a.swiglu_limit;
+  p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
+  vk::Dispatch d{&k,
+                 {{a.step, vk::Access::Read},
+                  {a.route, vk::Access::Read},
+                  {shared ? a.route : s.tiles, vk::Access::Read},
+                  {shared ? a.route : s.pairs, vk::Access::Read},
+                  {in, vk::Access::Read},
+                  {wa.data, vk::Access::Read},
+                  {wa.scale, vk::Access::Read},
+                  {wb.data, vk::Access::Read},
+                  {wb.scale, vk::Access::Read},
+                  {dst, vk::Access::Write}},
+                 vk::push_words(p),
+                 {groups_for(a.max_rows, kTileM), groups_for(uint64_t(wa.rows), kTileN), 1},
+                 std::nullopt,
+                 std::string(mode == 0 ? "moe gate_up" : "moe down") + (shared ? " shared" : " routed") + " grouped"};
+  if (!shared) d.indirect = vk::BufferRange{s.args.buffer, s.args.offset + (mode == 0 ? 0u : 16u), 12};
+  out.push_back(std::move(d));
+}
+
 }  // namespace
 
 uint64_t route_bytes(int64_t topk, uint32_t max_rows) { return std::max<uint64_t>(16, uint64_t(max_rows) * uint64_t(topk) * 8); }
 
+uint64_t gate_logits_bytes(int64_t n_experts, uint32_t max_rows) {
+  return std::max<uint64_t>(16, uint64_t(max_rows) * uint64_t(n_experts) * 4);
+}
+
 void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out) {
   require(a.gate != nullptr && a.gate->format == WeightFormat::BF16, "gate must be a BF16 matrix");
   require(a.gate->rows == a.n_experts, "gate rows != n_experts");
-  require(a.gate->cols % 2 == 0, "gate cols must be even");
+  require(a.gate->cols % 8 == 0, "gate cols must be a multiple of 8 (16-byte chunks of bf16)");
   require(a.n_experts <= kMaxGateExperts, "more than 1024 experts");
   require(a.topk >= 1 && a.topk <= a.n_experts, "topk out of range");
   const bool hash = a.tid2eid.size != 0;
   require(hash || a.bias.size != 0, "scored layer without bias");
-  const vk::Kernel& k = ctx.kernels.get({"moe/gate", 6, sizeof(GatePush), {}, 0});
   // An unused table still needs a valid binding: the gate weights stand in (read only).
   const vk::BufferRange bias = hash ? a.gate->data : a.bias;
   const vk::BufferRange tid2eid = hash ? a.tid2eid : a.gate->data;
-  out.push_back({&k,
-                 {{a.step, vk::Access::Read},
-                  {a.x, vk::Access::Read},
-                  {a.gate->data, vk::Access::Read},
-                  {bias, vk::Access::Read},
-                  {tid2eid, vk::Access::Read},
-                  {a.route, vk::Access::Write}},
-                 vk::push_words(GatePush{uint32_t(a.gate->cols), uint32_t(a.n_experts), uint32_t(a.topk),
-                                         hash ? 1u : 0u, a.route_scale}),
+  const std::vector<uint32_t> push = vk::push_words(
+      GatePush{uint32_t(a.gate->cols), uint32_t(a.n_experts), uint32_t(a.topk), hash ? 1u : 0u, a.route_scale});
+  const vk::Binding step{a.step, vk::Access::Read}, x{a.x, vk::Access::Read}, gate{a.gate->data, vk::Access::Read};
+  const vk::Binding selection[] = {{bias, vk::Access::Read}, {tid2eid, vk::Access::Read}, {a.route, vk::Access::Write}};
+  if (a.logits.size == 0) {
+    const vk::Kernel& k = ctx.kernels.get({"moe/gate", 6, sizeof(GatePush), {}, 0});
+    out.push_back({&k, {step, x, gate, selection[0], selection[1], selection[2]}, push, {a.max_rows, 1, 1},
+                   std::nullopt, "moe gate"});
+    return;
+  }
+  require(a.logits.size >= gate_logits_bytes(a.n_experts, a.max_rows), "logits scratch smaller than gate_logits_bytes()");
+  const vk::Kernel& dots = ctx.kernels.get({"moe/gate_logits", 4, sizeof(GatePush), {}, 0});
+  const vk::Kernel& select = ctx.kernels.get({"moe/gate_select", 7, sizeof(GatePush), {}, 0});
+  const uint32_t expert_groups = uint32_t((a.n_experts + 31) / 32);  // gate_logits: 32 experts per workgroup
+  out.push_back({&dots, {step, x, gate, {a.logits, vk::Access::Write}}, push, {expert_groups, a.max_rows, 1},
+                 std::nullopt, "moe gate logits"});
+  out.push_back({&select,
+                 {step, x, gate, selection[0], selection[1], selection[2], {a.logits, vk::Access::Read}},
+                 push,
                  {a.max_rows, 1, 1},
                  std::nullopt,
-                 "moe gate"});
+                 "moe gate select"});
 }
 
 uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows) {
-  const uint64_t rows = max_rows, k1 = uint64_t(topk + 1);
-  return align256(rows * uint64_t(dim) * 4) + 2 * align256(rows * k1 * uint64_t(inter_dim) * 4) +
-         align256(rows * k1 * uint64_t(dim) * 4);
+  return scratch_sizes(dim, inter_dim, topk, max_rows).total();
 }
 
 void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) {
@@ -172,12 +307,23 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
   require(a.scratch.size >= moe_scratch_bytes(a.dim, a.inter_dim, a.topk, a.max_rows), "scratch too small");
   const ScratchLayout s = scratch_layout(a);
   const uint32_t k1 = uint32_t(a.topk + 1);
+  const bool grouped = a.path == MoePath::Grouped || (a.path == MoePath::Auto && a.max_rows >= kGroupedGemmMinRows);
   encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
-  encode_gemv(ctx, a, 0, *a.w1, *a.w3, false, s.xq, s.h, out);
-  encode_gemv(ctx, a, 0, *a.s1, *a.s3, true, s.xq, s.h, out);
-  encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
-  encode_gemv(ctx, a, 1, *a.w2, *a.w2, false, s.hq, s.part, out);
-  encode_gemv(ctx, a, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
+  if (grouped) {
+    require(a.w1->count <= kMaxSortExperts, "the grouped path takes at most 1024 routed experts");
+    encode_sort(ctx, a, s, out);
+    encode_grouped(ctx, a, s, 0, *a.s1, *a.s3, true, s.xq, s.h, out);  // overlaps the scatter
+    encode_grouped(ctx, a, s, 0, *a.w1, *a.w3, false, s.xq, s.h, out);
+    encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
+    encode_grouped(ctx, a, s, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
+    encode_grouped(ctx, a, s, 1, *a.w2, *a.w2, false, s.hq, s.part, out);
+  } else {
+    encode_gemv(ctx, a, 0, *a.w1, *a.w3, false, s.xq, s.h, out);
+    encode_gemv(ctx, a, 0, *a.s1, *a.s3, true, s.xq, s.h, out);
+    encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
+    encode_gemv(ctx, a, 1, *a.w2, *a.w2, false, s.hq, s.part, out);
+    encode_gemv(ctx, a, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
+  }
   const vk::Kernel& k = ctx.kernels.get({"moe/combine", 4, sizeof(CombinePush), {}, 0});
   out.push_back({&k,
                  {{a.step, vk::Access::Read},

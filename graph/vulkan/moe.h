@@ -1,6 +1,9 @@
 // MoE on the GPU (model-spec §3.6; oracle graph/moe.cpp): the router (encode_gate) and the routed
-// + shared experts with their combine (encode_moe). Decode and prefill use the same per-(row,
-// expert slot) grouped GEMV: it reads only the selected experts' weights.
+// + shared experts with their combine (encode_moe). Decode (max_rows < kGroupedGemmMinRows) runs a
+// per-(row, expert slot) GEMV: it reads only the selected experts' weights, once per pair. Prefill
+// recordings sort the pairs by expert on the GPU (count, scan, scatter) and run a grouped GEMM
+// whose workgroups each read one expert's weight tile once for up to 32 pairs, dispatched
+// indirectly with the GPU-written tile count (shaders/moe/sort_*.comp, grouped_gemm.comp).
 //
 // Route buffer layout (written by encode_gate, read by encode_moe): per step row, 2*topk words:
 //   int32 ids[topk] (selection order: descending biased score, ties -> lower id; tid2eid order on
@@ -21,14 +24,29 @@ struct GateArgs {
   vk::BufferRange tid2eid;             // int32 [vocab, k] on hash layers (executor converts the I64 tensor), else empty
   vk::BufferRange step, x;             // step descriptor (row tokens for hash routing); x fp32 [max_rows, D]
   vk::BufferRange route;               // out: route_bytes(topk, max_rows) bytes, layout above
+  // Optional scratch of gate_logits_bytes(): the logits then come from E/32 workgroups per row
+  // (moe/gate_logits, then moe/gate_select) instead of one (moe/gate): same bits, far faster at
+  // decode, where one workgroup would stream the whole [E, D] gate alone.
+  vk::BufferRange logits;
   uint32_t max_rows = 0;
   int64_t n_experts = 0, topk = 0;
   float route_scale = 1.f;
 };
 // Bytes of the route buffer for `max_rows` rows.
 uint64_t route_bytes(int64_t topk, uint32_t max_rows);
-// Hash layer iff tid2eid is non-empty (then bias is ignored).
+// Bytes of GateArgs::logits: fp32 [max_rows, n_experts].
+uint64_t gate_logits_bytes(int64_t n_experts, uint32_t max_rows);
+// Hash layer iff tid2eid is non-empty (then bias is ignored). Scores are graph::router_scores bit
+// for bit (sequential fp32 dots, correctly rounded sqrt(softplus)); D must be a multiple of 8.
 void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out);
+
+// Recordings for at least this many rows use the grouped GEMM (MoePath::Auto). H100, Flash shapes
+// (bench/gpu_moe_bench.cpp, MXFP4, top-6 of 256): the grouped path already wins at 64 rows (19.5
+// vs ~30 ms), 2x at 512, 3.4x at 2048; below 64 rows was not measured, so decode batches (few
+// rows, most experts hit once) keep the GEMV.
+constexpr uint32_t kGroupedGemmMinRows = 64;
+
+enum class MoePath { Auto, Gemv, Grouped };  // Gemv / Grouped force a path (tests, benches)
 
 struct MoeArgs {
   const DeviceMatrix *w1 = nullptr, *w3 = nullptr, *w2 = nullptr;  // routed: stacks of E, FP4 or FP8
@@ -38,9 +56,13 @@ struct MoeArgs {
   uint32_t max_rows = 0;
   int64_t dim = 0, inter_dim = 0, topk = 0;  // the shared expert's inter dim must equal inter_dim
   float swiglu_limit = 0.f;
+  MoePath path = MoePath::Auto;  // routed stacks of at most 1024 experts on the grouped path
 };
 // Scratch: xq [max_rows, D] | h, hq [max_rows, topk+1, inter] | expert outputs [max_rows, topk+1, D],
-// fp32, each region 256-byte aligned.
+// fp32 | the grouped path's sort buffers: indirect args (2 VkDispatchIndirectCommands) | per-expert
+// counts, cursors [1024] | tile table uvec4 [max_rows*topk/32 + min(1024, max_rows*topk) + 1] |
+// sorted pairs [max_rows*topk]; each region 256-byte aligned. The sort part is sized for the
+// largest stack the grouped path takes (1024 experts) since the stack size is not a parameter.
 uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows);
 void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out);
 

@@ -21,6 +21,7 @@ layout(constant_id = 3) const uint XS_VEC4 = 1024;   // >= cols / 4: the staged 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
 #include "quant.glsl"
+#include "expert_scale.glsl"
 
 layout(std430, binding = 1) readonly buffer Route { uint route[]; };
 layout(std430, binding = 2) readonly buffer In { vec4 xin[]; };
@@ -58,23 +59,6 @@ float fp8_word(uint q, uint w) {
   const vec4 a = xs[w];
   return a.x * e4m3_to_float(q & 0xffu) + a.y * e4m3_to_float((q >> 8) & 0xffu) +
          a.z * e4m3_to_float((q >> 16) & 0xffu) + a.w * e4m3_to_float(q >> 24);
-}
-
-// v * s for an fp32 scale given by its bits, as v * (significand in [1, 2)) then an exact ldexp:
-// the same rounding as v * s, and right even for a denormal s (e8m0 0x00 = 2^-127) on devices
-// that flush denormals.
-float times_scale(float v, uint sbits) {
-  const uint e = (sbits >> 23) & 0xffu, m = sbits & 0x7fffffu;
-  float r;
-  if (e != 0u) {
-    r = ldexp(v * uintBitsToFloat(0x3f800000u | m), int(e) - 127);
-  } else if (m == 0u) {
-    r = 0.0;
-  } else {  // m * 2^-149 with the leading bit of m at p
-    const int p = findMSB(m);
-    r = ldexp(v * uintBitsToFloat(0x3f800000u | ((m << uint(23 - p)) & 0x7fffffu)), p - 149);
-  }
-  return (sbits & 0x80000000u) != 0u ? -r : r;
 }
 
 // This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of

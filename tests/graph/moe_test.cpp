@@ -68,6 +68,36 @@ TEST(Gate, SoftplusIsLinearAboveTwenty) {
   EXPECT_NEAR(r.weights[0], s0 / (s0 + s1) * 1.5f, 1e-6f);
 }
 
+TEST(Gate, SqrtSoftplusIsCorrectlyRounded) {
+  EXPECT_EQ(sqrt_softplus(30.f), std::sqrt(30.f));  // linear above the threshold 20
+  EXPECT_EQ(sqrt_softplus(0.f), float(std::sqrt(std::log(2.0))));
+  EXPECT_EQ(sqrt_softplus(2.f), float(std::sqrt(std::log1p(std::exp(2.0)))));
+  EXPECT_EQ(sqrt_softplus(-50.f), float(std::exp(-25.0)));  // sqrt(e^v) far below 0
+  EXPECT_EQ(sqrt_softplus(-200.f), 0.f);
+}
+
+// The router's logits are sequential fp32 dots (graph::linear_fp32: the order that reproduces the
+// reference on tiny-a, and the GPU gate's). Expert 0: products 2^25 (element 0), 1 (element 8)
+// and 1 x 5 (elements 136-140): in element order each + 1 rounds away (ulp 4), so its logit is
+// 2^25; a 32-lane split with a pairwise tree would give 2^25 + 8, lane sums left to right
+// 2^25 + 4. Expert 1 holds a single product 2^25 + 4 and so wins the one slot.
+TEST(Gate, LogitsAreSequentialDots) {
+  std::vector<float> x(256, 0.f), rows(512, 0.f);
+  x[0] = 1.f, rows[0] = 0x1p25f;
+  x[8] = rows[8] = 1.f;
+  for (size_t i = 136; i < 141; ++i) x[i] = rows[i] = 1.f;
+  x[200] = 0x1p25f + 4.f, rows[256 + 200] = 1.f;
+  ModelConfig cfg = config();
+  cfg.n_routed_experts = 2, cfg.n_activated_experts = 1;
+  MoeWeights w;
+  w.gate = bf16_weight(2, 256, rows);
+  w.bias = {0.f, 0.f};
+  const std::vector<float> scores = router_scores(w, x);
+  EXPECT_EQ(scores[0], float(std::sqrt(double(0x1p25f))));
+  EXPECT_EQ(scores[1], float(std::sqrt(double(0x1p25f + 4.f))));
+  EXPECT_EQ(route(w, cfg, false, x, 0).experts, (std::vector<int64_t>{1}));
+}
+
 TEST(Expert, ClampsGateAboveAndUpBothSidesThenWeighsBeforeW2) {
   // D = 1, F = 2 with identity-like BF16 weights: g = {20, -3}, u = {-15, 4} for x = 1.
   ExpertWeights e{bf16_weight(2, 1, {20.f, -3.f}), bf16_weight(1, 2, {1.f, 1.f}), bf16_weight(2, 1, {-15.f, 4.f})};

@@ -1,0 +1,147 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// Grouped expert GEMV for MXFP4 stacks (model-spec §3.6, §4.2), the decode fast path of
+// expert_gemv.comp (same bindings, push constants, grid and outputs; FP8 stacks stay there): for
+// every (step row, expert slot) the selected expert's matrix times the act-quantised input row.
+// One 16-byte load is one 32-code scale block; a thread issues all RPU rows' loads of a block
+// before using any (decode is one wave: latency-bound otherwise), and reads its inputs from
+// global memory through the caches (no staging pass and barrier before the first weight load).
+// e2m1 codes become fp16 pairs by bit shifts (value * 2^-14, exact, subnormal for code 1), the
+// block's dot is fp32 over exact products, then scaled by 2^14 and ldexp'd by the e8m0 exponent
+// (exact). The 64 partial sums of a row meet in a fixed shared-memory tree (any subgroup size).
+//   MODE 0 (gate/up): units 0,1 = w1 rows, units 2,3 = the same w3 rows (2 * RPU rows per
+//          workgroup); h = bf16(weight * silu(min(g, L)) * clamp(u, -L, L)) with g, u the bf16
+//          linear outputs (graph::expert_forward).
+//   MODE 1 (down):    4 * RPU output rows of w2 per workgroup, out = bf16(linear).
+layout(local_size_x = 256) in;
+layout(constant_id = 0) const uint FORMAT = 0;  // must be 0: FP4 (packed e2m1 + e8m0 per 32)
+layout(constant_id = 1) const uint MODE = 0;
+layout(constant_id = 2) const uint RPU = 4;          // rows per unit
+layout(constant_id = 3) const uint XS_VEC4 = 1024;   // unused here (expert_gemv.comp's staging size)
+
+#define DSV4_STEP_BINDING 0
+#include "step.glsl"
+#include "quant.glsl"
+
+layout(std430, binding = 1) readonly buffer Route { uint route[]; };
+layout(std430, binding = 2) readonly buffer In { vec4 xin[]; };
+layout(std430, binding = 3) readonly buffer WaData { uvec4 wa[]; };
+layout(std430, binding = 4) readonly buffer WaScale { uint wa_scale[]; };
+layout(std430, binding = 5) readonly buffer WbData { uvec4 wb[]; };
+layout(std430, binding = 6) readonly buffer WbScale { uint wb_scale[]; };
+layout(std430, binding = 7) writeonly buffer Out { float outv[]; };
+
+layout(push_constant) uniform Params {
+  uint rows, cols;            // of one matrix [rows, cols]
+  uint topk;                  // route layout: per row k ids then k weights
+  uint n_slots, slot_base;    // slots of this dispatch; their index in the k+1 slots of a row
+  uint shared_expert;         // 1: expert 0 of the stack, no routing weight
+  uint data_stride16;         // one matrix's bytes / 16
+  uint scale_stride;          // one matrix's scale bytes
+  float swiglu_limit;
+  uint in_per_row;            // input rows per step row (1: x; k+1: h)
+} p;
+
+const uint THREADS_PER_ROW = 64u;
+shared float red[RPU][256];
+
+// Codes k and k + 4 of a word as fp16 bits (value * 2^-14): e2m1 (s e e m) -> fp16 (s 0 0 0 e e m 0..0).
+uint e2m1_pair_half_bits(uint q, uint k) {
+  const uint t = (q >> (4u * k)) & 0x000F000Fu;
+  return ((t & 0x00070007u) << 9) | ((t & 0x00080008u) << 12);
+}
+
+// sum_j x[j] * e2m1(code j) of one 32-code block (4 words), times 2^-14; x = 8 vec4 at xb.
+float block_dot(uvec4 q, uint xb) {
+  float s = 0.0;
+  for (uint w = 0u; w < 4u; ++w) {
+    const uint word = q[w];
+    const vec4 a = xin[xb + 2u * w], b = xin[xb + 2u * w + 1u];  // inputs 8w .. 8w+7 of the block
+    const vec2 p0 = unpackHalf2x16(e2m1_pair_half_bits(word, 0u));  // codes 0, 4
+    const vec2 p1 = unpackHalf2x16(e2m1_pair_half_bits(word, 1u));  // codes 1, 5
+    const vec2 p2 = unpackHalf2x16(e2m1_pair_half_bits(word, 2u));  // codes 2, 6
+    const vec2 p3 = unpackHalf2x16(e2m1_pair_half_bits(word, 3u));  // codes 3, 7
+    s += dot(vec4(p0.x, p1.x, p2.x, p3.x), a) + dot(vec4(p0.y, p1.y, p2.y, p3.y), b);
+  }
+  return s;
+}
+
+// This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
+// operand A (b == false) or B, into red[i][lid]. Rows past the matrix read its last row and are
+// dropped.
+void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow) {
+  const uint lid = gl_LocalInvocationID.x;
+  const uint t = lid % THREADS_PER_ROW;
+  const uint blocks = p.cols / 32u;
+  uint rows[RPU];
+  float acc[RPU];
+  for (uint i = 0u; i < RPU; ++i) {
+    rows[i] = min(row0 + i * phases + phase, p.rows - 1u);
+    acc[i] = 0.0;
+  }
+  const uint mbase = m * p.data_stride16, sbase = m * p.scale_stride;
+  const uint xbase = xrow * (p.cols / 4u);
+  for (uint c = t; c < blocks; c += THREADS_PER_ROW) {
+    uvec4 q[RPU];
+    uint sw[RPU];
+    for (uint i = 0u; i < RPU; ++i) {
+      const uint di = mbase + rows[i] * blocks + c, si = sbase + rows[i] * blocks + c;
+      q[i] = b ? wb[di] : wa[di];
+      sw[i] = byte_in_word(b ? wb_scale[si >> 2] : wa_scale[si >> 2], si);
+    }
+    for (uint i = 0u; i < RPU; ++i) acc[i] += ldexp(block_dot(q[i], xbase + 8u * c) * 16384.0, e8m0_exponent(sw[i]));
+  }
+  for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
+}
+
+float silu(float v) { return v / (1.0 + exp(-v)); }
+
+void main() {
+  const uint step_row = gl_WorkGroupID.y / p.n_slots;
+  if (step_row >= step.n_rows) return;
+  const uint slot = p.slot_base + gl_WorkGroupID.y % p.n_slots;
+  uint expert = 0u;
+  float weight = 1.0;
+  if (p.shared_expert == 0u) {
+    expert = route[step_row * 2u * p.topk + slot];
+    weight = uintBitsToFloat(route[step_row * 2u * p.topk + p.topk + slot]);
+  }
+  const uint k1 = p.topk + 1u;
+  const uint xrow = p.in_per_row == 1u ? step_row : step_row * k1 + slot;
+  const uint lid = gl_LocalInvocationID.x;
+  const uint unit = lid / THREADS_PER_ROW;
+  const uint t = lid % THREADS_PER_ROW;
+  // MODE 0: unit & 1 picks the row parity, unit >> 1 the matrix (w1, w3); MODE 1: 4 row phases.
+  const uint phases = MODE == 0u ? 2u : 4u;
+  const uint phase = MODE == 0u ? (unit & 1u) : unit;
+  const bool use_b = MODE == 0u && unit >= 2u;
+  const uint row0 = gl_WorkGroupID.x * phases * RPU;
+  unit_partials(use_b, expert, row0, phases, phase, xrow);
+  barrier();
+  for (uint s = THREADS_PER_ROW / 2u; s > 0u; s >>= 1) {
+    if (t < s) {
+      for (uint i = 0u; i < RPU; ++i) red[i][lid] += red[i][lid + s];
+    }
+    barrier();
+  }
+  // Row row0 + i * phases + ph sits in red[i][unit * 64] of its unit.
+  if (lid < phases * RPU) {
+    const uint i = lid / phases, ph = lid % phases;
+    const uint r = row0 + i * phases + ph;
+    if (r < p.rows) {
+      if (MODE == 0u) {
+        float g = round_bf16(red[i][ph * THREADS_PER_ROW]);
+        float u = round_bf16(red[i][(ph + 2u) * THREADS_PER_ROW]);
+        if (p.swiglu_limit > 0.0) {
+          u = clamp(u, -p.swiglu_limit, p.swiglu_limit);
+          g = min(g, p.swiglu_limit);
+        }
+        float h = silu(g) * u;
+        if (p.shared_expert == 0u) h = weight * h;
+        outv[(step_row * k1 + slot) * p.rows + r] = round_bf16(h);
+      } else {
+        outv[(step_row * k1 + slot) * p.rows + r] = round_bf16(red[i][ph * THREADS_PER_ROW]);
+      }
+    }
+  }
+}
