@@ -37,8 +37,6 @@ fs::path demo_model_dir() {
   return base / "demo-model";
 }
 
-namespace {
-
 // Creates the demo model the first time (a few seconds), atomically: written to a temporary
 // directory and renamed, so an interrupted run never leaves a half-written model behind.
 fs::path ensure_demo_model() {
@@ -57,6 +55,8 @@ fs::path ensure_demo_model() {
   fs::rename(tmp, dir);
   return dir;
 }
+
+namespace {
 
 void print_progress(const gpu::LoadProgress& p) {
   static int last = -1;

@@ -54,5 +54,7 @@ void open_executor(Runtime& rt, const RuntimeArgs& args);
 
 // Where the demo model lives: $DSV4_CACHE_DIR, $XDG_CACHE_HOME/dsv4 or ~/.cache/dsv4, + "demo-model".
 std::filesystem::path demo_model_dir();
+// demo_model_dir(), after creating the demo model there if it does not exist yet.
+std::filesystem::path ensure_demo_model();
 
 }  // namespace dsv4::cli

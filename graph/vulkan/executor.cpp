@@ -91,6 +91,9 @@ class StepEncoder {
     a.groups = groups;
     a.out_scale = out_scale;
     a.label = label;
+    // Decode (and the head's rows) always on the GEMV: its per-row results do not depend on the
+    // batch size, so neither does a sequence's output (linear.h).
+    if (out_rows || max_rows_ == o_.max_seqs) a.path = LinearPath::Gemv;
     a.scratch = buf("linear_scratch");  // quantised activation of the decode GEMV (linear.h)
     if (a.scratch.size < linear_scratch_bytes(ctx_, a)) a.scratch = {};
     encode_linear(ctx_, a, out_);
@@ -235,6 +238,7 @@ void StepEncoder::gate(const graph::Op& op) {
   a.step = step();
   a.x = buf("x");
   a.route = buf("route");
+  a.logits = buf("gate_logits");  // the split path: expert logits over many workgroups, then select
   a.max_rows = max_rows_;
   a.n_experts = c_.n_routed_experts;
   a.topk = c_.n_activated_experts;
@@ -262,6 +266,10 @@ void StepEncoder::moe(const graph::Op& op) {
   a.inter_dim = c_.moe_inter_dim;
   a.topk = c_.n_activated_experts;
   a.swiglu_limit = c_.swiglu_limit;
+  // Decode keeps the per-(row, expert) GEMV at every batch size: a row's result then does not
+  // depend on the batch (the grouped GEMM sums in another order), and a decode step's rows rarely
+  // share an expert enough for the GEMM's weight reuse to pay.
+  if (max_rows_ == o_.max_seqs) a.path = MoePath::Gemv;
   label_from(op.name, [&] { encode_moe(ctx_, a, out_); });
 }
 
@@ -684,16 +692,27 @@ void VulkanExecutor::allocate_buffers() {
   act("index_w", uint64_t(std::max<int64_t>(1, c.index_n_heads)), R);
   act("index_sel", uint64_t(std::max<int64_t>(1, c.index_topk)), R);
   act("route", uint64_t(2 * c.n_activated_experts), R);
+  act("gate_logits", uint64_t(std::max<int64_t>(1, c.n_routed_experts)), R);
   act("head_hc", uint64_t(hc * d), S);
   act("head_y", uint64_t(d), S);
   act("head_x", uint64_t(d), S);
   act("logits", uint64_t(c.vocab_size), S);
   act("sampled", 1, S);
   act("presence", uint64_t(graph::presence_words(c.vocab_size)), S);
-  {  // one quantised-activation scratch shared by every decode-sized linear (the widest input)
+  {  // one quantised-activation scratch shared by every act-quantised linear (the widest input):
+     // the decode GEMV's, or the tiled coopmat GEMM's of a prefill chunk where the device has it
     const uint64_t cols = uint64_t(std::max({c.dim, c.q_lora_rank, c.o_groups * c.o_lora_rank}));
-    const uint64_t rows = std::min<uint64_t>(R, 16);
-    buffers_.emplace("linear_scratch", arena_->allocate(rows * ((cols / 2 + (cols + 127) / 128 + 3) / 4 * 4) * 4 + 256, "linear scratch"));
+    const uint64_t rows = std::max<uint64_t>(S, std::min<uint64_t>(R, 8));  // decode batch; prefill GEMVs (Auto: <= 8 rows)
+    uint64_t bytes = rows * ((cols / 2 + (cols + 127) / 128 + 3) / 4 * 4) * 4 + 256;
+    DeviceMatrix widest;  // sizing only: the GEMM scratch depends on the input width and the rows
+    widest.format = WeightFormat::FP8;
+    widest.rows = 128;
+    widest.cols = int64_t(cols);
+    LinearArgs prefill;
+    prefill.w = &widest;
+    prefill.max_rows = uint32_t(R);
+    bytes = std::max(bytes, linear_scratch_bytes(ctx_, prefill));
+    buffers_.emplace("linear_scratch", arena_->allocate(bytes, "linear scratch"));
   }
   buffers_.emplace("hc_mix_scratch",
                    arena_->allocate(std::max<uint64_t>(16, hc_mix_scratch_bytes(uint32_t(d), uint32_t(hc), uint32_t(R))), "mhc mix partials"));

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "graph/vulkan/linear_coopmat.h"
+
 namespace dsv4::gpu {
 
 namespace {
@@ -13,8 +15,9 @@ struct LinearPush {
   float out_scale;
 };
 
-constexpr uint32_t kGemvMaxRows = 16;  // gemv.comp keeps RPT * MAXM <= 16 accumulators per thread
-constexpr uint32_t kGemvAutoRows = 8;  // Auto: GEMV up to this many rows, GEMM beyond
+constexpr uint32_t kGemvBlockRows = 16;  // the GEMV kernels keep RPT * MAXM <= 16 accumulators per thread
+constexpr uint32_t kGemvAutoRows = 8;    // Auto: GEMV up to this many rows, GEMM beyond
+constexpr uint32_t kGemvQScratchBlock = 8;  // gemv_q.comp's activation rows per block with the scratch
 
 uint32_t format_code(WeightFormat f) {
   switch (f) {
@@ -105,8 +108,8 @@ std::vector<vk::Binding> bindings(const LinearArgs& a, const RowSlice& s) {
 
 // GEMV tiling: RPT rows per 32-lane team (more for vocab-sized outputs, fewer workgroups), the
 // quantised-x tile KT with MAXM * KT <= 8192 (16 KiB of fp16 in shared memory).
-uint32_t gemv_rows_per_team(const LinearArgs& a) {
-  const uint32_t cap = std::max(1u, std::min(4u, kGemvMaxRows / a.max_rows));
+uint32_t gemv_rows_per_team(const LinearArgs& a, uint32_t maxm) {
+  const uint32_t cap = std::max(1u, std::min(4u, kGemvBlockRows / maxm));
   if (a.w->rows >= 65536) return cap;
   // Short rows (K < 4096): more rows per team so a workgroup's fixed costs (x quantisation,
   // barriers, the final reduction) are spread over >= ~8 16-byte loads per lane.
@@ -114,7 +117,10 @@ uint32_t gemv_rows_per_team(const LinearArgs& a) {
   return std::min(cap, want);
 }
 
-uint32_t gemv_k_tile(uint32_t max_rows) { return std::max(512u, 8192u / max_rows / 512u * 512u); }
+uint32_t gemv_k_tile(uint32_t maxm) { return std::max(512u, 8192u / maxm / 512u * 512u); }
+
+// Activation-row blocks of a GEMV: gl_WorkGroupID.x of gemv.comp and gemv_q.comp.
+uint32_t row_blocks(const LinearArgs& a, uint32_t maxm) { return (a.max_rows + maxm - 1) / maxm; }
 
 // Scratch words per (activation row, group) of the act-quant GEMV: K/2 fp16 pairs + one exponent
 // per 128-block, padded to 16 bytes (mirrors qs of act_quant.comp and gemv_q.comp). fp16 pairs,
@@ -126,95 +132,104 @@ uint64_t gemv_scratch_bytes(const LinearArgs& a) {
 }
 
 // gemv_q.comp's tiling, measured on an H100 (bench/gpu_linear_bench.cpp): one weight load per row
-// in flight per iteration (UNROLL 1: more only costs registers), each thread on ~4 chunks of 16
-// weights (~8 on matrices of >= 16 Mi weights: fewer, longer-running workgroups) of up to 2 rows
-// (4 was slower). Short rows put many rows in a workgroup, long rows spread over 256 threads.
+// in flight per iteration with the scratch (UNROLL 1: more only costs registers), each thread on
+// ~4 chunks of 16 weights (~8 on matrices of >= 16 Mi weights: fewer, longer-running workgroups)
+// of up to 2 rows (4 was slower). Short rows put many rows in a workgroup, long rows spread over
+// 256 threads. TPR sets the summation order, so it depends on the weight's shape alone: a row's
+// result is the same for every batch size (MAXM and RPT only change the work split).
 struct GemvQTiling {
   uint32_t tpr;  // threads per weight row, a power of two <= 256
-  uint32_t rpt;  // weight rows per thread (RPT * max_rows <= 16)
+  uint32_t rpt;  // weight rows per thread (RPT * maxm <= 16)
 };
 
-GemvQTiling gemv_q_tiling(const LinearArgs& a) {
+GemvQTiling gemv_q_tiling(const LinearArgs& a, uint32_t maxm) {
   const DeviceMatrix& w = *a.w;
   const bool big = uint64_t(w.rows) * uint64_t(w.cols) >= (uint64_t(16) << 20);
   const uint64_t chunks_per_thread = big ? 8 : 4;
   const uint64_t want = std::max<uint64_t>(1, uint64_t(w.cols) / 16 / chunks_per_thread);
-  GemvQTiling t{1, std::max(1u, std::min(2u, kGemvMaxRows / a.max_rows))};
+  GemvQTiling t{1, std::max(1u, std::min(2u, kGemvBlockRows / maxm))};
   while (t.tpr < 256 && uint64_t(t.tpr) * 2 <= want) t.tpr *= 2;
   // Fewer rows per thread while that leaves the GPU fewer than ~264 workgroups (short-N shapes).
   while (t.rpt > 1 && uint64_t(w.rows) / (uint64_t(256 / t.tpr) * t.rpt) < 264) t.rpt /= 2;
   return t;
 }
 
-// act_quant once into the scratch, then the GEMV reads it through the caches (gemv_q.comp).
-void encode_gemv_scratch(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
-  if (a.scratch.size < gemv_scratch_bytes(a) || a.scratch.offset % 16 != 0) {
-    throw std::invalid_argument("encode_linear " + a.label + ": scratch smaller than linear_scratch_bytes or not 16-byte aligned");
-  }
+// gemv_q.comp's fused variant holds a block's quantised x in shared memory: maxm * K <= 8192
+// values (16 KiB of fp16), maxm * ceil(K / 128) <= 64 exponents. The largest such block (<= 16
+// rows), 0 where none fits.
+uint32_t fused_block_rows(const LinearArgs& a) {
+  if (!quantises(a) || !vector_loads(a) || a.w->cols > 8192) return 0;
+  const uint32_t k = uint32_t(a.w->cols), nb = (k + 127) / 128;
+  return std::min({kGemvBlockRows, 8192u / k, 64u / nb, a.max_rows});
+}
+
+// The FP8 act_quant GEMV (gemv_q.comp), in blocks of maxm activation rows: quantising x per
+// workgroup into shared memory (fused: one dispatch) or reading act_quant.comp's scratch (two
+// dispatches, x quantised once: faster on an H100 at every Flash shape, so the default).
+void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm, std::vector<vk::Dispatch>& out) {
   const DeviceMatrix& w = *a.w;
-  const vk::BufferRange scratch{a.scratch.buffer, a.scratch.offset, gemv_scratch_bytes(a)};
-  const vk::Kernel& quant = ctx.kernels.get({"linear/act_quant", 3, sizeof(LinearPush), {{3, a.max_rows}}, 0});
-  const LinearPush qp = push_for(a, {0, uint32_t(w.rows), w.data});
-  out.push_back({&quant,
-                 {{a.step, vk::Access::Read}, {a.x, vk::Access::Read}, {scratch, vk::Access::Write}},
-                 vk::push_words(qp),
-                 {groups_for(uint64_t(w.cols), 128), a.max_rows * uint32_t(a.groups), 1},
-                 std::nullopt,
-                 a.label + "/act_quant"});
-  const GemvQTiling t = gemv_q_tiling(a);
-  const uint32_t tpr = t.tpr, rpt = t.rpt;
+  vk::BufferRange xq = a.x;
+  if (!fused) {
+    if (a.scratch.size < gemv_scratch_bytes(a) || a.scratch.offset % 16 != 0) {
+      throw std::invalid_argument("encode_linear " + a.label + ": scratch smaller than linear_scratch_bytes or not 16-byte aligned");
+    }
+    xq = {a.scratch.buffer, a.scratch.offset, gemv_scratch_bytes(a)};
+    const vk::Kernel& quant = ctx.kernels.get({"linear/act_quant", 3, sizeof(LinearPush), {{3, a.max_rows}}, 0});
+    const LinearPush qp = push_for(a, {0, uint32_t(w.rows), w.data});
+    out.push_back({&quant,
+                   {{a.step, vk::Access::Read}, {a.x, vk::Access::Read}, {xq, vk::Access::Write}},
+                   vk::push_words(qp),
+                   {groups_for(uint64_t(w.cols), 128), a.max_rows * uint32_t(a.groups), 1},
+                   std::nullopt,
+                   a.label + "/act_quant"});
+  }
+  const GemvQTiling t = gemv_q_tiling(a, maxm);
+  // Fused: two chunks' loads per row go out before the quantisation, hiding its latency.
+  const uint32_t unroll = fused ? 2u : 1u;
   const vk::Kernel& k = ctx.kernels.get({"linear/gemv_q",
                                          5,
                                          sizeof(LinearPush),
-                                         {{1, rpt}, {3, a.max_rows}, {4, tpr}, {5, 1u}, {7, scaled(a) ? 1u : 0u}},
+                                         {{1, t.rpt},
+                                          {3, maxm},
+                                          {4, t.tpr},
+                                          {5, unroll},
+                                          {7, scaled(a) ? 1u : 0u},
+                                          {8, fused ? 1u : 0u}},
                                          0});
   for (const RowSlice& s : row_slices(ctx, a)) {
     const LinearPush p = push_for(a, s);
     out.push_back({&k,
-                   {{a.step, vk::Access::Read}, {scratch, vk::Access::Read}, {s.data, vk::Access::Read},
+                   {{a.step, vk::Access::Read}, {xq, vk::Access::Read}, {s.data, vk::Access::Read},
                     {w.scale, vk::Access::Read}, {a.y, vk::Access::Write}},
                    vk::push_words(p),
-                   {groups_for(p.R, 256 / tpr * rpt), uint32_t(a.groups), 1},
+                   {row_blocks(a, maxm), uint32_t(a.groups), groups_for(p.R, 256 / t.tpr * t.rpt)},
                    std::nullopt,
                    a.label + "/gemv_q"});
   }
 }
 
-// gemv_f.comp quantises x into shared memory: all of it, so max_rows * cols <= 8192. On an H100
-// it beats gemv.comp up to K = 4096 (its per-workgroup quantisation grows with K).
-bool fused_quant_fits(const LinearArgs& a) {
-  return quantises(a) && vector_loads(a) && a.w->cols <= 4096 && uint64_t(a.max_rows) * uint64_t(a.w->cols) <= 8192;
-}
-
-// Without scratch: each workgroup quantises x itself, for >= 8 rows (gemv_f.comp), ~4 chunks per
-// thread, 4 loads in flight.
-void encode_gemv_fused(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
-  uint32_t tpr = 1;
-  while (tpr < 32 && uint64_t(tpr) * 2 <= uint64_t(a.w->cols) / 16 / 4) tpr *= 2;
-  const vk::Kernel& k = ctx.kernels.get(
-      {"linear/gemv_f", 5, sizeof(LinearPush), {{3, a.max_rows}, {4, tpr}, {5, 4u}, {7, scaled(a) ? 1u : 0u}}, 0});
-  for (const RowSlice& s : row_slices(ctx, a)) {
-    const LinearPush p = push_for(a, s);
-    out.push_back({&k, bindings(a, s), vk::push_words(p), {groups_for(p.R, 256 / tpr), uint32_t(a.groups), 1},
-                   std::nullopt, a.label + "/gemv_f"});
-  }
-}
-
+// Every FP8 act_quant GEMV with aligned x and K <= 8192, or with a scratch, runs gemv_q.comp
+// (one summation order per weight shape: batch-size independent): fed by the scratch where given
+// (unless fuse_act_quant and the whole batch fits one fused block), else in fused blocks. Other
+// formats, and the act_quant GEMV with neither, run gemv.comp.
 void encode_gemv(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
-  if (a.max_rows > kGemvMaxRows) {
-    throw std::invalid_argument("encode_linear " + a.label + ": Gemv serves at most 16 rows");
+  if (quantises(a)) {
+    const uint32_t fused_rows = fused_block_rows(a);
+    const bool scratch = a.scratch.size > 0;
+    if (fused_rows == a.max_rows && (a.fuse_act_quant || !scratch)) return encode_gemv_q(ctx, a, true, fused_rows, out);
+    if (scratch) return encode_gemv_q(ctx, a, false, std::min(a.max_rows, kGemvQScratchBlock), out);
+    if (fused_rows > 0) return encode_gemv_q(ctx, a, true, fused_rows, out);
   }
-  if (quantises(a) && a.scratch.size > 0) return encode_gemv_scratch(ctx, a, out);
-  if (fused_quant_fits(a)) return encode_gemv_fused(ctx, a, out);
-  const uint32_t rpt = gemv_rows_per_team(a);
+  const uint32_t maxm = std::min(a.max_rows, kGemvBlockRows);
+  const uint32_t rpt = gemv_rows_per_team(a, maxm);
   std::vector<vk::SpecConstant> spec = common_spec(a);
-  spec.push_back({3, a.max_rows});
+  spec.push_back({3, maxm});
   spec.push_back({4, rpt});
-  spec.push_back({5, gemv_k_tile(a.max_rows)});
+  spec.push_back({5, gemv_k_tile(maxm)});
   const vk::Kernel& k = ctx.kernels.get({"linear/gemv", 5, sizeof(LinearPush), spec, 0});
   for (const RowSlice& s : row_slices(ctx, a)) {
     const LinearPush p = push_for(a, s);
-    out.push_back({&k, bindings(a, s), vk::push_words(p), {groups_for(p.R, 8 * rpt), uint32_t(a.groups), 1},
+    out.push_back({&k, bindings(a, s), vk::push_words(p), {row_blocks(a, maxm), uint32_t(a.groups), groups_for(p.R, 8 * rpt)},
                    std::nullopt, a.label + "/gemv"});
   }
 }
@@ -226,28 +241,6 @@ void encode_gemm_scalar(Context& ctx, const LinearArgs& a, std::vector<vk::Dispa
     out.push_back({&k, bindings(a, s), vk::push_words(p),
                    {groups_for(p.R, 64), uint32_t(a.groups), groups_for(a.max_rows, 64)}, std::nullopt,
                    a.label + "/gemm"});
-  }
-}
-
-void encode_gemm_coopmat(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
-  if (!has_linear_coopmat(ctx.device)) {
-    throw std::invalid_argument("encode_linear " + a.label + ": the device has no fp16 NV cooperative matrices");
-  }
-  // fp16 holds e4m3 values exactly, not arbitrary fp32 activations: only act-quantised FP8.
-  if (!quantises(a) || !vector_loads(a)) {
-    throw std::invalid_argument("encode_linear " + a.label +
-                                ": GemmCoopmat serves FP8 weights with act_quant and bf16 output (aligned x)");
-  }
-  // 16-row coopmat tiles must not straddle a 128-row weight-scale block.
-  if (a.groups > 1 && (a.w->rows / a.groups) % 16 != 0) {
-    throw std::invalid_argument("encode_linear " + a.label + ": GemmCoopmat needs rows per group % 16 == 0");
-  }
-  const vk::Kernel& k = ctx.kernels.get({"linear/gemm_coopmat", 5, sizeof(LinearPush), common_spec(a), 0});
-  for (const RowSlice& s : row_slices(ctx, a)) {
-    const LinearPush p = push_for(a, s);
-    out.push_back({&k, bindings(a, s), vk::push_words(p),
-                   {groups_for(p.R, 64), uint32_t(a.groups), groups_for(a.max_rows, 64)}, std::nullopt,
-                   a.label + "/gemm_coopmat"});
   }
 }
 
@@ -267,6 +260,7 @@ bool has_linear_coopmat(const vk::Device& device) {
 }
 
 uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a) {
+  if (a.w && quantises(a) && resolve_linear_path(ctx, a) == LinearPath::GemmCoopmat) return gemm_coopmat_scratch_bytes(ctx, a);
   if (!a.w || !quantises(a) || a.max_rows < 1 || resolve_linear_path(ctx, a) != LinearPath::Gemv) return 0;
   return gemv_scratch_bytes(a);
 }

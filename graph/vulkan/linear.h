@@ -2,9 +2,13 @@
 // FP8 weights with act_quant) and graph::linear_fp32 (fp32 output), plus the grouped wo_a of
 // CpuExecutor::attn_output. Weights stay in their checkpoint format (device_weights.h).
 //
-// Paths: a GEMV for decode (few activation rows, bandwidth-bound, shaders/linear/gemv.comp), a
-// scalar tiled GEMM for prefill (shaders/linear/gemm.comp) and an NV cooperative-matrix GEMM for
-// FP8 weights (shaders/linear/gemm_coopmat.comp) where the device has fp16 16x16x16 coopmats.
+// Paths: a GEMV for decode (bandwidth-bound, shaders/linear/gemv_q.comp for FP8 with act_quant,
+// gemv.comp otherwise), a scalar tiled GEMM for prefill (shaders/linear/gemm.comp) and an NV
+// cooperative-matrix GEMM for FP8 weights (shaders/linear/gemm_coopmat.comp) where the device has
+// fp16 16x16x16 coopmats. The GEMV serves any number of rows in blocks, and a row's result is
+// bit-identical whatever the batch size and the row's position in it (the summation order depends
+// on the weight's shape alone; with a scratch or K <= 8192 for FP8 act_quant): decode recordings
+// use it for every batch size so that a sequence's tokens do not depend on its batch.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,20 +37,26 @@ struct LinearArgs {
   LinearPath path = LinearPath::Auto;
   vk::BufferRange scratch;          // optional, >= linear_scratch_bytes(*this), 16-byte aligned: the FP8
                                     // act_quant GEMV then quantises x once into it (a separate dispatch)
-                                    // instead of once per workgroup (much faster); empty: in-kernel
+                                    // instead of once per workgroup (faster); empty: in-kernel
+                                    // (gemv_q.comp's fused blocks, gemv.comp past K 8192)
+  bool fuse_act_quant = false;      // true: quantise in the GEMV even with a scratch where the whole batch
+                                    // fits one workgroup's shared memory (one dispatch instead of two, the
+                                    // same results; 1.0-1.9x slower on an H100 at Flash shapes: bench/)
   std::string label;                // names the dispatches
 };
 
 // Appends the dispatches of y = linear(x) for the step's rows (rows >= n_rows of y are not
 // written). LinearOutput::F32 is graph::linear_fp32: no activation quantisation (act_quant and
 // out_scale are ignored). Throws std::invalid_argument on unsupported arguments (FP4 weights,
-// FP8 cols not a multiple of 16, groups not dividing rows, Gemv with max_rows > 16, GemmCoopmat
-// on a device without it or for non-FP8 weights).
+// FP8 cols not a multiple of 16, groups not dividing rows, GemmCoopmat on a device without it or
+// for non-FP8 weights).
 void encode_linear(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out);
 
 // Bytes of LinearArgs::scratch the arguments can use (0: this path and format need none). Today:
 // FP8 weights with act_quant and bf16 output on the Gemv path: per activation row and group,
-// cols/2 words of fp16 pairs + ceil(cols/128) exponent words, rounded up to 4 words. A scratch range may be shared by any
+// cols/2 words of fp16 pairs + ceil(cols/128) exponent words, rounded up to 4 words; on the
+// GemmCoopmat path, gemm_coopmat_scratch_bytes (linear_coopmat.h: without it the slow untiled
+// kernel runs). A scratch range may be shared by any
 // linears of one recording (the declared accesses order them).
 uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a);
 

@@ -1,4 +1,4 @@
-// Peak probe for bench/gpu_linear_bench.cpp: fp16 x fp16 -> fp32 NV cooperative-matrix
+// Peak probe for bench/gpu_gemm_bench.cpp: fp16 x fp16 -> fp32 NV cooperative-matrix
 // multiply-adds with no memory traffic (4 independent accumulators per subgroup, ITERS each), the
 // reference that GEMM throughput is reported against.
 #version 450

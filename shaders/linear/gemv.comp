@@ -1,6 +1,10 @@
-// Decode-sized linear layer y[m, row] = x[m, :] . w[row, :] for m < min(n_rows, MAXM) (graph/linear.h).
-// Bandwidth-bound: every weight byte is read once per step with 16-byte loads; the few activation
-// rows are reused from shared memory (FP8 act_quant) or the L1 cache.
+// Decode-sized linear layer y[m, row] = x[m, :] . w[row, :] for m < n_rows (graph/linear.h).
+// Bandwidth-bound: every weight byte is read once per block of MAXM activation rows with 16-byte
+// loads; the block's rows are reused from shared memory (FP8 act_quant) or the L1 cache. The
+// blocks are gl_WorkGroupID.x (adjacent in dispatch order: a weight tile is fetched from memory
+// once, its other blocks re-read it from L2), the weight tiles gl_WorkGroupID.z. A row's result
+// does not depend on MAXM, RPT, KT or its position in the batch (each lane sums its chunks in
+// ascending order, the 32 lanes in a fixed order), so decode is batch-size independent.
 //
 // Workgroup: 256 threads = 8 teams of 32; team i owns rows i, i+8, ... (RPT rows), its 32 lanes
 // split K into 16-element chunks (lane, lane+32, ...) so a team reads whole rows contiguously.
@@ -20,7 +24,7 @@ layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint FORMAT = 0;    // 0 FP8 (e4m3 + fp32 128x128 scales), 2 BF16, 3 F32
 layout(constant_id = 1) const bool QUANT = true;  // FP8: quantise x per 1x128 block to e4m3 first
 layout(constant_id = 2) const bool OUT_F32 = false;  // fp32 output (linear_fp32), else bf16
-layout(constant_id = 3) const uint MAXM = 1;      // activation rows the recording serves (<= 16)
+layout(constant_id = 3) const uint MAXM = 1;      // activation rows per block (<= 16)
 layout(constant_id = 4) const uint RPT = 1;       // rows per team; RPT * MAXM <= 16
 layout(constant_id = 5) const uint KT = 8192;     // K tile of the quantised x in shared (multiple of 512)
 layout(constant_id = 6) const bool VEC = true;    // K % 16 == 0: 16-byte loads; else element loads
@@ -152,9 +156,10 @@ void quantise_tile(uint nm, uint k_tile, uint col0, uint team, uint lane) {
 
 void main() {
   const uint t = gl_LocalInvocationID.x, team = t / TEAM, lane = t % TEAM;
-  const uint g = gl_WorkGroupID.y;
-  const uint nm = min(step.n_rows, MAXM);
-  const uint col0 = g * pc.K;
+  const uint g = gl_WorkGroupID.y, m0 = gl_WorkGroupID.x * MAXM;
+  if (m0 >= step.n_rows) return;  // uniform over the workgroup: a block of dead activation rows
+  const uint nm = min(step.n_rows - m0, MAXM);
+  const uint col0 = m0 * pc.x_stride + g * pc.K;  // x of activation row m of the block: m * x_stride + col0
   const uint nchunks = (pc.K + 15u) / 16u;
 
   float acc[RPT][MAXM];
@@ -168,7 +173,7 @@ void main() {
       quantise_tile(nm, k_tile, col0, team, lane);
       const uint c_end = min(nchunks, (k_tile + KT) / 16u);
       for (uint i = 0u; i < RPT; ++i) {
-        const uint r = gl_WorkGroupID.x * NR + team + TEAMS * i;
+        const uint r = gl_WorkGroupID.z * NR + team + TEAMS * i;
         if (r >= pc.R) continue;
         const uint row = g * pc.R + r;
         const uint srow = ((pc.row_base + row) / 128u) * pc.scale_cols;
@@ -198,7 +203,7 @@ void main() {
     }
   } else {
     for (uint i = 0u; i < RPT; ++i) {
-      const uint r = gl_WorkGroupID.x * NR + team + TEAMS * i;
+      const uint r = gl_WorkGroupID.z * NR + team + TEAMS * i;
       if (r >= pc.R) continue;
       const uint row = g * pc.R + r;
       const uint srow = ((pc.row_base + row) / 128u) * pc.scale_cols;
@@ -238,11 +243,11 @@ void main() {
   barrier();
   if (t < NR * MAXM) {
     const uint rl = t / MAXM, m = t % MAXM;
-    const uint r = gl_WorkGroupID.x * NR + rl;
+    const uint r = gl_WorkGroupID.z * NR + rl;
     if (m < nm && r < pc.R) {
       float s = 0.0;
       for (uint l = 0u; l < TEAM; ++l) s += uintBitsToFloat(xh[t * RED_STRIDE + l]);
-      y[m * pc.y_stride + pc.row_base + g * pc.R + r] = finish_output(s, pc.out_scale);
+      y[(m0 + m) * pc.y_stride + pc.row_base + g * pc.R + r] = finish_output(s, pc.out_scale);
     }
   }
 }

@@ -1,15 +1,20 @@
-// FP8 GEMV with act_quant fed by act_quant.comp's scratch (graph/vulkan/linear.cpp picks it when
-// LinearArgs::scratch is given): y[m, row] = bf16(sum_k q(x)[m, k] * w[row, k]) for m < min(n_rows, MAXM).
-// Bandwidth-bound: the quantised activation (a few KB) is read through the caches, so a workgroup
-// has no set-up and can be small; rows are split over TPR threads each so that even short-N
-// shapes (wq_a 1024x4096) launch enough workgroups, and every thread issues UNROLL * RPT
-// independent 16-byte weight loads before using any (memory-level parallelism). Each thread
-// works on RPT rows so that one activation chunk (read from L1 and converted once) serves RPT
-// weight chunks: the activation reads, not the weights, otherwise limit the speed.
+// FP8 GEMV with act_quant, the decode path of graph/vulkan/linear.cpp for every batch size:
+// y[m, row] = bf16(sum_k q(x)[m, k] * w[row, k]) for m < n_rows. The activation rows come in blocks
+// of MAXM (gl_WorkGroupID.x; the blocks of one weight tile are adjacent in dispatch order, so the
+// tile is fetched from memory once and re-read from L2), each workgroup serving one block.
+// The quantised activation q(x) is either built here in shared memory (FUSED: MAXM * K <= 8192,
+// one dispatch per linear) or read through the caches from act_quant.comp's scratch.
 //
-// Workgroup: 256 threads = 256/TPR teams x TPR threads, team i owns rows RPT*i .. RPT*i+RPT-1 of
-// the workgroup's; thread j of a team takes 16-element chunks j, j + TPR, ...; the TPR partial
-// sums of a row meet in a fixed shared-memory tree (deterministic, valid for every subgroup size). Numerics as gemv.comp: e4m3 weights become fp16 by a shift (value *
+// Batch-size independence: a row's result depends only on TPR (chosen from the weight's shape),
+// never on MAXM, RPT, UNROLL, FUSED or the row's position in the batch: each thread sums its
+// chunks in ascending order, the TPR partial sums meet in a fixed shared-memory tree (valid for
+// every subgroup size) and both sources of q(x) hold the same bits (act_quant.comp's rounding).
+//
+// Workgroup: 256 threads = 256/TPR teams x TPR threads, team i owns weight rows RPT*i ..
+// RPT*i+RPT-1 of the workgroup's; thread j of a team takes 16-element chunks j, j + TPR, ...,
+// issuing UNROLL * RPT independent 16-byte weight loads before using any (the first ones before
+// the quantisation, so its latency hides behind theirs). One activation chunk (converted once)
+// serves RPT weight chunks. Numerics as gemv.comp: e4m3 weights become fp16 by a shift (value *
 // 2^-8, exact), activations are unscaled e4m3 in fp16 (exact), and a chunk's partial sum is scaled
 // by the block's weight scale * 2^(8 + e) (powers of two: the reference's products, summed in
 // another order). gl_WorkGroupID.y is the group of a grouped linear (wo_a layout).
@@ -20,17 +25,19 @@ layout(local_size_x = 256) in;
 
 layout(constant_id = 2) const bool OUT_F32 = false;  // linear_common.glsl needs it; act_quant implies bf16
 layout(constant_id = 1) const uint RPT = 1;          // weight rows per thread; RPT * MAXM <= 16
-layout(constant_id = 3) const uint MAXM = 1;         // activation rows the recording serves (<= 16)
+layout(constant_id = 3) const uint MAXM = 1;         // activation rows per block (<= 16)
 layout(constant_id = 4) const uint TPR = 32;         // threads per weight row: a power of two <= 256
-layout(constant_id = 5) const uint UNROLL = 2;       // chunks per row whose loads a thread issues before using any
+layout(constant_id = 5) const uint UNROLL = 2;       // chunks per row whose loads a thread issues before using any (<= 4)
 layout(constant_id = 7) const bool SCALED = false;   // y = bf16(bf16(acc) * out_scale)
+layout(constant_id = 8) const bool FUSED = false;    // quantise x here (binding 1 is x) instead of reading the scratch
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
 #include "quant.glsl"
 
-layout(std430, set = 0, binding = 1) readonly buffer Q4 { uvec4 q4[]; };
+layout(std430, set = 0, binding = 1) readonly buffer Q4 { uvec4 q4[]; };  // scratch (not FUSED)
 layout(std430, set = 0, binding = 1) readonly buffer Q1 { uint q1[]; };
+layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };   // x (FUSED)
 layout(std430, set = 0, binding = 2) readonly buffer W4 { uvec4 w4[]; };
 layout(std430, set = 0, binding = 3) readonly buffer WS { float wscale[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer Y { float y[]; };
@@ -47,35 +54,89 @@ layout(push_constant) uniform Push {
 
 const uint WG = 256u, TEAMS = WG / TPR;
 
-shared float red[16u * WG];  // RPT * MAXM <= 16 partial sums per thread
+// FUSED: the block's quantised x, [m][K/8] uvec4 of fp16 pairs; then (always) the reduction's
+// RPT * MAXM <= 16 partial sums per thread.
+shared uvec4 xs[1024];
+shared int xe[64];        // FUSED: block exponents [m][K/128]
+shared float camax[512];  // FUSED: per-chunk amax [m][K/16]
 
 #include "linear_common.glsl"
 
+// The partial dot of one 16-weight chunk with its 16 activations (fp16 pairs a, b), in units of
+// 2^-8 * weight scale * 2^-e. Both sources of x go through this one expression.
+float chunk_sum(uvec4 q, uvec4 a, uvec4 b) {
+  return (dot(e4m3x4_scaled(q.x), vec4(unpackHalf2x16(a.x), unpackHalf2x16(a.y))) +
+          dot(e4m3x4_scaled(q.y), vec4(unpackHalf2x16(a.z), unpackHalf2x16(a.w)))) +
+         (dot(e4m3x4_scaled(q.z), vec4(unpackHalf2x16(b.x), unpackHalf2x16(b.y))) +
+          dot(e4m3x4_scaled(q.w), vec4(unpackHalf2x16(b.z), unpackHalf2x16(b.w))));
+}
+
+// FUSED: quantises activation rows m0 .. m0 + nm - 1 (group g's columns) into xs/xe exactly as
+// act_quant.comp does (a block's amax is a max: any order gives the same exponent).
+void quantise_x(uint m0, uint nm, uint g, uint t) {
+  const uint nch = pc.K / 16u, nb = (pc.K + 127u) / 128u;
+  for (uint i = t; i < nm * nch; i += WG) {
+    const uint m = i / nch, c = i % nch, xb = ((m0 + m) * pc.x_stride + g * pc.K + c * 16u) >> 2;
+    const vec4 a = max(max(abs(x4[xb]), abs(x4[xb + 1u])), max(abs(x4[xb + 2u]), abs(x4[xb + 3u])));
+    camax[i] = max(max(a.x, a.y), max(a.z, a.w));
+  }
+  barrier();
+  for (uint i = t; i < nm * nch; i += WG) {
+    const uint m = i / nch, c = i % nch, b = c / 8u, xb = ((m0 + m) * pc.x_stride + g * pc.K + c * 16u) >> 2;
+    float amax = 0.0;
+    for (uint k = b * 8u; k < min(b * 8u + 8u, nch); ++k) amax = max(amax, camax[m * nch + k]);
+    const int e = fp8_scale_exponent(amax);
+    uint h[8];
+    for (uint v = 0u; v < 4u; ++v) {
+      const vec4 xv = x4[xb + v];
+      h[2u * v] = packHalf2x16(vec2(e4m3_round(ldexp(xv.x, -e)), e4m3_round(ldexp(xv.y, -e))));
+      h[2u * v + 1u] = packHalf2x16(vec2(e4m3_round(ldexp(xv.z, -e)), e4m3_round(ldexp(xv.w, -e))));
+    }
+    xs[2u * i] = uvec4(h[0], h[1], h[2], h[3]);
+    xs[2u * i + 1u] = uvec4(h[4], h[5], h[6], h[7]);
+    if (c % 8u == 0u) xe[m * nb + b] = e;
+  }
+  barrier();
+}
+
 void main() {
   const uint t = gl_LocalInvocationID.x, team = t / TPR, j = t % TPR;
-  const uint g = gl_WorkGroupID.y, r0 = (gl_WorkGroupID.x * TEAMS + team) * RPT;
-  const uint nm = min(step.n_rows, MAXM);
+  const uint m0 = gl_WorkGroupID.x * MAXM, g = gl_WorkGroupID.y, r0 = (gl_WorkGroupID.z * TEAMS + team) * RPT;
+  if (m0 >= step.n_rows) return;  // uniform over the workgroup: a block of dead activation rows
+  const uint nm = min(step.n_rows - m0, MAXM);
   const uint groups = pc.x_stride / pc.K;
-  const uint nchunks = pc.K / 16u;
+  const uint nchunks = pc.K / 16u, nb = (pc.K + 127u) / 128u;
   const uint qs = (pc.K / 2u + pc.scale_cols + 3u) & ~3u;  // scratch words per virtual row
-  const uint nr = r0 < pc.R ? min(RPT, pc.R - r0) : 0u;    // live rows of this thread
+  const uint nr = r0 < pc.R ? min(RPT, pc.R - r0) : 0u;    // live weight rows of this thread
+
+  uint srow[RPT];
+  for (uint i = 0u; i < RPT; ++i) srow[i] = ((pc.row_base + g * pc.R + r0 + i) / 128u) * pc.scale_cols;
+  uvec4 wq[UNROLL][RPT];
+  float ws[UNROLL][RPT];
+  for (uint u = 0u; u < UNROLL; ++u) {
+    const uint c = j + u * TPR;
+    for (uint i = 0u; i < RPT; ++i) {
+      const bool ok = c < nchunks && i < nr;
+      wq[u][i] = ok ? w4[(g * pc.R + r0 + i) * nchunks + c] : uvec4(0u);
+      ws[u][i] = ok ? wscale[srow[i] + c / 8u] : 0.0;
+    }
+  }
+  if (FUSED) quantise_x(m0, nm, g, t);
 
   float acc[RPT][MAXM];
   for (uint i = 0u; i < RPT; ++i)
     for (uint m = 0u; m < MAXM; ++m) acc[i][m] = 0.0;
 
-  if (nr > 0u && nm > 0u) {
-    uint srow[RPT];
-    for (uint i = 0u; i < RPT; ++i) srow[i] = ((pc.row_base + g * pc.R + r0 + i) / 128u) * pc.scale_cols;
+  if (nr > 0u) {
     for (uint c0 = j; c0 < nchunks; c0 += UNROLL * TPR) {
-      uvec4 wq[UNROLL][RPT];
-      float ws[UNROLL][RPT];
-      for (uint u = 0u; u < UNROLL; ++u) {
-        const uint c = c0 + u * TPR;
-        for (uint i = 0u; i < RPT; ++i) {
-          const bool ok = c < nchunks && i < nr;
-          wq[u][i] = ok ? w4[(g * pc.R + r0 + i) * nchunks + c] : uvec4(0u);
-          ws[u][i] = ok ? wscale[srow[i] + c / 8u] : 0.0;
+      if (c0 != j) {
+        for (uint u = 0u; u < UNROLL; ++u) {
+          const uint c = c0 + u * TPR;
+          for (uint i = 0u; i < RPT; ++i) {
+            const bool ok = c < nchunks && i < nr;
+            wq[u][i] = ok ? w4[(g * pc.R + r0 + i) * nchunks + c] : uvec4(0u);
+            ws[u][i] = ok ? wscale[srow[i] + c / 8u] : 0.0;
+          }
         }
       }
       for (uint u = 0u; u < UNROLL; ++u) {
@@ -83,34 +144,47 @@ void main() {
         if (c >= nchunks) break;
         for (uint m = 0u; m < MAXM; ++m) {
           if (m < nm) {
-            const uint base = (m * groups + g) * qs;
-            const uvec4 a = q4[(base + c * 8u) >> 2], b = q4[((base + c * 8u) >> 2) + 1u];
-            const vec4 x0 = vec4(unpackHalf2x16(a.x), unpackHalf2x16(a.y)), x1 = vec4(unpackHalf2x16(a.z), unpackHalf2x16(a.w));
-            const vec4 x2 = vec4(unpackHalf2x16(b.x), unpackHalf2x16(b.y)), x3 = vec4(unpackHalf2x16(b.z), unpackHalf2x16(b.w));
-            const int e = 8 + int(q1[base + pc.K / 2u + c / 8u]);
-            for (uint i = 0u; i < RPT; ++i) {
-              const uvec4 q = wq[u][i];
-              const float s = (dot(e4m3x4_scaled(q.x), x0) + dot(e4m3x4_scaled(q.y), x1)) +
-                              (dot(e4m3x4_scaled(q.z), x2) + dot(e4m3x4_scaled(q.w), x3));
-              acc[i][m] += scale_by_fast(s, ws[u][i], e);
+            uvec4 a, b;
+            int e;
+            if (FUSED) {
+              a = xs[2u * (m * nchunks + c)];
+              b = xs[2u * (m * nchunks + c) + 1u];
+              e = 8 + xe[m * nb + c / 8u];
+            } else {
+              const uint base = ((m0 + m) * groups + g) * qs;
+              a = q4[(base + c * 8u) >> 2];
+              b = q4[((base + c * 8u) >> 2) + 1u];
+              e = 8 + int(q1[base + pc.K / 2u + c / 8u]);
             }
+            for (uint i = 0u; i < RPT; ++i) acc[i][m] += scale_by_fast(chunk_sum(wq[u][i], a, b), ws[u][i], e);
           }
         }
       }
     }
   }
 
-  // The TPR partial sums of a row meet in a fixed tree: thread j adds j + s for s = TPR/2 .. 1.
+  // The TPR partial sums of a row meet in a fixed tree (in xs, once every thread is done with it):
+  // thread j adds j + s for s = TPR/2 .. 1.
+  barrier();
   for (uint i = 0u; i < RPT; ++i)
-    for (uint m = 0u; m < MAXM; ++m) red[(i * MAXM + m) * WG + t] = acc[i][m];
+    for (uint m = 0u; m < MAXM; ++m) {
+      const uint k = (i * MAXM + m) * WG + t;
+      xs[k / 4u][k % 4u] = floatBitsToUint(acc[i][m]);
+    }
   barrier();
   for (uint s = TPR / 2u; s > 0u; s >>= 1) {
     if (j < s)
-      for (uint k = 0u; k < RPT * MAXM; ++k) red[k * WG + t] += red[k * WG + t + s];
+      for (uint k = 0u; k < RPT * MAXM; ++k) {
+        const uint a = k * WG + t, b = a + s;
+        xs[a / 4u][a % 4u] = floatBitsToUint(uintBitsToFloat(xs[a / 4u][a % 4u]) + uintBitsToFloat(xs[b / 4u][b % 4u]));
+      }
     barrier();
   }
   if (j == 0u)
     for (uint i = 0u; i < nr; ++i)
       for (uint m = 0u; m < MAXM; ++m)
-        if (m < nm) y[m * pc.y_stride + pc.row_base + g * pc.R + r0 + i] = finish_output(red[(i * MAXM + m) * WG + t], pc.out_scale);
+        if (m < nm) {
+          const uint k = (i * MAXM + m) * WG + t;
+          y[(m0 + m) * pc.y_stride + pc.row_base + g * pc.R + r0 + i] = finish_output(uintBitsToFloat(xs[k / 4u][k % 4u]), pc.out_scale);
+        }
 }

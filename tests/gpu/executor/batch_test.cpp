@@ -79,15 +79,19 @@ class BatchTest : public VulkanTest {
 
 // Greedy: a batch of 3 (continuous batching, prefills interleaved with decodes) gives every
 // request exactly the tokens it gets alone; seeded sampling too (the random stream ignores slots).
+// A 12-slot recording (past the 8 rows where linears once switched to the GEMM) too: decode keeps
+// batch-independent GEMV kernels at every size.
 TEST_F(BatchTest, BatchedEqualsSequentialTokenForToken) {
   for (float temperature : {0.f, 0.9f}) {
     const auto alone = run(1, temperature);
-    const auto batched = run(3, temperature);
     ASSERT_EQ(alone.size(), 7u);
-    ASSERT_EQ(batched.size(), 7u);
-    for (const auto& [id, tokens] : alone) {
-      EXPECT_EQ(batched.at(id), tokens) << id << " temperature " << temperature;
-      EXPECT_FALSE(tokens.empty());
+    for (uint32_t batch : {3u, 12u}) {
+      const auto batched = run(batch, temperature);
+      ASSERT_EQ(batched.size(), 7u);
+      for (const auto& [id, tokens] : alone) {
+        EXPECT_EQ(batched.at(id), tokens) << id << " temperature " << temperature << " batch " << batch;
+        EXPECT_FALSE(tokens.empty());
+      }
     }
   }
 }

@@ -11,6 +11,7 @@
 // fp32 outputs (linear_fp32) are bounded by the reassociation term alone.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -41,6 +42,7 @@ struct Case {
   float x_sd = 1.0f;
   uint32_t seed = 1;
   bool scratch = false;  // pass LinearArgs::scratch (the act-quant GEMV of FP8 quantising linears)
+  bool fuse = true;      // LinearArgs::fuse_act_quant
   std::vector<float> x;  // overrides the random activations when set ([max_rows, groups * cols])
 };
 
@@ -50,7 +52,7 @@ std::string describe(const Case& c) {
   return std::string(f[int(c.format)]) + (c.output == LinearOutput::F32 ? " f32-out " : " bf16-out ") +
          p[int(c.path)] + (c.act_quant ? " quant" : " no-quant") + " " + std::to_string(c.rows) + "x" +
          std::to_string(c.cols) + " g" + std::to_string(c.groups) + " rows " + std::to_string(c.n_rows) + "/" +
-         std::to_string(c.max_rows) + (c.scratch ? " scratch" : "");
+         std::to_string(c.max_rows) + (c.scratch ? " scratch" : "") + (c.fuse ? "" : " unfused");
 }
 
 // Rows [r0, r0 + n) of w as a weight of their own.
@@ -96,18 +98,10 @@ void reference_row(const Case& c, const graph::Weight& w, std::span<const float>
 
 class LinearTest : public GpuOpTest {
  protected:
-  // Runs the case on the device and checks it against the reference; false when the path is
-  // not available on this device (the caller skips).
-  bool check(Case c) {
-    const bool quant = c.format == WeightFormat::FP8 && c.act_quant && c.output == LinearOutput::Bf16;
-    if (c.path == LinearPath::GemmCoopmat && (!gpu::has_linear_coopmat(device()) || !quant)) {
-      return false;
-    }
-    SCOPED_TRACE(describe(c));
-    RandomMatrix m = random_matrix(device(), staging(), c.format, c.rows, c.cols, c.seed, 1, c.scales);
-    const int64_t width = c.groups * c.cols;
-    std::vector<float> x = c.x.empty() ? random_bf16(size_t(c.max_rows * width), c.seed + 100, c.x_sd) : c.x;
-    EXPECT_EQ(x.size(), size_t(c.max_rows * width));
+  // Runs the case's linear on the device over activations x ([max_rows, groups * cols]) and
+  // returns y ([max_rows, rows]; rows >= n_rows hold kSentinel).
+  std::vector<float> run_linear(const Case& c, const RandomMatrix& m, const std::vector<float>& x) {
+    EXPECT_EQ(x.size(), size_t(c.max_rows * c.groups * c.cols));
     vk::Buffer xb = upload(x, "x");
     std::vector<uint32_t> sentinel(size_t(c.max_rows * c.rows), kSentinel);
     vk::Buffer yb = upload(sentinel, "y");
@@ -131,6 +125,7 @@ class LinearTest : public GpuOpTest {
     a.groups = c.groups;
     a.out_scale = c.out_scale;
     a.path = c.path;
+    a.fuse_act_quant = c.fuse;
     a.label = "linear_test";
     vk::Buffer scratch_buffer;
     if (c.scratch) {
@@ -141,13 +136,27 @@ class LinearTest : public GpuOpTest {
     }
     std::vector<vk::Dispatch> d;
     gpu::encode_linear(ctx(), a, d);
-    if (c.scratch) {  // the scratch-fed kernels ran, not the in-kernel quantisation
+    if (c.scratch && !c.fuse) {  // the scratch-fed kernels ran, not the in-kernel quantisation
       EXPECT_EQ(d.size(), 2u);
       EXPECT_EQ(d.front().label, "linear_test/act_quant");
       EXPECT_EQ(d.back().label, "linear_test/gemv_q");
     }
     run(std::move(d));
-    const std::vector<float> y = download<float>(yb, size_t(c.max_rows * c.rows));
+    return download<float>(yb, size_t(c.max_rows * c.rows));
+  }
+
+  // Runs the case on the device and checks it against the reference; false when the path is
+  // not available on this device (the caller skips).
+  bool check(Case c) {
+    const bool quant = c.format == WeightFormat::FP8 && c.act_quant && c.output == LinearOutput::Bf16;
+    if (c.path == LinearPath::GemmCoopmat && (!gpu::has_linear_coopmat(device()) || !quant)) {
+      return false;
+    }
+    SCOPED_TRACE(describe(c));
+    RandomMatrix m = random_matrix(device(), staging(), c.format, c.rows, c.cols, c.seed, 1, c.scales);
+    const int64_t width = c.groups * c.cols;
+    const std::vector<float> x = c.x.empty() ? random_bf16(size_t(c.max_rows * width), c.seed + 100, c.x_sd) : c.x;
+    const std::vector<float> y = run_linear(c, m, x);
 
     const bool bf16 = c.output == LinearOutput::Bf16;
     const float ulp_rel = bf16 ? (c.out_scale != 1.0f ? 0x1p-6f : 0x1p-7f) : 0.f;
@@ -319,13 +328,14 @@ std::string path_name(const ::testing::TestParamInfo<LinearPath>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, LinearModesTest,
-                         ::testing::Values(LinearPath::Gemv, LinearPath::GemmScalar, LinearPath::GemmCoopmat),
+                         ::testing::Values(LinearPath::Gemv, LinearPath::GemmScalar),  // GemmCoopmat: coopmat_test.cpp
                          path_name);
 
-// The act-quant GEMV (LinearArgs::scratch): ragged rows and K (not a multiple of 128: a partial
-// last block), one thread per row up to 256 per row (K = 4096), batch 1..16, dead rows, grouped
-// wo_a, out_scale, extreme weight scales and saturating activations; enough rows (>= 264
-// workgroups' worth) for 2 weight rows per thread, the last pair ragged.
+// The act-quant GEMV fed by act_quant's scratch (LinearArgs::scratch, fuse_act_quant off): ragged
+// rows and K (not a multiple of 128: a partial last block), one thread per row up to 256 per row
+// (K = 4096), batch 1..19 (blocks of 8 rows, the last partial or dead), grouped wo_a, out_scale,
+// extreme weight scales and saturating activations; enough rows (>= 264 workgroups' worth) for 2
+// weight rows per thread, the last pair ragged.
 TEST_F(LinearTest, GemvWithScratchMatchesTheReference) {
   struct Shape {
     int64_t rows, cols, groups;
@@ -333,7 +343,7 @@ TEST_F(LinearTest, GemvWithScratchMatchesTheReference) {
   };
   const Shape shapes[] = {{200, 384, 1, 3, 2},  {77, 400, 1, 5, 5},   {130, 4096, 1, 1, 1}, {64, 48, 1, 16, 16},
                           {8 * 48, 256, 8, 4, 3}, {96, 1040, 1, 8, 7}, {40, 128, 1, 4, 0},
-                          {8488, 1024, 1, 3, 3}};
+                          {8488, 1024, 1, 3, 3},  {96, 256, 1, 19, 17},  {8 * 16, 128, 8, 12, 11}};
   uint32_t seed = 40;
   for (const Shape& sh : shapes) {
     Case c;
@@ -343,17 +353,20 @@ TEST_F(LinearTest, GemvWithScratchMatchesTheReference) {
     c.max_rows = sh.max_rows;
     c.n_rows = sh.n_rows;
     c.scratch = true;
+    c.fuse = false;
     c.seed = seed++;
     check(c);
   }
   Case scaled;
   scaled.scratch = true;
+  scaled.fuse = false;
   scaled.out_scale = 0.0883883f;
   scaled.max_rows = scaled.n_rows = 8;
   check(scaled);
   for (bool low : {true, false}) {
     Case c;
     c.scratch = true;
+    c.fuse = false;
     c.scales = low ? ScaleRange{0, 3} : ScaleRange{230, 240};
     c.x_sd = low ? 0x1p20f : 1e-3f;
     c.rows = 130;
@@ -363,6 +376,7 @@ TEST_F(LinearTest, GemvWithScratchMatchesTheReference) {
   }
   Case sat;
   sat.scratch = true;
+  sat.fuse = false;
   sat.rows = 96;
   sat.cols = 512;
   sat.max_rows = 2;
@@ -374,11 +388,11 @@ TEST_F(LinearTest, GemvWithScratchMatchesTheReference) {
   check(sat);
 }
 
-// Without scratch the FP8 act_quant GEMV quantises x per workgroup: in shared memory all at once
-// for cols <= 4096 and max_rows * cols <= 8192 (gemv_f.comp, also the Gemv cases above), in K
-// tiles otherwise (gemv.comp, one tile or several).
+// Without scratch the FP8 act_quant GEMV quantises x per workgroup: in shared memory, blocks of
+// up to 8192 / cols rows (gemv_q.comp fused: one block at {2, 4096} and {1, 8192}, blocks of 2 at
+// {3, 3072}, also the Gemv cases above), in K tiles past cols 8192 (gemv.comp).
 TEST_F(LinearTest, GemvWithoutScratchOnLongActivations) {
-  const std::pair<uint32_t, int64_t> shapes[] = {{2, 4096}, {1, 8192}, {3, 3072}};  // at and past the limits
+  const std::pair<uint32_t, int64_t> shapes[] = {{2, 4096}, {1, 8192}, {3, 3072}, {2, 8320}};  // at and past the limits
   for (const auto& [max_rows, cols] : shapes) {
     Case c;
     c.rows = 40;
@@ -387,6 +401,67 @@ TEST_F(LinearTest, GemvWithoutScratchOnLongActivations) {
     c.n_rows = max_rows == 1 ? 1 : 2;
     c.seed = 70 + max_rows;
     check(c);
+  }
+}
+
+// Decode batches larger than a block (the GEMV kernels serve 16, 8 with the scratch): every
+// format and output over 20 rows, 19 live (2 blocks of 16, the last partial).
+TEST_F(LinearTest, GemvServesLargeBatchesInRowBlocks) {
+  uint32_t seed = 90;
+  for (const Mode& mode : kModes) {
+    Case c;
+    c.format = mode.format;
+    c.output = mode.output;
+    c.act_quant = mode.act_quant;
+    c.rows = 96;
+    c.max_rows = 20;
+    c.n_rows = 19;
+    c.seed = seed++;
+    check(c);
+  }
+}
+
+// Issue 10: a row's output is bit-identical alone (batch 1) and at position 5 of 37 rows, with
+// the other rows different, for FP8 (act_quant with and without scratch, fp32 output), BF16 and
+// F32 weights, at a short and a long K (one fused block vs scratch or fused blocks of 8 or 2).
+TEST_F(LinearTest, GemvRowResultIsIndependentOfTheBatch) {
+  struct Variant {
+    WeightFormat format;
+    LinearOutput output;
+    bool scratch;
+  };
+  const Variant variants[] = {{WeightFormat::FP8, LinearOutput::Bf16, true},  {WeightFormat::FP8, LinearOutput::Bf16, false},
+                              {WeightFormat::FP8, LinearOutput::F32, false},  {WeightFormat::BF16, LinearOutput::Bf16, false},
+                              {WeightFormat::BF16, LinearOutput::F32, false}, {WeightFormat::F32, LinearOutput::F32, false}};
+  const std::pair<int64_t, int64_t> shapes[] = {{96, 1024}, {32, 4096}};
+  uint32_t seed = 120;
+  for (const Variant& v : variants) {
+    for (const auto& [rows, cols] : shapes) {
+      Case c;
+      c.format = v.format;
+      c.output = v.output;
+      c.scratch = v.scratch;
+      c.rows = rows;
+      c.cols = cols;
+      c.seed = seed++;
+      SCOPED_TRACE(describe(c));
+      const RandomMatrix m = random_matrix(device(), staging(), c.format, c.rows, c.cols, c.seed, 1, c.scales);
+      const std::vector<float> row = random_bf16(size_t(cols), c.seed + 7, 1.0f);
+      c.max_rows = c.n_rows = 1;
+      const std::vector<float> alone = run_linear(c, m, row);
+      c.max_rows = c.n_rows = 37;
+      std::vector<float> batch = random_bf16(size_t(37 * cols), c.seed + 8, 1.0f);
+      std::copy(row.begin(), row.end(), batch.begin() + 5 * cols);
+      const std::vector<float> in_batch = run_linear(c, m, batch);
+      int64_t differ = 0;
+      for (int64_t i = 0; i < rows; ++i) {
+        const uint32_t a = std::bit_cast<uint32_t>(alone[size_t(i)]), b = std::bit_cast<uint32_t>(in_batch[size_t(5 * rows + i)]);
+        if (a != b && differ++ < 3) ADD_FAILURE() << "output " << i << ": alone " << alone[size_t(i)] << ", in the batch " << in_batch[size_t(5 * rows + i)];
+      }
+      EXPECT_EQ(differ, 0);
+      EXPECT_NE(std::bit_cast<uint32_t>(in_batch[size_t(4 * rows)]), kSentinel);  // the neighbours were computed too
+      EXPECT_NE(std::bit_cast<uint32_t>(in_batch[size_t(36 * rows)]), kSentinel);
+    }
   }
 }
 
@@ -442,9 +517,11 @@ TEST_F(LinearTest, RejectsUnsupportedArguments) {
   EXPECT_THROW(gpu::encode_linear(ctx(), a, d), std::invalid_argument);
   a.groups = 1;
   a.path = LinearPath::Gemv;
-  a.max_rows = 17;
+  a.max_rows = 17;  // more than one fused block (16 rows): the scratch path, which refuses a small scratch
   vk::Buffer big = zeros(uint64_t(17) * 128 * 4);
   a.x = a.y = big.range();
+  vk::Buffer small = zeros(16);
+  a.scratch = small.range();
   EXPECT_THROW(gpu::encode_linear(ctx(), a, d), std::invalid_argument);
   EXPECT_TRUE(d.empty());
 }
