@@ -24,6 +24,7 @@ uint32_t rows_per_unit(int64_t cols) {
 }
 
 constexpr uint32_t kFp4RowsPerUnit = 8;  // expert_gemv_fp4: 8 KiB of reduction space, nothing staged
+constexpr uint64_t kMinGemvWorkgroups = 512;  // per step row: ~4 per SM of an H100
 
 uint64_t align256(uint64_t b) { return (b + 255) / 256 * 256; }
 
@@ -143,10 +144,15 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
   const uint32_t fmt = format_code(wa);
   // MXFP4 stacks take expert_gemv_fp4 (16-byte block loads, no staging, 8 rows per unit in flight).
   const bool fp4 = fmt == 0;
-  const uint32_t rpu = fp4 ? kFp4RowsPerUnit : rows_per_unit(wa.cols);
+  const uint32_t n_slots = shared ? 1u : uint32_t(a.topk);
+  const uint32_t phases = mode == 0 ? 2u : 4u;
+  uint32_t rpu = fp4 ? kFp4RowsPerUnit : rows_per_unit(wa.cols);
+  // Fewer rows per unit until a decode row's dispatch has enough workgroups to fill the GPU: the
+  // shared expert (one slot) at 8 rows per unit was 128 workgroups, 0.3 ms on an H100. A row's
+  // summation order does not depend on rpu.
+  while (rpu > 1 && uint64_t(groups_for(uint64_t(wa.rows), phases * rpu)) * n_slots < kMinGemvWorkgroups) rpu /= 2;
   const vk::Kernel& k = ctx.kernels.get({fp4 ? "moe/expert_gemv_fp4" : "moe/expert_gemv", 8, sizeof(GemvPush),
                                          {{0, fmt}, {1, mode}, {2, rpu}, {3, uint32_t(wa.cols / 4)}}, 0});
-  const uint32_t n_slots = shared ? 1u : uint32_t(a.topk);
   GemvPush p{};
   p.rows = uint32_t(wa.rows);
   p.cols = uint32_t(wa.cols);
@@ -158,7 +164,7 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
   p.scale_stride = uint32_t(wa.scale_stride());
   p.swiglu_limit = a.swiglu_limit;
   p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
-  const uint32_t rows_per_group = (mode == 0 ? 2u : 4u) * rpu;
+  const uint32_t rows_per_group = phases * rpu;
   out.push_back({&k,
                  {{a.step, vk::Access::Read},
                   {a.route, vk::Access::Read},
