@@ -20,6 +20,10 @@ ChatJson parse_limited(std::string_view line) {
       throw BatchLineError("JSON nested deeper than " + std::to_string(kMaxBatchLineDepth) + " levels");
     return true;
   };
+  // nlohmann's lexer ends the input at a NUL byte, so whatever follows one (even invalid UTF-8)
+  // would be silently ignored: a JSONL line has no business holding one.
+  if (const size_t nul = line.find('\0'); nul != std::string_view::npos)
+    throw BatchLineError("a NUL byte at offset " + std::to_string(nul) + " (a JSONL line is text)");
   try {
     return ChatJson::parse(line.begin(), line.end(), limit);
   } catch (const json::exception& e) {  // includes invalid UTF-8 inside strings
@@ -45,7 +49,7 @@ int64_t integer_field(const ChatJson& v, const char* name, int64_t lo, int64_t h
   if (!v.is_number_integer()) throw fail();
   if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
-    if (u > uint64_t(hi)) throw fail();
+    if (u > uint64_t(hi) || (lo > 0 && u < uint64_t(lo))) throw fail();  // nlohmann reads "0" as unsigned
     return int64_t(u);
   }
   const int64_t i = v.get<int64_t>();
