@@ -702,16 +702,18 @@ void VulkanExecutor::allocate_buffers() {
   {  // one quantised-activation scratch shared by every act-quantised linear (the widest input):
      // the decode GEMV's, or the tiled coopmat GEMM's of a prefill chunk where the device has it
     const uint64_t cols = uint64_t(std::max({c.dim, c.q_lora_rank, c.o_groups * c.o_lora_rank}));
-    const uint64_t rows = std::max<uint64_t>(S, std::min<uint64_t>(R, 8));  // decode batch; prefill GEMVs (Auto: <= 8 rows)
-    uint64_t bytes = rows * ((cols / 2 + (cols + 127) / 128 + 3) / 4 * 4) * 4 + 256;
-    DeviceMatrix widest;  // sizing only: the GEMM scratch depends on the input width and the rows
+    DeviceMatrix widest;  // sizing only: both scratches depend on the input width and the rows
     widest.format = WeightFormat::FP8;
     widest.rows = 128;
     widest.cols = int64_t(cols);
-    LinearArgs prefill;
-    prefill.w = &widest;
+    LinearArgs decode;  // decode batch; prefill GEMVs (Auto: <= 8 rows)
+    decode.w = &widest;
+    decode.max_rows = uint32_t(std::max<uint64_t>(S, std::min<uint64_t>(R, 8)));
+    decode.path = LinearPath::Gemv;
+    LinearArgs prefill = decode;
     prefill.max_rows = uint32_t(R);
-    bytes = std::max(bytes, linear_scratch_bytes(ctx_, prefill));
+    prefill.path = LinearPath::Auto;
+    const uint64_t bytes = std::max(linear_scratch_bytes(ctx_, decode) + 256, linear_scratch_bytes(ctx_, prefill));
     buffers_.emplace("linear_scratch", arena_->allocate(bytes, "linear scratch"));
   }
   buffers_.emplace("hc_mix_scratch",
