@@ -284,7 +284,7 @@ void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out
   require(a.logits.size >= gate_logits_bytes(a.n_experts, a.max_rows), "logits scratch smaller than gate_logits_bytes()");
   const vk::Kernel& dots = ctx.kernels.get({"moe/gate_logits", 4, sizeof(GatePush), {}, 0});
   const vk::Kernel& select = ctx.kernels.get({"moe/gate_select", 7, sizeof(GatePush), {}, 0});
-  const uint32_t expert_groups = uint32_t((a.n_experts + 31) / 32);  // gate_logits: 32 experts per workgroup
+  const uint32_t expert_groups = uint32_t((a.n_experts + 3) / 4);  // gate_logits: EPW = 4 experts per workgroup
   out.push_back({&dots, {step, x, gate, {a.logits, vk::Access::Write}}, push, {expert_groups, a.max_rows, 1},
                  std::nullopt, "moe gate logits"});
   out.push_back({&select,

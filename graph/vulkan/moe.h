@@ -24,7 +24,7 @@ struct GateArgs {
   vk::BufferRange tid2eid;             // int32 [vocab, k] on hash layers (executor converts the I64 tensor), else empty
   vk::BufferRange step, x;             // step descriptor (row tokens for hash routing); x fp32 [max_rows, D]
   vk::BufferRange route;               // out: route_bytes(topk, max_rows) bytes, layout above
-  // Optional scratch of gate_logits_bytes(): the logits then come from E/32 workgroups per row
+  // Optional scratch of gate_logits_bytes(): the logits then come from E/4 workgroups per row
   // (moe/gate_logits, then moe/gate_select) instead of one (moe/gate): same bits, far faster at
   // decode, where one workgroup would stream the whole [E, D] gate alone.
   vk::BufferRange logits;

@@ -1,17 +1,67 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// MoE router logits (gate_common.glsl's sequential dots), one invocation per expert and 32 experts
-// per workgroup, so a decode row's dots run on E/32 compute units at once; groups (E/32,
-// max_rows). gate_select.comp follows.
-layout(local_size_x = 32) in;
+// MoE router logits: gate_common.glsl's sequential dot per expert (the same operations in the
+// same order, so the same bits as gate.comp and graph::linear_fp32), fed through shared memory.
+// Each thread walking its own 8 KB gate row left one 16-byte load in flight per expert and made
+// the dot memory-latency bound (~90 us per Flash layer for a 2 MB read). Here EPW experts share a
+// workgroup: the threads past the first subgroup-sized block load the next 512 columns of the EPW
+// rows (coalesced) and of x into the other half of a double buffer while one thread per expert
+// runs its sequential sum over the current half. Groups (ceil(E / EPW), max_rows).
+layout(local_size_x = 128) in;
 #define GATE_DOTS
 #include "gate_common.glsl"
 
 layout(std430, binding = 3) writeonly buffer Logits { float logits[]; };  // [max_rows, E]
 
+const uint EPW = 4u;        // experts (summing threads) per workgroup
+const uint STAGE8 = 64u;    // 8-column chunks per stage: 512 columns
+const uint LOADER0 = 32u;   // first loading thread: the summing threads never wait on a load
+shared uvec4 gtile[2][EPW][STAGE8];  // 8 KiB
+shared vec4 xtile[2][2u * STAGE8];   // 4 KiB
+
+void load_stage(uint buf, uint row, uint e0, uint c0, uint chunks) {
+  const uint n = EPW * STAGE8 + 2u * STAGE8;
+  for (uint i = gl_LocalInvocationID.x - LOADER0; i < n; i += gl_WorkGroupSize.x - LOADER0) {
+    if (i < EPW * STAGE8) {
+      const uint r = i / STAGE8, c = i % STAGE8;
+      const uint e = min(e0 + r, p.n_experts - 1u);
+      gtile[buf][r][c] = c0 + c < chunks ? gate8[e * chunks + c0 + c] : uvec4(0u);
+    } else {
+      const uint j = i - EPW * STAGE8;  // vec4 j of the stage's x slice
+      xtile[buf][j] = 2u * c0 + j < 2u * chunks ? x4[row * (p.dim / 4u) + 2u * c0 + j] : vec4(0.0);
+    }
+  }
+}
+
 void main() {
   const uint row = gl_WorkGroupID.y;
-  const uint e = gl_WorkGroupID.x * 32u + gl_LocalInvocationID.x;
-  if (row >= step.n_rows || e >= p.n_experts) return;
-  logits[row * p.n_experts + e] = expert_logit(row, e);
+  if (row >= step.n_rows) return;  // uniform over the workgroup
+  const uint lid = gl_LocalInvocationID.x;
+  const uint e0 = gl_WorkGroupID.x * EPW;
+  const uint chunks = p.dim / 8u;
+  const uint stages = (chunks + STAGE8 - 1u) / STAGE8;
+  precise float acc = 0.0;
+  if (lid >= LOADER0) load_stage(0u, row, e0, 0u, chunks);
+  barrier();
+  for (uint s = 0u; s < stages; ++s) {
+    const uint buf = s & 1u;
+    if (lid >= LOADER0 && s + 1u < stages) load_stage(buf ^ 1u, row, e0, (s + 1u) * STAGE8, chunks);
+    if (lid < EPW) {
+      const uint n = min(STAGE8, chunks - s * STAGE8);
+      for (uint c = 0u; c < n; ++c) {
+        const uvec4 g = gtile[buf][lid][c];
+        const vec4 a = xtile[buf][2u * c], b = xtile[buf][2u * c + 1u];
+        acc += a.x * bf16_to_float(g.x);
+        acc += a.y * bf16_to_float(g.x >> 16);
+        acc += a.z * bf16_to_float(g.y);
+        acc += a.w * bf16_to_float(g.y >> 16);
+        acc += b.x * bf16_to_float(g.z);
+        acc += b.y * bf16_to_float(g.z >> 16);
+        acc += b.z * bf16_to_float(g.w);
+        acc += b.w * bf16_to_float(g.w >> 16);
+      }
+    }
+    barrier();
+  }
+  if (lid < EPW && e0 + lid < p.n_experts) logits[row * p.n_experts + e0 + lid] = acc;
 }

@@ -137,9 +137,15 @@ TEST_P(GateTest, RaggedShapesBitExact) {
 }
 
 TEST_P(GateTest, MoreExpertsThanAWorkgroupHasInvocations) {
-  // 300 experts: the one-workgroup path loops over its 256 invocations, the split path runs 10
-  // workgroups of 32.
+  // 300 experts: the one-workgroup path loops over its 256 invocations, the split path runs 75
+  // workgroups of 4 experts.
   check_bit_exact(random_case(256, 300, 8, 2, 2, 61));
+}
+
+TEST_P(GateTest, SeveralDoubleBufferedStagesBitExact) {
+  // D = 1096 = 137 chunks of 8: the split path streams 512 columns per stage, so two full stages
+  // and a ragged third alternate its two buffers; 7 experts leave the second workgroup 3 of 4.
+  check_bit_exact(random_case(1096, 7, 3, 2, 2, 71));
 }
 
 TEST_P(GateTest, WideSpreadLogitsBitExact) {
