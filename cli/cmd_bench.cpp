@@ -220,6 +220,7 @@ void bench(BenchArgs a) {
       for (const auto& [label, ns] : ex.last_profile()) split[family_of(label)] += ns / 1e6;
       pt["decode_split_ms"] = split;
       std::vector<std::pair<std::string, double>> prof = ex.last_profile();
+      for (const auto& [label, ns] : prof) pt["decode_profile"].push_back({{"dispatch", label}, {"ms", ns / 1e6}});
       std::sort(prof.begin(), prof.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
       for (size_t i = 0; i < std::min<size_t>(8, prof.size()); ++i)
         pt["decode_slowest"].push_back({{"dispatch", prof[i].first}, {"ms", prof[i].second / 1e6}});
