@@ -42,9 +42,8 @@ uint row_base;
 
 #ifdef HC_MIX_PARTIALS_BINDING
 layout(std430, binding = HC_MIX_PARTIALS_BINDING) readonly buffer Partials { float partials[]; };
-#else
-shared float mix_partial[MIX_MAX * BLOCKS_MAX];
 #endif
+shared float mix_partial[MIX_MAX * BLOCKS_MAX];
 shared float mixes[MIX_MAX];
 
 // mixes[0..outputs) for the streams of `row` (all invocations call it; ends with a barrier).
@@ -57,10 +56,12 @@ void compute_mixes(uint row, uint outputs) {
   const float r = div_rn(1.0, sqrt_rn(shifted));
   const uint blocks = (width + BLOCK_K - 1u) / BLOCK_K;
 #ifdef HC_MIX_PARTIALS_BINDING
+  // One coalesced copy into shared memory: summing straight from the buffer would cost each of
+  // the `outputs` summing invocations one memory latency per block.
   const uint first = row * outputs * blocks;
-#define MIX_PARTIAL(i) partials[first + (i)]
+  for (uint idx = gl_LocalInvocationID.x; idx < outputs * blocks; idx += 256u) mix_partial[idx] = partials[first + idx];
+  barrier();
 #else
-#define MIX_PARTIAL(i) mix_partial[i]
   for (uint idx = gl_LocalInvocationID.x; idx < outputs * blocks; idx += 256u) {
     const uint o = idx / blocks, b = idx % blocks;
     const uint end = min(width, (b + 1u) * BLOCK_K);
@@ -73,19 +74,29 @@ void compute_mixes(uint row, uint outputs) {
   if (gl_LocalInvocationID.x < outputs) {
     const uint o = gl_LocalInvocationID.x;
     precise float acc = 0.0;
-    for (uint b = 0u; b < blocks; ++b) acc += MIX_PARTIAL(o * blocks + b);
+    for (uint b = 0u; b < blocks; ++b) acc += mix_partial[o * blocks + b];
     precise float m = acc * r;
     mixes[o] = m;
   }
   barrier();
 }
 
-// y[c] = bf16(sum_i w_i X_i[c]) for the streams at row_base.
+// y[c] = bf16(sum_i w_i X_i[c]) for the streams at row_base. COLS columns per pass, with all
+// their stream loads issued before the sums (one memory latency per pass, not per load).
+const uint COLLAPSE_COLS = 4u;
 void collapse(float w[HC_MAX], uint y_base) {
-  for (uint c = gl_LocalInvocationID.x; c < p.dim; c += 256u) {
-    precise float acc = 0.0;
-    for (uint i = 0u; i < p.hc; ++i) acc += w[i] * xs[row_base + i * p.dim + c];
-    y[y_base + c] = round_bf16(acc);
+  for (uint c0 = gl_LocalInvocationID.x; c0 < p.dim; c0 += 256u * COLLAPSE_COLS) {
+    float xv[COLLAPSE_COLS][HC_MAX];
+    for (uint k = 0u; k < COLLAPSE_COLS; ++k) {
+      const uint c = c0 + 256u * k;
+      for (uint i = 0u; i < HC_MAX; ++i) xv[k][i] = c < p.dim && i < p.hc ? xs[row_base + i * p.dim + c] : 0.0;
+    }
+    for (uint k = 0u; k < COLLAPSE_COLS; ++k) {
+      const uint c = c0 + 256u * k;
+      precise float acc = 0.0;
+      for (uint i = 0u; i < p.hc; ++i) acc += w[i] * xv[k][i];
+      if (c < p.dim) y[y_base + c] = round_bf16(acc);
+    }
   }
 }
 
