@@ -54,11 +54,16 @@ float fp4_word(uint q, uint w) {
          b.z * e2m1_to_float(q >> 24) + b.w * e2m1_to_float(q >> 28);
 }
 
-// 4 FP8 codes of a word times the staged inputs 4w..4w+3.
-float fp8_word(uint q, uint w) {
+// 4 FP8 codes of a word times the staged inputs 4w..4w+3, divided by 256. An e4m3 code's bits
+// moved into fp16 position (s eeee mmm -> s 0eeee mmm0000000) read exactly 2^-8 times its value,
+// normals and subnormals alike, so two codes decode per shift-and-mask and unpackHalf2x16 (NaN
+// codes would not survive this, and are refused when the weights load).
+float fp8_word_div256(uint q, uint w) {
   const vec4 a = xs[w];
-  return a.x * e4m3_to_float(q & 0xffu) + a.y * e4m3_to_float((q >> 8) & 0xffu) +
-         a.z * e4m3_to_float((q >> 16) & 0xffu) + a.w * e4m3_to_float(q >> 24);
+  const uint odd = q >> 8;
+  const vec2 v02 = unpackHalf2x16(((q & 0x007f007fu) << 7) | ((q & 0x00800080u) << 8));
+  const vec2 v13 = unpackHalf2x16(((odd & 0x007f007fu) << 7) | ((odd & 0x00800080u) << 8));
+  return a.x * v02.x + a.y * v13.x + a.z * v02.y + a.w * v13.y;
 }
 
 // This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
@@ -97,7 +102,7 @@ void unit_partials(bool b, uint m, uint row0, uint phases, uint phase) {
         q[i] = b ? wb[di] : wa[di];
         sb[i] = b ? wb_scale[si] : wa_scale[si];
       }
-      for (uint i = 0u; i < RPU; ++i) acc[i] += times_scale(fp8_word(q[i], w), sb[i]);
+      for (uint i = 0u; i < RPU; ++i) acc[i] += times_scale(fp8_word_div256(q[i], w) * 256.0, sb[i]);
     }
   }
   for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;

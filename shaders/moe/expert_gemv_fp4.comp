@@ -3,12 +3,15 @@
 // Grouped expert GEMV for MXFP4 stacks (model-spec §3.6, §4.2), the decode fast path of
 // expert_gemv.comp (same bindings, push constants, grid and outputs; FP8 stacks stay there): for
 // every (step row, expert slot) the selected expert's matrix times the act-quantised input row.
-// One 16-byte load is one 32-code scale block; a thread issues all RPU rows' loads of a block
-// before using any (decode is one wave: latency-bound otherwise), and reads its inputs from
-// global memory through the caches (no staging pass and barrier before the first weight load).
-// e2m1 codes become fp16 pairs by bit shifts (value * 2^-14, exact, subnormal for code 1), the
-// block's dot is fp32 over exact products, then scaled by 2^14 and ldexp'd by the e8m0 exponent
-// (exact). The 64 partial sums of a row meet in a fixed shared-memory tree (any subgroup size).
+// The 64 threads of a row unit read consecutive 4-byte words (8 codes) of each of its RPU rows, so
+// a warp's weight loads and its input loads (the word's 8 inputs, 32 bytes) are both contiguous
+// and the inputs are reused by all RPU rows; a thread issues all RPU rows' loads of a word before
+// using any (decode is latency-bound otherwise). A byte of codes becomes its two e2m1 values as
+// an fp16 pair through a 256-entry shared table (one lookup per 2 codes: the decode must stay
+// under a few instructions per code to keep up with the memory), each word's 8 exact products
+// are summed in fp32 and ldexp'd by the block's e8m0 exponent (exact), and the 64 partial sums of
+// a row meet in a fixed shared-memory tree (any subgroup size; the order depends only on the
+// matrix shape, not on the batch).
 //   MODE 0 (gate/up): units 0,1 = w1 rows, units 2,3 = the same w3 rows (2 * RPU rows per
 //          workgroup); h = bf16(weight * silu(min(g, L)) * clamp(u, -L, L)) with g, u the bf16
 //          linear outputs (graph::expert_forward).
@@ -25,9 +28,9 @@ layout(constant_id = 3) const uint XS_VEC4 = 1024;   // unused here (expert_gemv
 
 layout(std430, binding = 1) readonly buffer Route { uint route[]; };
 layout(std430, binding = 2) readonly buffer In { vec4 xin[]; };
-layout(std430, binding = 3) readonly buffer WaData { uvec4 wa[]; };
+layout(std430, binding = 3) readonly buffer WaData { uint wa[]; };
 layout(std430, binding = 4) readonly buffer WaScale { uint wa_scale[]; };
-layout(std430, binding = 5) readonly buffer WbData { uvec4 wb[]; };
+layout(std430, binding = 5) readonly buffer WbData { uint wb[]; };
 layout(std430, binding = 6) readonly buffer WbScale { uint wb_scale[]; };
 layout(std430, binding = 7) writeonly buffer Out { float outv[]; };
 
@@ -44,26 +47,21 @@ layout(push_constant) uniform Params {
 
 const uint THREADS_PER_ROW = 64u;
 shared float red[RPU][256];
+shared uint e2m1_pairs[256];  // byte -> packHalf2x16(e2m1(low nibble), e2m1(high nibble))
 
-// Codes k and k + 4 of a word as fp16 bits (value * 2^-14): e2m1 (s e e m) -> fp16 (s 0 0 0 e e m 0..0).
-uint e2m1_pair_half_bits(uint q, uint k) {
-  const uint t = (q >> (4u * k)) & 0x000F000Fu;
-  return ((t & 0x00070007u) << 9) | ((t & 0x00080008u) << 12);
+float e2m1_value(uint c) {
+  const uint e = (c >> 1) & 3u;
+  const float mag = e == 0u ? 0.5 * float(c & 1u) : exp2(float(e) - 1.0) * (1.0 + 0.5 * float(c & 1u));
+  return (c & 8u) != 0u ? -mag : mag;
 }
 
-// sum_j x[j] * e2m1(code j) of one 32-code block (4 words), times 2^-14; x = 8 vec4 at xb.
-float block_dot(uvec4 q, uint xb) {
-  float s = 0.0;
-  for (uint w = 0u; w < 4u; ++w) {
-    const uint word = q[w];
-    const vec4 a = xin[xb + 2u * w], b = xin[xb + 2u * w + 1u];  // inputs 8w .. 8w+7 of the block
-    const vec2 p0 = unpackHalf2x16(e2m1_pair_half_bits(word, 0u));  // codes 0, 4
-    const vec2 p1 = unpackHalf2x16(e2m1_pair_half_bits(word, 1u));  // codes 1, 5
-    const vec2 p2 = unpackHalf2x16(e2m1_pair_half_bits(word, 2u));  // codes 2, 6
-    const vec2 p3 = unpackHalf2x16(e2m1_pair_half_bits(word, 3u));  // codes 3, 7
-    s += dot(vec4(p0.x, p1.x, p2.x, p3.x), a) + dot(vec4(p0.y, p1.y, p2.y, p3.y), b);
-  }
-  return s;
+// sum_j x[j] * e2m1(code j) over the 8 codes of word q (low nibble first); inputs a, b.
+float word_dot(uint q, vec4 a, vec4 b) {
+  const vec2 c01 = unpackHalf2x16(e2m1_pairs[q & 0xffu]);
+  const vec2 c23 = unpackHalf2x16(e2m1_pairs[(q >> 8) & 0xffu]);
+  const vec2 c45 = unpackHalf2x16(e2m1_pairs[(q >> 16) & 0xffu]);
+  const vec2 c67 = unpackHalf2x16(e2m1_pairs[q >> 24]);
+  return dot(vec4(c01, c23), a) + dot(vec4(c45, c67), b);
 }
 
 // This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
@@ -72,24 +70,26 @@ float block_dot(uvec4 q, uint xb) {
 void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow) {
   const uint lid = gl_LocalInvocationID.x;
   const uint t = lid % THREADS_PER_ROW;
-  const uint blocks = p.cols / 32u;
+  const uint words = p.cols / 8u, blocks = p.cols / 32u;
   uint rows[RPU];
   float acc[RPU];
   for (uint i = 0u; i < RPU; ++i) {
     rows[i] = min(row0 + i * phases + phase, p.rows - 1u);
     acc[i] = 0.0;
   }
-  const uint mbase = m * p.data_stride16, sbase = m * p.scale_stride;
+  const uint mbase = m * p.data_stride16 * 4u, sbase = m * p.scale_stride;
   const uint xbase = xrow * (p.cols / 4u);
-  for (uint c = t; c < blocks; c += THREADS_PER_ROW) {
-    uvec4 q[RPU];
-    uint sw[RPU];
+  for (uint w = t; w < words; w += THREADS_PER_ROW) {
+    const uint c = w >> 2;  // the word's 32-code scale block
+    uint q[RPU], sw[RPU];
     for (uint i = 0u; i < RPU; ++i) {
-      const uint di = mbase + rows[i] * blocks + c, si = sbase + rows[i] * blocks + c;
+      const uint di = mbase + rows[i] * words + w, si = sbase + rows[i] * blocks + c;
       q[i] = b ? wb[di] : wa[di];
-      sw[i] = byte_in_word(b ? wb_scale[si >> 2] : wa_scale[si >> 2], si);
+      sw[i] = b ? wb_scale[si >> 2] : wa_scale[si >> 2];
+      sw[i] = byte_in_word(sw[i], si);
     }
-    for (uint i = 0u; i < RPU; ++i) acc[i] += ldexp(block_dot(q[i], xbase + 8u * c) * 16384.0, e8m0_exponent(sw[i]));
+    const vec4 xa = xin[xbase + 2u * w], xb = xin[xbase + 2u * w + 1u];
+    for (uint i = 0u; i < RPU; ++i) acc[i] += ldexp(word_dot(q[i], xa, xb), e8m0_exponent(sw[i]));
   }
   for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
 }
@@ -116,6 +116,8 @@ void main() {
   const uint phase = MODE == 0u ? (unit & 1u) : unit;
   const bool use_b = MODE == 0u && unit >= 2u;
   const uint row0 = gl_WorkGroupID.x * phases * RPU;
+  e2m1_pairs[lid] = packHalf2x16(vec2(e2m1_value(lid & 15u), e2m1_value(lid >> 4)));
+  barrier();
   unit_partials(use_b, expert, row0, phases, phase, xrow);
   barrier();
   for (uint s = THREADS_PER_ROW / 2u; s > 0u; s >>= 1) {

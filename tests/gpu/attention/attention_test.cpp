@@ -354,9 +354,10 @@ TEST(AttentionHostTest, SplitsAndKeys) {
   EXPECT_EQ(gpu::max_attention_keys(128, 4, 512, 9999), 640u);
   EXPECT_EQ(gpu::max_attention_keys(128, 128, 512, 8192), 8320u);
   EXPECT_EQ(gpu::max_attention_keys(128, 0, 512, 8192), 128u);
-  EXPECT_EQ(gpu::attention_splits(16), 1u);
-  EXPECT_EQ(gpu::attention_splits(128), 4u);
-  EXPECT_EQ(gpu::attention_splits(640), 20u);
+  EXPECT_EQ(gpu::attention_splits(8), 1u);  // one 8-key tile per split
+  EXPECT_EQ(gpu::attention_splits(16), 2u);
+  EXPECT_EQ(gpu::attention_splits(128), 16u);
+  EXPECT_EQ(gpu::attention_splits(640), 80u);
   EXPECT_EQ(gpu::attention_splits(8320), 256u);
   EXPECT_EQ(gpu::attention_splits(1 << 20), 256u);
 }
