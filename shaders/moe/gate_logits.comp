@@ -16,7 +16,7 @@ layout(std430, binding = 3) writeonly buffer Logits { float logits[]; };  // [ma
 const uint EPW = 4u;        // experts (summing threads) per workgroup
 const uint STAGE8 = 64u;    // 8-column chunks per stage: 512 columns
 const uint LOADER0 = 32u;   // first loading thread: the summing threads never wait on a load
-shared uvec4 gtile[2][EPW][STAGE8];  // 8 KiB
+shared uvec4 gtile[2][EPW][STAGE8 + 1u];  // 8 KiB; rows padded so the summing threads hit distinct banks
 shared vec4 xtile[2][2u * STAGE8];   // 4 KiB
 
 void load_stage(uint buf, uint row, uint e0, uint c0, uint chunks) {
