@@ -133,6 +133,7 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
               caps.subgroup_operations.end(),
           "encode_sparse_attention: needs subgroup arithmetic");
   require(a.window > 0 && a.n_splits > 0, "encode_sparse_attention: window and n_splits must be > 0");
+  require(a.n_splits <= 256, "encode_sparse_attention: n_splits above 256 (attn_merge.comp MAX_SPLITS)");
   require(a.ratio != 4 || a.index_topk > 0, "encode_sparse_attention: ratio 4 needs index_topk");
   struct Push {
     uint32_t n_heads, head_dim, rope_dim, window;

@@ -1,5 +1,6 @@
 #include "graph/vulkan/indexer.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <stdexcept>
@@ -18,7 +19,21 @@ struct SelectParams {
   uint32_t max_entries, ratio;
 };
 
-constexpr uint32_t kScoreGroup = 64 * 4;  // WG * TILES keys per workgroup of shaders/indexer/scores.comp
+constexpr uint32_t kScoreThreads = 256;  // shaders/indexer/scores.comp WG: (key, head) pairs per pass
+// Workgroups per row of the scores kernel at most: enough to fill an H100-class GPU (132 SMs x 8
+// workgroups of 256) at one row; longer contexts walk several key tiles per workgroup, reusing its
+// query load.
+constexpr uint64_t kMaxScoreGroups = 1024;
+
+// Keys per tile of the scores kernel: one (key, head) pair per invocation.
+uint32_t score_tile_keys(uint32_t heads) { return std::max<uint32_t>(1, kScoreThreads / heads); }
+
+// Shared memory of scores.comp: padded bf16 query pairs, head weights, a tile's head terms and
+// decoded keys.
+uint64_t score_shared_bytes(uint64_t heads, uint64_t dim) {
+  const uint64_t tile = score_tile_keys(uint32_t(heads));
+  return heads * (dim / 2 + 1) * 4 + heads * 4 + tile * heads * 4 + tile * dim * 4;
+}
 
 }  // namespace
 
@@ -43,15 +58,17 @@ uint64_t indexer_scores_bytes(uint32_t max_rows, int64_t max_entries) {
 }
 
 void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk::Dispatch>& out) {
-  // Shared memory stays within 32 KiB (lavapipe): packed bf16 queries + weights in the scores
-  // kernel, (key, index) survivor pairs + 2 KiB of histogram and scan in the selection.
-  if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || a.heads * a.dim * 2 + a.heads * 4 > 32768)
+  // Shared memory stays within 32 KiB (lavapipe): packed bf16 queries, weights, a tile's head
+  // terms and keys in the scores kernel, (key, index) survivor pairs + 5 KiB of histogram and scan in the
+  // selection.
+  if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || score_shared_bytes(uint64_t(a.heads), uint64_t(a.dim)) > 32768)
     throw std::invalid_argument("encode_indexer_topk: heads * dim must fit 32 KiB of packed bf16 queries");
   if (a.topk <= 0 || a.topk > 2048 || a.ratio <= 0 || a.max_entries <= 0)
     throw std::invalid_argument("encode_indexer_topk: topk (<= 2048) / ratio / max_entries");
   const SelectParams p{uint32_t(a.max_entries), uint32_t(a.ratio)};
-  const vk::Kernel& scores =
-      ctx.kernels.get({"indexer/scores", 5, sizeof(SelectParams), {{0, uint32_t(a.heads)}, {1, uint32_t(a.dim)}}, 0});
+  const uint32_t tile = score_tile_keys(uint32_t(a.heads));
+  const vk::Kernel& scores = ctx.kernels.get(
+      {"indexer/scores", 5, sizeof(SelectParams), {{0, uint32_t(a.heads)}, {1, uint32_t(a.dim)}, {2, tile}}, 0});
   out.push_back({&scores,
                  {{a.step, vk::Access::Read},
                   {a.q, vk::Access::Read},
@@ -59,7 +76,7 @@ void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk:
                   {a.index_keys, vk::Access::Read},
                   {a.scores, vk::Access::Write}},
                  vk::push_words(p),
-                 {groups_for(uint64_t(a.max_entries), kScoreGroup), a.max_rows, 1},
+                 {uint32_t(std::min<uint64_t>(groups_for(uint64_t(a.max_entries), tile), kMaxScoreGroups)), a.max_rows, 1},
                  std::nullopt,
                  "indexer.scores"});
   const vk::Kernel& select = ctx.kernels.get({"indexer/topk", 3, sizeof(SelectParams), {{0, uint32_t(a.topk)}}, 0});

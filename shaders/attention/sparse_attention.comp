@@ -15,7 +15,12 @@
 // With max_keys > 0 (decode: scratch for every row's scores is small) PASS 0 stores the scores
 // and PASS 1 skips the dot products and their reductions, its costliest part.
 // The keys of a row are split evenly over n_splits workgroups (flash-decoding: decode rows get
-// parallelism over keys); a workgroup serves HG heads, so each key it loads is used HG times.
+// parallelism over keys), at least MIN_CHUNK keys each: n_splits is sized for the longest context
+// the cache holds, and a short context would otherwise leave one key per split and make the merge
+// add hundreds of near-empty partials. Splits past the last used one write max_part = -inf in
+// PASS 0 and nothing else (attn_merge skips them). A workgroup serves HG heads, so each key it
+// loads is used HG times. PASS 1 reduces the splits' maxima over all threads (subgroupMax), not
+// in one thread's serial loop.
 // Thread t owns dims 4t..4t+3 (head_dim <= 512, a multiple of 4): it keeps those dims of the HG
 // query heads and of their P.V sums in registers and loads only those dims of each key (one word
 // of e4m3 codes, or two of bf16). Dot products are reduced over threads with subgroupAdd and then
@@ -59,6 +64,7 @@ const uint HG = 8;        // heads per workgroup
 const uint KT = 8;        // keys per tile
 const uint SLOTS = HG * KT;
 const uint MAX_SUBGROUPS = 32;
+const uint MIN_CHUNK = 8;  // keys per split at least: one KT tile
 const float NEG_INF = -1.0 / 0.0;
 
 const uint KEY_NONE = 0, KEY_KV = 1, KEY_RING = 2, KEY_COMPRESSED = 3;
@@ -124,7 +130,12 @@ void main() {
   const uint t = gl_LocalInvocationID.x, d0 = 4u * t;
   if (row >= step.n_rows) return;
   const uint n_active = min(HG, pc.n_heads - h0);
-  const uint nk = n_keys(row), chunk = (nk + pc.n_splits - 1u) / pc.n_splits;
+  const uint nk = n_keys(row), chunk = max((nk + pc.n_splits - 1u) / pc.n_splits, MIN_CHUNK);
+  const uint used = (nk + chunk - 1u) / chunk;
+  if (split >= used) {  // uniform: the whole workgroup leaves
+    if (PASS == 0u && t < n_active) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = NEG_INF;
+    return;
+  }
   const uint j_begin = min(nk, split * chunk), j_end = min(nk, j_begin + chunk);
   const uint words = kv_entry_bytes(pc.head_dim - pc.rope_dim, pc.rope_dim) / 4u;
   const bool owns_dims = d0 < pc.head_dim;
@@ -134,12 +145,22 @@ void main() {
     qv[h] = owns_dims && h < n_active ? q4[((row * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] : vec4(0.0);
     acc[h] = vec4(0.0);
   }
-  if (PASS == 1u && t < n_active) {
-    float m = NEG_INF;
-    for (uint s = 0u; s < pc.n_splits; ++s) m = max(m, max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + s]);
-    m_sh[t] = m;
+  if (PASS == 1u) {  // m of each head: max over the used splits, spread over all threads
+    for (uint h = 0u; h < HG; ++h) {
+      float m = NEG_INF;
+      if (h < n_active)
+        for (uint s = t; s < used; s += THREADS) m = max(m, max_part[(row * pc.n_heads + h0 + h) * pc.n_splits + s]);
+      m = subgroupMax(m);
+      if (subgroupElect()) red[gl_SubgroupID * HG + h] = m;
+    }
+    barrier();
+    if (t < n_active) {
+      float m = NEG_INF;
+      for (uint g = 0u; g < gl_NumSubgroups; ++g) m = max(m, red[g * HG + t]);
+      m_sh[t] = m;
+    }
   }
-  barrier();
+  barrier();  // m_sh ready; red free for the tiles
 
   // Thread t < SLOTS also owns score slot (head t / KT, key t % KT) of every tile.
   const uint slot_h = t / KT, slot_k = t % KT;

@@ -6,15 +6,18 @@
 // keys > T (fewer than k) are gathered in any order, keys == T in index order (each invocation
 // scans a contiguous run; a prefix sum of the runs' tie counts ranks them), and a rank sort of the
 // <= topk survivors writes the result. One workgroup per row; memory traffic is 3-4 reads of the
-// row's scores, independent of topk.
+// row's scores, independent of topk. Decode rows are latency-bound (a 4K context has 1,024
+// scores): 1,024 invocations per row, and the threshold bin is found with a parallel suffix sum
+// of the histogram instead of one invocation walking the bins.
 #extension GL_GOOGLE_include_directive : require
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
 
 layout(constant_id = 0) const uint TOPK = 512u;  // index_topk
-const uint WG = 256u;
-layout(local_size_x = 256) in;
+const uint WG = 1024u;
+const uint BINS = 256u;
+layout(local_size_x = 1024) in;
 
 layout(std430, binding = 1) readonly buffer Scores { float scores[]; };  // [max_rows, max_entries]
 layout(std430, binding = 2) writeonly buffer Sel { int sel[]; };         // [max_rows, TOPK]
@@ -24,7 +27,7 @@ layout(push_constant) uniform Params {
   uint ratio;
 } p;
 
-shared uint hist[256];
+shared uint hist[BINS];
 shared uint scan[WG];
 shared uint found_bin, found_above, n_gt;
 shared uint cand_key[TOPK];
@@ -36,15 +39,26 @@ uint order_key(float s) {
   return (((u & 0x80000000u) != 0u) ? ~u : (u | 0x80000000u)) >> 16;
 }
 
-// Thread 0: the bin holding the k-th best among hist (counting from the top) given `above`
-// better keys outside it; publishes the bin and the count of keys above it.
+// The bin holding the k-th best among hist (counting from the top) given `above` better keys
+// outside it; publishes the bin and the count of keys above it. scan[b] becomes the count of
+// keys in bins >= b (Hillis-Steele); exactly one bin has above + scan[b + 1] < k <= above +
+// scan[b] (k <= total, and an empty bin cannot satisfy both).
 void find_bin(uint k, uint above) {
-  if (gl_LocalInvocationID.x == 0u) {
-    uint acc = above;
-    uint b = 255u;
-    while (acc + hist[b] < k) { acc += hist[b]; --b; }  // k <= total, so it stops by bin 0
-    found_bin = b;
-    found_above = acc;
+  const uint t = gl_LocalInvocationID.x;
+  if (t < BINS) scan[t] = hist[t];
+  barrier();
+  for (uint off = 1u; off < BINS; off *= 2u) {
+    const uint v = t + off < BINS ? scan[t + off] : 0u;
+    barrier();
+    if (t < BINS) scan[t] += v;
+    barrier();
+  }
+  if (t < BINS) {
+    const uint incl = above + scan[t], excl = incl - hist[t];
+    if (excl < k && incl >= k) {
+      found_bin = t;
+      found_above = excl;
+    }
   }
   barrier();
 }
@@ -60,7 +74,7 @@ void main() {
     return;
   }
   // Pass 1: high byte of the key.
-  hist[t] = 0u;
+  if (t < BINS) hist[t] = 0u;
   if (t == 0u) n_gt = 0u;
   barrier();
   for (uint c = t; c < visible; c += WG) atomicAdd(hist[order_key(scores[base + c]) >> 8], 1u);
@@ -69,7 +83,7 @@ void main() {
   const uint hi = found_bin, above_hi = found_above;
   barrier();
   // Pass 2: low byte within the high-byte bin.
-  hist[t] = 0u;
+  if (t < BINS) hist[t] = 0u;
   barrier();
   for (uint c = t; c < visible; c += WG) {
     const uint key = order_key(scores[base + c]);

@@ -192,6 +192,15 @@ TEST_F(IndexerTopkTest, LargeEntryCountSelection) {
   check(c, k, 7);
 }
 
+TEST_F(IndexerTopkTest, ScoreWorkgroupsWalkSeveralKeyTiles) {
+  // 64 heads: 4-key tiles, and 5,001 visible keys make 1,251 tiles for at most 1,024 score
+  // workgroups, so some workgroups score a second tile with the queries they loaded once.
+  TopkCase c{64, 32, 16, 6000, {}, 1};
+  gpu::append_rows(c.rows, 20003, std::vector<int64_t>(1, 1), 0);
+  Keys k = random_keys(1, c.max_entries, c.dim, 555);
+  check(c, k, 10);
+}
+
 TEST_F(IndexerTopkTest, LargeEntryCountSmallTopk) {
   TopkCase c{4, 32, 8, 20480, {}, 2};
   gpu::append_rows(c.rows, 79999, std::vector<int64_t>(1, 1), 0);
