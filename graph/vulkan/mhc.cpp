@@ -1,5 +1,6 @@
 #include "graph/vulkan/mhc.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "graph/vulkan/norms.h"
@@ -65,8 +66,14 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
   const bool split = use_partials(a.mix_partials, a.dim, a.hc, a.max_rows);
   if (split) encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.hc * a.dim, (2 + a.hc) * a.hc,
                                  a.max_rows, out);
-  const vk::Kernel& k = ctx.kernels.get({split ? "mhc/hc_pre_split" : "mhc/hc_pre", split ? 9u : 8u,
-                                         sizeof(MixPush), {}, 0});
+  // Where subgroups can shuffle and hold the hc x hc Sinkhorn matrix, one subgroup iterates it
+  // without workgroup barriers while the others collapse the streams (same bits).
+  const vk::Caps& caps = ctx.device.caps();
+  const bool sg = split && caps.max_subgroup_size >= a.hc * a.hc &&
+                  std::find(caps.subgroup_operations.begin(), caps.subgroup_operations.end(), "shuffle") !=
+                      caps.subgroup_operations.end();
+  const vk::Kernel& k = ctx.kernels.get({split ? (sg ? "mhc/hc_pre_split_sg" : "mhc/hc_pre_split") : "mhc/hc_pre",
+                                         split ? 9u : 8u, sizeof(MixPush), {}, 0});
   vk::Dispatch d{&k,
                  {{a.step, vk::Access::Read},
                   {a.streams, vk::Access::Read},

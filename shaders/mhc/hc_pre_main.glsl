@@ -59,6 +59,39 @@ uint sinkhorn(uint n) {
   return src;
 }
 
+#ifdef HC_SUBGROUP_SINKHORN
+// graph::sinkhorn as sinkhorn() computes it (the same operations in the same order, so the same
+// bits), run by one subgroup of >= n*n invocations: lane e holds entry e and reads the others of
+// its row or column by subgroupShuffle, so the 40 passes need no workgroup barrier and the other
+// subgroups collapse the streams meanwhile. Lanes >= n*n compute on a clamped copy and are
+// ignored. Leaves the result in sk[0..n*n).
+void sinkhorn_subgroup(uint n) {
+  const uint e = min(gl_SubgroupInvocationID, n * n - 1u), j = e / n, k = e % n;
+  float v = sk[e];
+  float m = subgroupShuffle(v, j * n);
+  for (uint c = 1u; c < n; ++c) m = max(m, subgroupShuffle(v, j * n + c));
+  precise float d = v - m;
+  const float ex = exp_rn(d);
+  precise float sum = 0.0;
+  for (uint c = 0u; c < n; ++c) sum += subgroupShuffle(ex, j * n + c);
+  precise float first = div_rn(ex, sum) + p.hc_eps;
+  v = first;
+  for (uint it = 0u; it < max(p.sinkhorn_iters, 1u); ++it) {  // the first column pass always runs
+    if (it > 0u) {
+      precise float rs = 0.0;
+      for (uint i = 0u; i < n; ++i) rs += subgroupShuffle(v, j * n + i);
+      precise float rden = rs + p.hc_eps;
+      v = div_rn(v, rden);
+    }
+    precise float cs = 0.0;
+    for (uint i = 0u; i < n; ++i) cs += subgroupShuffle(v, i * n + k);
+    precise float cden = cs + p.hc_eps;
+    v = div_rn(v, cden);
+  }
+  if (gl_SubgroupInvocationID < n * n) sk[gl_SubgroupInvocationID] = v;
+}
+#endif
+
 void main() {
   const uint row = gl_WorkGroupID.x;
   if (row >= step.n_rows) return;
@@ -73,9 +106,19 @@ void main() {
   }
   if (t < n * n) sk[t] = logit(2u * n + t, 2u);
   barrier();
+  float w[HC_MAX];
+#ifdef HC_SUBGROUP_SINKHORN
+  if (gl_SubgroupSize >= n * n) {  // uniform: the same for every subgroup
+    if (gl_SubgroupID == 0u) sinkhorn_subgroup(n);
+    for (uint i = 0u; i < HC_MAX; ++i) w[i] = i < n ? pre_w[i] : 0.0;
+    collapse(w, row * p.dim);
+    barrier();
+    if (t < n * n) comb_out[row * n * n + t] = sk[t];
+    return;
+  }
+#endif
   const uint res = sinkhorn(n);
   if (t < n * n) comb_out[row * n * n + t] = sk[res + t];
-  float w[HC_MAX];
   for (uint i = 0u; i < HC_MAX; ++i) w[i] = i < n ? pre_w[i] : 0.0;
   collapse(w, row * p.dim);
 }
