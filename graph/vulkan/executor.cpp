@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "graph/memory_plan.h"
@@ -153,10 +154,18 @@ class StepEncoder {
   const RopeSlots& slots_;
   const ExecutorOptions& o_;
   std::vector<vk::Dispatch> out_;
+  // The last hc_pre also wrote its block's RMSNorm into "x" (HcPreArgs::norm_weight): the norm
+  // op right after it is skipped. Layer and whether it was the ffn half.
+  struct FusedNorm {
+    int64_t layer;
+    bool ffn;
+  };
+  std::optional<FusedNorm> fused_norm_;
 };
 
 void StepEncoder::encode_op(const graph::Op& op) {
   using K = graph::OpKind;
+  if (op.kind != K::RmsNorm) fused_norm_.reset();  // only the op right after hc_pre may use it
   switch (op.kind) {
     case K::Embed: return embed(op);
     case K::HcPre: return hc_pre(op);
@@ -456,7 +465,13 @@ void StepEncoder::hc_pre(const graph::Op& op) {
   a.mix_partials = buf("hc_mix_scratch");  // the mix dots spread over many workgroups
   a.hc_eps = c_.hc_eps;
   a.norm_eps = c_.norm_eps;
+  const bool ffn = ends_with(op.name, ".hc_ffn");
+  a.norm_weight = (ffn ? b.ffn_norm : b.attn_norm).data;  // the norm op that follows (rms_norm below)
+  a.norm_out = buf("x");
+  a.rms_eps = c_.norm_eps;
   label_from(op.name, [&] { encode_hc_pre(ctx_, a, out_); });
+  fused_norm_.reset();
+  if (hc_pre_fuses_norm(a)) fused_norm_ = FusedNorm{op.layer, ffn};
 }
 
 void StepEncoder::hc_post(const graph::Op& op) {
@@ -474,8 +489,13 @@ void StepEncoder::hc_post(const graph::Op& op) {
 
 void StepEncoder::rms_norm(const graph::Op& op) {
   if (op.name == "norm") return norm_rows(m_.norm, "head_y", "head_x", c_.dim, "norm", true);
+  const bool ffn = ends_with(op.name, ".ffn_norm");
+  const bool fused = fused_norm_ && fused_norm_->layer == op.layer && fused_norm_->ffn == ffn &&
+                     (ffn || ends_with(op.name, ".attn_norm"));
+  fused_norm_.reset();
+  if (fused) return;  // hc_pre wrote "x" already
   const DeviceBlock& b = block(op.layer);
-  norm_rows(ends_with(op.name, ".ffn_norm") ? b.ffn_norm : b.attn_norm, "y", "x", c_.dim, op.name);
+  norm_rows(ffn ? b.ffn_norm : b.attn_norm, "y", "x", c_.dim, op.name);
 }
 
 // §3.7: the last row of each sequence is gathered, collapsed (hc_head) and normalised.

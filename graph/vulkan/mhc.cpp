@@ -13,6 +13,8 @@ struct MixPush {  // shaders/mhc/hc_mix.glsl
   uint32_t dim, hc, depth;
   float inv_width, norm_eps, hc_eps;
   uint32_t sinkhorn_iters;
+  uint32_t y_depth;  // hc_pre's fused RMSNorm (HcPreArgs::norm_weight)
+  float y_inv_dim, y_eps;
 };
 
 struct PartialsPush {  // shaders/mhc/hc_mix_partials.comp
@@ -25,7 +27,8 @@ MixPush mix_push(uint32_t dim, uint32_t hc, float norm_eps, float hc_eps, uint32
   if (hc == 0 || hc > 4) throw std::invalid_argument("mhc: hc_mult must be in [1, 4]");
   const uint64_t width = uint64_t(hc) * dim;
   if (dim == 0 || width > 32768) throw std::invalid_argument("mhc: hc_mult * dim must be in [1, 32768]");
-  return {dim, hc, pairwise_depth(width), 1.0f / float(width), norm_eps, hc_eps, iters};
+  return {dim, hc, pairwise_depth(width), 1.0f / float(width), norm_eps, hc_eps, iters, pairwise_depth(dim),
+          1.0f / float(dim), 0.f};
 }
 
 // The split path reads fn and the streams as vec4: it needs a width that is a multiple of 4.
@@ -61,9 +64,17 @@ uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows) {
   return uint64_t(max_rows) * outputs * groups_for(uint64_t(hc) * dim, kMixBlockK) * 4;
 }
 
+bool hc_pre_fuses_norm(const HcPreArgs& a) {
+  return a.norm_weight.buffer != VK_NULL_HANDLE && use_partials(a.mix_partials, a.dim, a.hc, a.max_rows);
+}
+
 void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& out) {
-  const MixPush push = mix_push(a.dim, a.hc, a.norm_eps, a.hc_eps, a.sinkhorn_iters);
+  MixPush push = mix_push(a.dim, a.hc, a.norm_eps, a.hc_eps, a.sinkhorn_iters);
+  push.y_eps = a.rms_eps;
   const bool split = use_partials(a.mix_partials, a.dim, a.hc, a.max_rows);
+  const bool norm = hc_pre_fuses_norm(a);
+  if (norm && (a.norm_weight.size < uint64_t(a.dim) * 2 || a.norm_out.size < uint64_t(a.max_rows) * a.dim * 4))
+    throw std::invalid_argument("mhc: hc_pre's fused norm weight or output too small");
   if (split) encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.hc * a.dim, (2 + a.hc) * a.hc,
                                  a.max_rows, out);
   // Where subgroups can shuffle and hold the hc x hc Sinkhorn matrix, one subgroup iterates it
@@ -73,7 +84,7 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
                   std::find(caps.subgroup_operations.begin(), caps.subgroup_operations.end(), "shuffle") !=
                       caps.subgroup_operations.end();
   const vk::Kernel& k = ctx.kernels.get({split ? (sg ? "mhc/hc_pre_split_sg" : "mhc/hc_pre_split") : "mhc/hc_pre",
-                                         split ? 9u : 8u, sizeof(MixPush), {}, 0});
+                                         split ? 11u : 8u, sizeof(MixPush), {{0, norm ? 1u : 0u}}, 0});
   vk::Dispatch d{&k,
                  {{a.step, vk::Access::Read},
                   {a.streams, vk::Access::Read},
@@ -87,7 +98,12 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
                  {a.max_rows, 1, 1},
                  std::nullopt,
                  "hc_pre"};
-  if (split) d.buffers.push_back({a.mix_partials, vk::Access::Read});
+  if (split) {
+    d.buffers.push_back({a.mix_partials, vk::Access::Read});
+    // Without the fused norm its bindings still need buffers: fn (read) and post (written anyway).
+    d.buffers.push_back({norm ? a.norm_weight : a.w.fn, vk::Access::Read});
+    d.buffers.push_back({norm ? a.norm_out : a.post, vk::Access::Write});
+  }
   out.push_back(std::move(d));
 }
 

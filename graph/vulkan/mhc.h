@@ -33,6 +33,11 @@ struct HcPreArgs {
   // share one): when given, the mixes' per-block dots are spread over many workgroups first
   // (decode: ~30x faster), same bits. Empty: one workgroup per row does everything.
   vk::BufferRange mix_partials = {};
+  // Optional, on the split path (mix_partials given): also norm_out = rms_norm(y) with this bf16
+  // weight [dim] and eps (graph::rms_norm's bits; the block's attn_norm / ffn_norm that follows
+  // hc_pre), one dispatch fewer. hc_pre_fuses_norm() says whether it will.
+  vk::BufferRange norm_weight = {}, norm_out = {};
+  float rms_eps = 1e-6f;
 };
 
 struct HcPostArgs {
@@ -72,6 +77,7 @@ uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows);
 
 // Limits of the kernels: hc <= 4, hc*dim <= 32768.
 void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& out);
+bool hc_pre_fuses_norm(const HcPreArgs& a);
 void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>& out);
 void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>& out);
 void encode_add_bf16(Context& ctx, const AddBf16Args& a, std::vector<vk::Dispatch>& out);

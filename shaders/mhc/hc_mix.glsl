@@ -29,6 +29,9 @@ layout(push_constant) uniform P {
   float norm_eps;
   float hc_eps;
   uint sinkhorn_iters;
+  uint y_depth;     // hc_pre's fused RMSNorm of y (HC_NORM_BINDINGS): pairwise depth of D,
+  float y_inv_dim;  // fp32(1/D)
+  float y_eps;      // and its eps
 } p;
 
 const uint HC_MAX = 4u;
@@ -36,8 +39,9 @@ const uint MIX_MAX = (2u + HC_MAX) * HC_MAX;
 const uint BLOCK_K = 512u;
 const uint BLOCKS_MAX = 64u;  // hc*D <= 32768 (pairwise.glsl's limit too)
 
-uint row_base;
-#define PAIRWISE_TERM(i) (xs[row_base + (i)] * xs[row_base + (i)])
+uint row_base, y_base;
+bool pw_from_y = false;  // the pairwise sum runs over y[y_base..] (fused RMSNorm) instead of the streams
+#define PAIRWISE_TERM(i) (pw_from_y ? y[y_base + (i)] * y[y_base + (i)] : xs[row_base + (i)] * xs[row_base + (i)])
 #include "../norm/pairwise.glsl"
 
 #ifdef HC_MIX_PARTIALS_BINDING

@@ -4,7 +4,8 @@
 // (hc_mix.glsl), pre = sigmoid + hc_eps, post = 2 sigmoid (one invocation each), comb = Sinkhorn
 // of the hc x hc logits with one invocation per entry, then y = bf16(sum_i pre_i X_i). post and
 // comb stay for hc_post.
-layout(std430, binding = 5) writeonly buffer Y { float y[]; };          // [max_rows, D]
+// Y is read back by the fused RMSNorm (coherent: written by other invocations of the workgroup).
+layout(std430, binding = 5) coherent buffer Y { float y[]; };          // [max_rows, D]
 layout(std430, binding = 6) writeonly buffer Post { float post_out[]; };  // [max_rows, hc]
 layout(std430, binding = 7) writeonly buffer Comb { float comb_out[]; };  // [max_rows, hc*hc]
 #include "hc_mix.glsl"
@@ -59,6 +60,31 @@ uint sinkhorn(uint n) {
   return src;
 }
 
+#ifdef HC_NORM_BINDINGS
+// FUSED_NORM: the block's RMSNorm of y (attn_norm / ffn_norm, graph::rms_norm and
+// shaders/norm/rms_norm.comp bit for bit) done here, saving its dispatch: norm_out = bf16(w * (y *
+// (1 / sqrt(mean(y^2) + eps)))) with the same pairwise sum, once the whole y row is written.
+layout(constant_id = 0) const bool FUSED_NORM = false;
+layout(std430, binding = 9) readonly buffer NormW { uint norm_w[]; };    // bf16 [D], two per word
+layout(std430, binding = 10) writeonly buffer NormOut { float norm_out[]; };  // [max_rows, D]
+
+void fused_norm(uint row) {
+  memoryBarrierBuffer();
+  barrier();
+  pw_from_y = true;
+  y_base = row * p.dim;
+  const float sum = pairwise_sum_wg(p.dim, p.y_depth);
+  precise float ms = sum * p.y_inv_dim;
+  precise float shifted = ms + p.y_eps;
+  const float r = div_rn(1.0, sqrt_rn(shifted));
+  for (uint c = gl_LocalInvocationID.x; c < p.dim; c += 256u) {
+    const float w = bf16_to_float(half_in_word(norm_w[c >> 1], c));
+    precise float v = w * (y[y_base + c] * r);
+    norm_out[y_base + c] = round_bf16(v);
+  }
+}
+#endif
+
 #ifdef HC_SUBGROUP_SINKHORN
 // graph::sinkhorn as sinkhorn() computes it (the same operations in the same order, so the same
 // bits), run by one subgroup of >= n*n invocations: lane e holds entry e and reads the others of
@@ -112,6 +138,9 @@ void main() {
     if (gl_SubgroupID == 0u) sinkhorn_subgroup(n);
     for (uint i = 0u; i < HC_MAX; ++i) w[i] = i < n ? pre_w[i] : 0.0;
     collapse(w, row * p.dim);
+#ifdef HC_NORM_BINDINGS
+    if (FUSED_NORM) fused_norm(row);
+#endif
     barrier();
     if (t < n * n) comb_out[row * n * n + t] = sk[t];
     return;
@@ -121,4 +150,7 @@ void main() {
   if (t < n * n) comb_out[row * n * n + t] = sk[res + t];
   for (uint i = 0u; i < HC_MAX; ++i) w[i] = i < n ? pre_w[i] : 0.0;
   collapse(w, row * p.dim);
+#ifdef HC_NORM_BINDINGS
+  if (FUSED_NORM) fused_norm(row);
+#endif
 }

@@ -3,4 +3,5 @@
 // (binding 8, [max_rows, M, blocks]); the rest as hc_pre.comp (hc_pre_main.glsl).
 #extension GL_GOOGLE_include_directive : require
 #define HC_MIX_PARTIALS_BINDING 8
+#define HC_NORM_BINDINGS  // 9, 10: the fused RMSNorm
 #include "hc_pre_main.glsl"

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "graph/mhc.h"
+#include "graph/norms.h"
 #include "graph/vulkan/embed.h"
 #include "graph/vulkan/mhc.h"
 #include "gpu/mhc/mhc_helpers.h"
@@ -62,6 +63,18 @@ class MhcTest : public GpuOpTest {
     // Filled with NaN so a partial the kernels failed to write would show.
     vk::Buffer scratch = upload(std::vector<float>(gpu::hc_mix_scratch_bytes(d, kHc, c.max_rows) / 4, NAN), "scratch");
     if (split) pre.mix_partials = scratch.range();
+    // The split path also runs the block's RMSNorm of y (attn_norm / ffn_norm) when given its
+    // weight: bit for bit graph::rms_norm of the y it wrote. Filled with NaN: rows past n_rows
+    // must stay untouched.
+    RandomMatrix nw = random_matrix(device(), staging(), graph::WeightFormat::BF16, 1, d, d, 1, {}, 1.f);
+    const std::vector<float> norm_init(size_t(c.max_rows) * d, NAN);
+    vk::Buffer norm_out = upload(norm_init, "norm out");
+    if (split) {
+      pre.norm_weight = nw.device.data;
+      pre.norm_out = norm_out.range();
+      pre.rms_eps = 1e-5f;
+      EXPECT_TRUE(gpu::hc_pre_fuses_norm(pre));
+    }
     gpu::encode_hc_pre(ctx(), pre, ds);
     gpu::encode_hc_post(ctx(), {s.step.range(), fb.range(), post.range(), comb.range(), xs.range(), d, kHc, c.max_rows},
                         ds);
@@ -83,6 +96,13 @@ class MhcTest : public GpuOpTest {
     EXPECT_EQ(bit_mismatches(gpost, rpost, 0, size_t(n) * kHc), 0u) << "post";
     EXPECT_LE(max_ulps(gcomb, rcomb, 0, size_t(n) * kHc * kHc), 16) << "comb";
     EXPECT_EQ(bit_mismatches(gy, ry, 0, size_t(n) * d), 0u) << "y";
+    if (split) {
+      const auto gnorm = download<float>(norm_out, size_t(c.max_rows) * d);
+      std::vector<float> rnorm = norm_init;
+      for (uint32_t t = 0; t < n; ++t)
+        graph::rms_norm(std::span<const float>(ry).subspan(t * d, d), nw.host[0].values, 1e-5f, std::span(rnorm).subspan(t * d, d));
+      EXPECT_EQ(bit_mismatches(gnorm, rnorm, 0, gnorm.size()), 0u) << "fused rms_norm";
+    }
     EXPECT_LE(bit_mismatches(gx, rx, 0, size_t(n) * width), size_t(n) * width / 1000) << "hc_post streams";
     EXPECT_LE(max_ulps(gx, rx, 0, size_t(n) * width), int64_t(1) << 16) << "hc_post streams";
     // Rows >= n_rows are untouched: y stays zero, the streams keep their input.
