@@ -2,7 +2,8 @@
 // Flash and Pro shapes:
 //   ./gpu_gemm_bench --benchmark_format=json      (DSV4_DEVICE picks the device)
 // Reports TFLOP/s and the fraction of a measured fp16 cooperative-matrix peak
-// (shaders/linear/coopmat_peak.comp, same run). Times are GPU timestamps of many repetitions in
+// (shaders/linear/coopmat_peak.comp, same run). DSV4_COOPMAT=khr runs the KHR kernels where NV
+// ones would be chosen (the label names the API). Times are GPU timestamps of many repetitions in
 // one recording; weights rotate over copies totalling more than any L2 cache.
 #include <benchmark/benchmark.h>
 
@@ -12,6 +13,7 @@
 #include <string>
 
 #include "graph/vulkan/linear.h"
+#include "graph/vulkan/linear_coopmat.h"
 #include "graph/vulkan/step.h"
 #include "vk/device.h"
 #include "vk/device_select.h"
@@ -49,7 +51,8 @@ double measure_peak_tflops() {
   if (!gpu::has_linear_coopmat(*e.device)) return 0;
   const uint32_t groups = 132 * 16, iters = 4096;
   vk::Buffer o = vk::Buffer::create(*e.device, uint64_t(groups) * 8 * 256 * 4, vk::MemoryKind::DeviceLocal, "peak");
-  const vk::Kernel& k = e.ctx.kernels.get({"linear/coopmat_peak", 1, 8, {}, 0});
+  const vk::Kernel& k =
+      e.ctx.kernels.get(gpu::coopmat_kernel(*e.device, gpu::linear_coopmat_api(*e.device), "linear/coopmat_peak", 1, 8, {}));
   struct {
     uint32_t iters;
     float seed;
@@ -162,7 +165,7 @@ void run_gemm(benchmark::State& state, int64_t rows, int64_t cols, uint32_t toke
   state.counters["TFLOPs"] = tflops;
   state.counters["coopmat_peak_TFLOPs"] = peak_tflops();
   if (peak_tflops() > 0) state.counters["frac_peak"] = tflops / peak_tflops();
-  state.SetLabel(e.device->caps().name);
+  state.SetLabel(e.device->caps().name + std::string(" coopmat ") + gpu::coopmat_api_name(gpu::linear_coopmat_api(*e.device)));
 }
 
 void reg(const std::string& name, int64_t rows, int64_t cols, uint32_t tokens, gpu::LinearPath path,

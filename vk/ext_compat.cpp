@@ -32,4 +32,36 @@ bool is_compat_extension_message(const std::string& message) {
   return false;
 }
 
+namespace {
+
+bool contains(const std::string& s, const char* what) { return s.find(what) != std::string::npos; }
+
+// "VkShaderModule 0x1ae00000001ae" at the start of the layer's text about a module; empty if none.
+std::string module_named(const std::string& message) {
+  const size_t at = message.find("VkShaderModule 0x");
+  if (at == std::string::npos) return {};
+  const size_t end = message.find_first_not_of("0123456789abcdefABCDEFx", at + 15);
+  return message.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+}  // namespace
+
+bool OldLayerKhrCoopmatMessages::matches(const std::string& message) {
+  // The capability CooperativeMatrixKHR is 6022; its extension's name is exact.
+  if (contains(message, "Invalid capability operand: 6022")) {
+    const std::string module = module_named(message);
+    if (!module.empty()) modules_.push_back(module);
+    return true;
+  }
+  if (contains(message, "A SPIR-V Extension (SPV_KHR_cooperative_matrix) was declared that is not supported")) return true;
+  // The layer cannot name a capability newer than itself; in dsv4's modules that is only 6022.
+  if (contains(message, "A SPIR-V Capability (Unhandled OpCapability) was declared that is not supported")) return true;
+  if (contains(message, "attempted to apply specialization constants with spirv-opt but failed")) {
+    const std::string module = module_named(message);
+    for (const std::string& m : modules_)
+      if (m == module) return true;
+  }
+  return false;
+}
+
 }  // namespace dsv4::vk

@@ -25,6 +25,23 @@ const std::vector<CompatExtension>& compat_extensions();
 // True if a validation message only says that the layer does not know a compat extension.
 bool is_compat_extension_message(const std::string& message);
 
+// The first validation layer that knows SPV_KHR_cooperative_matrix.
+constexpr uint32_t kFirstLayerWithKhrCoopmat = VK_MAKE_API_VERSION(0, 1, 3, 255);
+
+// Recognises what a validation layer older than kFirstLayerWithKhrCoopmat (Debian 12 ships
+// 1.3.239) says about a shader module on KHR cooperative matrices (the build's _khr kernels): its
+// SPIR-V validator rejects the capability and extension it does not know, and then fails to
+// specialise the module. Those messages are the layer's ignorance, not errors in the module (which
+// newer layers and spirv-val accept); every other message stays. Stateful: it remembers the
+// modules named in the first message to recognise the follow-up about the same module.
+class OldLayerKhrCoopmatMessages {
+ public:
+  bool matches(const std::string& message);
+
+ private:
+  std::vector<std::string> modules_;  // "VkShaderModule 0x..." of rejected modules
+};
+
 }  // namespace dsv4::vk
 
 #ifndef VK_KHR_cooperative_matrix

@@ -1,5 +1,7 @@
 #include "vk/instance.h"
 
+#include <algorithm>
+
 #include <cstring>
 
 #include "vk/error.h"
@@ -59,14 +61,16 @@ struct Instance::Messenger {
   }
 };
 
-bool Instance::layer_available(const char* layer) {
+bool Instance::layer_available(const char* layer) { return layer_spec_version(layer) != 0; }
+
+uint32_t Instance::layer_spec_version(const char* layer) {
   uint32_t n = 0;
-  if (vkEnumerateInstanceLayerProperties(&n, nullptr) != VK_SUCCESS) return false;
+  if (vkEnumerateInstanceLayerProperties(&n, nullptr) != VK_SUCCESS) return 0;
   std::vector<VkLayerProperties> props(n);
-  if (vkEnumerateInstanceLayerProperties(&n, props.data()) < 0) return false;
+  if (vkEnumerateInstanceLayerProperties(&n, props.data()) < 0) return 0;
   for (const auto& p : props)
-    if (std::strcmp(p.layerName, layer) == 0) return true;
-  return false;
+    if (std::strcmp(p.layerName, layer) == 0) return std::max<uint32_t>(p.specVersion, 1);
+  return 0;
 }
 
 Instance::Instance(InstanceOptions options) {

@@ -39,6 +39,8 @@ class Instance {
   const std::vector<PhysicalDevice>& devices() const { return devices_; }
 
   static bool layer_available(const char* layer);
+  // The layer's specVersion (the Vulkan headers it was built from); 0 when it is not installed.
+  static uint32_t layer_spec_version(const char* layer);
 
  private:
   struct Messenger;

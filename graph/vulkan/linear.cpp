@@ -246,18 +246,7 @@ void encode_gemm_scalar(Context& ctx, const LinearArgs& a, std::vector<vk::Dispa
 
 }  // namespace
 
-bool has_linear_coopmat(const vk::Device& device) {
-  const vk::Caps& c = device.caps();
-  // gemm_coopmat.comp tiles its workgroup as 8 subgroups of 32.
-  if (!c.coopmat_nv || !c.fp16 || c.subgroup_size != 32) return false;
-  for (const vk::CoopMatShape& s : c.coopmat_nv_shapes) {
-    if (s.m == 16 && s.n == 16 && s.k == 16 && s.a_type == "float16" && s.b_type == "float16" &&
-        s.c_type == "float32" && s.result_type == "float32" && s.scope == "subgroup") {
-      return true;
-    }
-  }
-  return false;
-}
+bool has_linear_coopmat(const vk::Device& device) { return linear_coopmat_api(device) != CoopmatApi::None; }
 
 uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a) {
   if (a.w && quantises(a) && resolve_linear_path(ctx, a) == LinearPath::GemmCoopmat) return gemm_coopmat_scratch_bytes(ctx, a);

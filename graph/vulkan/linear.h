@@ -63,7 +63,7 @@ uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a);
 // The path Auto picks for these arguments on this device (never Auto).
 LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a);
 
-// Whether the device can run the cooperative-matrix GEMM (NV coopmat with fp16 16x16x16 -> fp32).
+// Whether the device can run the cooperative-matrix GEMM (linear_coopmat.h: linear_coopmat_api).
 bool has_linear_coopmat(const vk::Device& device);
 
 }  // namespace dsv4::gpu

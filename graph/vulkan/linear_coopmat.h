@@ -8,13 +8,32 @@
 // (gemm_coopmat.comp, 64x64 tiles; slow, kept for callers without scratch).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "graph/vulkan/context.h"
 #include "graph/vulkan/linear.h"
+#include "vk/device.h"
+#include "vk/kernel.h"
 #include "vk/recording.h"
 
 namespace dsv4::gpu {
+
+// Which cooperative-matrix extension the GEMM kernels use: KHR where the device has fp16 16x16x16
+// -> fp32 KHR coopmats (AMD, Intel, Mesa, NVIDIA; the kernels are the build's KHR rewrite of the
+// NV ones, shaders/CMakeLists.txt), else NV with that shape (older NVIDIA drivers), else none
+// (the scalar GEMM). Both
+// need subgroups of 32: the device's default, or one that subgroup-size control can require.
+// DSV4_COOPMAT=nv|khr|off|auto narrows the choice, e.g. to run the KHR kernels on NVIDIA; an
+// extension the device lacks gives None. Throws std::invalid_argument on any other value.
+enum class CoopmatApi { None, Nv, Khr };
+CoopmatApi linear_coopmat_api(const vk::Device& device);
+const char* coopmat_api_name(CoopmatApi api);  // "none", "nv", "khr"
+
+// The coopmat kernel `shader` (e.g. "linear/gemm_coopmat_tiled") on `api` (not None): the _khr
+// module for KHR, and subgroups of 32 required where that is not the device's default.
+vk::KernelDesc coopmat_kernel(const vk::Device& device, CoopmatApi api, const std::string& shader, uint32_t buffers,
+                              uint32_t push_constant_bytes, std::vector<vk::SpecConstant> spec);
 
 // Appends the GemmCoopmat dispatches; `a` passed encode_linear's argument checks. Throws
 // std::invalid_argument where the path cannot serve `a` (see encode_linear).

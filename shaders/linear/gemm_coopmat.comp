@@ -29,6 +29,7 @@ layout(constant_id = 7) const bool SCALED = false;   // y = bf16(bf16(acc) * out
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
 #include "quant.glsl"
+#include "coopmat.glsl"
 
 layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, set = 0, binding = 2) readonly buffer W4 { uvec4 w4[]; };
@@ -69,8 +70,8 @@ void main() {
 
   float acc[16];
   for (uint j = 0u; j < 16u; ++j) acc[j] = 0.0;
-  fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> blk0 = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
-  fcoopmatNV<32, gl_ScopeSubgroup, 16, 16> blk1 = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+  CM_ACC blk0 = CM_ACC(0.0);
+  CM_ACC blk1 = CM_ACC(0.0);
 
   for (uint k0 = 0u; k0 < pc.K; k0 += BK) {
     if (k0 % 128u == 0u) {  // a new 128-wide block: its amax per activation row (4 x 32 values)
@@ -115,7 +116,8 @@ void main() {
     }
     barrier();
     for (uint kk = 0u; kk < BK; kk += 16u) {
-      fcoopmatNV<16, gl_ScopeSubgroup, 16, 16> a, b0, b1;
+      CM_A a;
+      CM_B b0, b1;
       coopMatLoadNV(a, As, tm * 16u * AS + kk, AS, false);
       coopMatLoadNV(b0, Bs, tn * 16u * AS + kk, AS, true);  // [n][k] rows = column-major K x N
       coopMatLoadNV(b1, Bs, (tn + 1u) * 16u * AS + kk, AS, true);
@@ -126,8 +128,8 @@ void main() {
     if ((k0 + BK) % 128u == 0u || k0 + BK >= pc.K) {  // block done: scale and accumulate
       coopMatStoreNV(blk0, Cs, tm * 16u * CS + tn * 16u, CS, false);
       coopMatStoreNV(blk1, Cs, tm * 16u * CS + (tn + 1u) * 16u, CS, false);
-      blk0 = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
-      blk1 = fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>(0.0);
+      blk0 = CM_ACC(0.0);
+      blk1 = CM_ACC(0.0);
       barrier();
       const int ex = 8 + xe[am];
       for (uint j = 0u; j < 16u; ++j) {

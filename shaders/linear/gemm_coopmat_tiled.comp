@@ -1,4 +1,4 @@
-// Prefill-sized FP8 linear layer with act_quant on NV cooperative matrices (fp16 16x16x16 ->
+// Prefill-sized FP8 linear layer with act_quant on cooperative matrices (NV; the build derives the KHR form, _khr) (fp16 16x16x16 ->
 // fp32), fed by gemm_coopmat_quant.comp's fp16 activations: y[m, row] = bf16(sum over 128-wide K
 // blocks b of ws[row / 128, b] * (xq[m, b] . w[row, b])).
 //
@@ -31,6 +31,7 @@ layout(constant_id = 7) const bool SCALED = false;   // y = bf16(bf16(acc) * out
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
 #include "quant.glsl"
+#include "coopmat.glsl"
 
 layout(std430, set = 0, binding = 1) readonly buffer A4 { uvec4 a4[]; };          // fp16 [V, KP]
 layout(std430, set = 0, binding = 2) readonly buffer RowInfo { ivec2 row_info[]; };  // (E, wide) [V]
@@ -61,8 +62,6 @@ shared int row_exp[BM];
 shared uint any_wide;
 shared int ws_field_max;
 
-#define ACC fcoopmatNV<32, gl_ScopeSubgroup, 16, 16>
-#define HALF fcoopmatNV<16, gl_ScopeSubgroup, 16, 16>
 
 // Four e4m3 codes -> two words of fp16 pairs, each e4m3 value * 2^-8 (exact: see linear_common).
 uvec2 e4m3x4_half_bits(uint wd) {
@@ -107,10 +106,10 @@ void main() {
   const uint w_row = g * pc.R + min(n0 + lb, pc.R - 1u);
   uvec4 ra0, ra1, rb;
 
-  ACC acc[8], tmp[8];
+  CM_ACC acc[8], tmp[8];
   [[unroll]] for (uint i = 0u; i < 8u; ++i) {
-    acc[i] = ACC(0.0);
-    tmp[i] = ACC(0.0);
+    acc[i] = CM_ACC(0.0);
+    tmp[i] = CM_ACC(0.0);
   }
 
   // Stage 0 into buffer 0.
@@ -135,7 +134,8 @@ void main() {
       rb = k + lbc < pc.K ? w4[(w_row * pc.K + k + lbc) / 16u] : uvec4(0u);
     }
     [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
-      HALF a[4], b[2];
+      CM_A a[4];
+      CM_B b[2];
       [[unroll]] for (uint i = 0u; i < 4u; ++i) coopMatLoadNV(a[i], As, cur + (wm + 16u * i) * ST + kk, ST, false);
       // Bs rows are weight rows [n][k]: a column-major K x N operand.
       [[unroll]] for (uint j = 0u; j < 2u; ++j) coopMatLoadNV(b[j], Bs, cur + (wn + 16u * j) * ST + kk, ST, true);
@@ -173,7 +173,7 @@ void main() {
       const float ws = scale_by(1.0, wscale[wblock * pc.scale_cols + kb], S);
       [[unroll]] for (uint i = 0u; i < 8u; ++i) {
         acc[i] = acc[i] + tmp[i] * ws;
-        tmp[i] = ACC(0.0);
+        tmp[i] = CM_ACC(0.0);
       }
     }
   }

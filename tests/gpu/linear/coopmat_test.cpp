@@ -1,6 +1,8 @@
 // The cooperative-matrix GEMM (LinearPath::GemmCoopmat, graph/vulkan/linear_coopmat.h) against
 // graph::linear: the tiled kernels fed by a scratch (gemm_coopmat_quant + gemm_coopmat_tiled) and
-// the untiled fallback without one. Needs NV fp16 coopmats: every case skips elsewhere (lavapipe).
+// the untiled fallback without one. Every case runs once per cooperative-matrix API (NV, and the
+// build's KHR rewrite of the same kernels, chosen through DSV4_COOPMAT) and skips where the device
+// lacks it (lavapipe has neither).
 //
 // Tolerance (as tests/gpu/linear/linear_test.cpp): the kernels form the reference's exact
 // products and sum them in another order, so each output lies within one bf16 ulp (2^-7 |y|,
@@ -11,6 +13,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
+#include <optional>
+#include <string>
 
 #include "graph/linear.h"
 #include "graph/quant.h"
@@ -73,12 +78,23 @@ void reference_row(const GemmCase& c, const graph::Weight& w, std::span<const fl
   }
 }
 
-class CoopmatGemmTest : public GpuOpTest {
+// Parameter: the DSV4_COOPMAT value the case runs under ("nv" or "khr").
+class CoopmatGemmTest : public GpuOpTest, public ::testing::WithParamInterface<const char*> {
  protected:
   void SetUp() override {
     GpuOpTest::SetUp();
-    if (!gpu::has_linear_coopmat(device())) GTEST_SKIP() << "no NV fp16 cooperative matrices on " << device().caps().name;
+    const char* old = std::getenv("DSV4_COOPMAT");
+    saved_ = old ? std::optional<std::string>(old) : std::nullopt;
+    ::setenv("DSV4_COOPMAT", GetParam(), 1);
+    if (gpu::linear_coopmat_api(device()) == gpu::CoopmatApi::None)
+      GTEST_SKIP() << "no fp16 " << GetParam() << " cooperative matrices on " << device().caps().name;
   }
+  void TearDown() override {
+    if (saved_) ::setenv("DSV4_COOPMAT", saved_->c_str(), 1);
+    else ::unsetenv("DSV4_COOPMAT");
+    GpuOpTest::TearDown();
+  }
+  std::optional<std::string> saved_;
 
   gpu::LinearArgs args(const GemmCase& c, const gpu::DeviceMatrix& w) {
     gpu::LinearArgs a;
@@ -133,6 +149,9 @@ class CoopmatGemmTest : public GpuOpTest {
     gpu::encode_linear(ctx(), a, d);
     ASSERT_EQ(d.size(), tiled ? 2u : 1u);
     EXPECT_EQ(d.front().label, tiled ? "coopmat_test/gemm_quant" : "coopmat_test/gemm_coopmat");
+    const std::string shader = d.back().kernel->name();
+    EXPECT_EQ(shader, std::string(tiled ? "linear/gemm_coopmat_tiled" : "linear/gemm_coopmat") +
+                          (std::string(GetParam()) == "khr" ? "_khr" : ""));
     run(std::move(d));
     const std::vector<float> y = download<float>(yb, size_t(c.max_rows * c.rows));
 
@@ -164,7 +183,7 @@ class CoopmatGemmTest : public GpuOpTest {
 
 // Ragged shapes for both kernels: rows not a multiple of the 128 (64) tile, K with a partial last
 // 128-block and not a multiple of the 32-wide K step (400), several tiles both ways, dead rows.
-TEST_F(CoopmatGemmTest, RaggedShapesMatchTheReference) {
+TEST_P(CoopmatGemmTest, RaggedShapesMatchTheReference) {
   struct Shape {
     int64_t rows, cols;
     uint32_t max_rows, n_rows;
@@ -187,7 +206,7 @@ TEST_F(CoopmatGemmTest, RaggedShapesMatchTheReference) {
 
 // wo_a: 8 groups of 128 rows (tiled) and of 48 rows (not 128-aligned: the untiled kernel even
 // with a scratch offered).
-TEST_F(CoopmatGemmTest, GroupedWoA) {
+TEST_P(CoopmatGemmTest, GroupedWoA) {
   for (int64_t per_group : {128, 48}) {
     GemmCase c;
     c.groups = 8;
@@ -199,7 +218,7 @@ TEST_F(CoopmatGemmTest, GroupedWoA) {
   }
 }
 
-TEST_F(CoopmatGemmTest, OutScaleRoundsTwice) {
+TEST_P(CoopmatGemmTest, OutScaleRoundsTwice) {
   GemmCase c;
   c.out_scale = 0.0883883f;  // 1/sqrt(128)
   c.max_rows = 64;
@@ -209,7 +228,7 @@ TEST_F(CoopmatGemmTest, OutScaleRoundsTwice) {
 
 // e8m0 weight scales 2^-127..2^-124 (subnormal fp32: must not be flushed) with large activations,
 // and 2^103..2^113 with small ones.
-TEST_F(CoopmatGemmTest, ExtremeWeightScales) {
+TEST_P(CoopmatGemmTest, ExtremeWeightScales) {
   for (bool low : {true, false}) {
     GemmCase c;
     c.scales = low ? ScaleRange{0, 3} : ScaleRange{230, 240};
@@ -222,7 +241,7 @@ TEST_F(CoopmatGemmTest, ExtremeWeightScales) {
 }
 
 // Activations at the e4m3 edges (top code, just above, underflow to subnormals/zero, huge).
-TEST_F(CoopmatGemmTest, SaturatingActivations) {
+TEST_P(CoopmatGemmTest, SaturatingActivations) {
   GemmCase c;
   c.rows = 96;
   c.cols = 512;
@@ -239,7 +258,7 @@ TEST_F(CoopmatGemmTest, SaturatingActivations) {
 // column of zeros, so the outputs come from the small blocks alone and expose any precision they
 // lose (the quantiser's "wide" rows, > 22 binades, take the GEMM's per-block scaling path; 22 is
 // the last gap the per-row fp16 scaling holds exactly, with fp16 subnormals).
-TEST_F(CoopmatGemmTest, RowsWithWidelySpreadBlockScales) {
+TEST_P(CoopmatGemmTest, RowsWithWidelySpreadBlockScales) {
   GemmCase c;
   c.rows = 160;
   c.cols = 512;
@@ -255,7 +274,7 @@ TEST_F(CoopmatGemmTest, RowsWithWidelySpreadBlockScales) {
   check(c, false);
 }
 
-TEST_F(CoopmatGemmTest, EmptyStepWritesNothing) {
+TEST_P(CoopmatGemmTest, EmptyStepWritesNothing) {
   GemmCase c;
   c.max_rows = 4;
   c.n_rows = 0;
@@ -263,7 +282,7 @@ TEST_F(CoopmatGemmTest, EmptyStepWritesNothing) {
 }
 
 // The scratch layout of gemm_coopmat_scratch_bytes: K = 400 pads to 416 fp16 per row, 4 blocks.
-TEST_F(CoopmatGemmTest, ScratchSizing) {
+TEST_P(CoopmatGemmTest, ScratchSizing) {
   gpu::DeviceMatrix w;
   w.format = WeightFormat::FP8;
   w.rows = 256;
@@ -281,6 +300,9 @@ TEST_F(CoopmatGemmTest, ScratchSizing) {
   a.act_quant = false;
   EXPECT_EQ(gpu::gemm_coopmat_scratch_bytes(ctx(), a), 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Api, CoopmatGemmTest, ::testing::Values("nv", "khr"),
+                         [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
 }  // namespace
 }  // namespace dsv4::test
