@@ -15,20 +15,40 @@ struct MixPush {  // shaders/mhc/hc_mix.glsl
   uint32_t sinkhorn_iters;
   uint32_t y_depth;  // hc_pre's fused RMSNorm (HcPreArgs::norm_weight)
   float y_inv_dim, y_eps;
+  uint32_t nodes, node_base;  // split path: the node sums of squares (PartialsPush)
 };
 
 struct PartialsPush {  // shaders/mhc/hc_mix_partials.comp
   uint32_t width, outputs, blocks;
+  uint32_t nodes, level, sub_depth, node_base;
 };
 
 constexpr uint32_t kMixBlockK = 512;  // graph/mhc.cpp kMixesBlockK
+
+// The split path's sum of squares: hc_mix_partials sums the nodes of graph::pairwise_sum's tree at
+// the deepest level with no more nodes than workgroups (blocks), hc_mix.glsl the tree above them.
+struct SquareNodes {
+  uint32_t level, nodes, sub_depth, node_base;
+};
+
+SquareNodes square_nodes(uint32_t dim, uint32_t hc, uint32_t max_rows) {
+  const uint64_t width = uint64_t(hc) * dim, blocks = (width + kMixBlockK - 1) / kMixBlockK;
+  uint32_t level = 0;
+  while ((uint64_t(2) << level) <= blocks) ++level;
+  const uint32_t depth = pairwise_depth(width);
+  // Nodes hold < 2 * 512 terms, so at most 2^8 pairwise slots below one (the kernel's capacity).
+  const uint32_t sub_depth = depth > level ? depth - level : 0;
+  if (sub_depth > 8) throw std::logic_error("mhc: square-sum node deeper than hc_mix_partials holds");
+  const uint64_t outputs = uint64_t(2 + hc) * hc;  // hc_pre's; hc_head uses the first hc of each row's slots
+  return {level, 1u << level, sub_depth, uint32_t(uint64_t(max_rows) * outputs * blocks)};
+}
 
 MixPush mix_push(uint32_t dim, uint32_t hc, float norm_eps, float hc_eps, uint32_t iters) {
   if (hc == 0 || hc > 4) throw std::invalid_argument("mhc: hc_mult must be in [1, 4]");
   const uint64_t width = uint64_t(hc) * dim;
   if (dim == 0 || width > 32768) throw std::invalid_argument("mhc: hc_mult * dim must be in [1, 32768]");
   return {dim, hc, pairwise_depth(width), 1.0f / float(width), norm_eps, hc_eps, iters, pairwise_depth(dim),
-          1.0f / float(dim), 0.f};
+          1.0f / float(dim), 0.f, 0, 0};
 }
 
 // The split path reads fn and the streams as vec4: it needs a width that is a multiple of 4.
@@ -40,11 +60,14 @@ bool use_partials(const vk::BufferRange& partials, uint32_t dim, uint32_t hc, ui
   return true;
 }
 
-// The per-block dots of `outputs` mixes: one workgroup per (512-block, row).
+// The per-block dots of `outputs` mixes and the node sums of squares: one workgroup per
+// (512-block, row).
 void encode_mix_partials(Context& ctx, const vk::BufferRange& step, const vk::BufferRange& streams,
-                         const vk::BufferRange& fn, const vk::BufferRange& partials, uint32_t width,
+                         const vk::BufferRange& fn, const vk::BufferRange& partials, uint32_t dim, uint32_t hc,
                          uint32_t outputs, uint32_t max_rows, std::vector<vk::Dispatch>& out) {
-  const PartialsPush push{width, outputs, groups_for(width, kMixBlockK)};
+  const uint32_t width = hc * dim;
+  const SquareNodes n = square_nodes(dim, hc, max_rows);
+  const PartialsPush push{width, outputs, groups_for(width, kMixBlockK), n.nodes, n.level, n.sub_depth, n.node_base};
   const vk::Kernel& k = ctx.kernels.get({"mhc/hc_mix_partials", 4, sizeof(PartialsPush), {}, 0});
   out.push_back({&k,
                  {{step, vk::Access::Read},
@@ -61,7 +84,8 @@ void encode_mix_partials(Context& ctx, const vk::BufferRange& step, const vk::Bu
 
 uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows) {
   const uint64_t outputs = uint64_t(2 + hc) * hc;  // hc_pre's; hc_head needs only hc
-  return uint64_t(max_rows) * outputs * groups_for(uint64_t(hc) * dim, kMixBlockK) * 4;
+  const uint64_t blocks = groups_for(uint64_t(hc) * dim, kMixBlockK);
+  return uint64_t(max_rows) * (outputs + 1) * blocks * 4;  // the dots, then <= blocks node sums per row
 }
 
 bool hc_pre_fuses_norm(const HcPreArgs& a) {
@@ -75,8 +99,12 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
   const bool norm = hc_pre_fuses_norm(a);
   if (norm && (a.norm_weight.size < uint64_t(a.dim) * 2 || a.norm_out.size < uint64_t(a.max_rows) * a.dim * 4))
     throw std::invalid_argument("mhc: hc_pre's fused norm weight or output too small");
-  if (split) encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.hc * a.dim, (2 + a.hc) * a.hc,
-                                 a.max_rows, out);
+  if (split) {
+    encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.dim, a.hc, (2 + a.hc) * a.hc, a.max_rows, out);
+    const SquareNodes n = square_nodes(a.dim, a.hc, a.max_rows);
+    push.nodes = n.nodes;
+    push.node_base = n.node_base;
+  }
   // Where subgroups can shuffle and hold the hc x hc Sinkhorn matrix, one subgroup iterates it
   // without workgroup barriers while the others collapse the streams (same bits).
   const vk::Caps& caps = ctx.device.caps();
@@ -108,9 +136,14 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
 }
 
 void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>& out) {
-  const MixPush push = mix_push(a.dim, a.hc, a.norm_eps, a.hc_eps, 0);
+  MixPush push = mix_push(a.dim, a.hc, a.norm_eps, a.hc_eps, 0);
   const bool split = use_partials(a.mix_partials, a.dim, a.hc, a.max_rows);
-  if (split) encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.hc * a.dim, a.hc, a.max_rows, out);
+  if (split) {
+    encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.dim, a.hc, a.hc, a.max_rows, out);
+    const SquareNodes n = square_nodes(a.dim, a.hc, a.max_rows);
+    push.nodes = n.nodes;
+    push.node_base = n.node_base;
+  }
   const vk::Kernel& k = ctx.kernels.get({split ? "mhc/hc_head_split" : "mhc/hc_head", split ? 7u : 6u,
                                          sizeof(MixPush), {}, 0});
   vk::Dispatch d{&k,

@@ -32,6 +32,8 @@ layout(push_constant) uniform P {
   uint y_depth;     // hc_pre's fused RMSNorm of y (HC_NORM_BINDINGS): pairwise depth of D,
   float y_inv_dim;  // fp32(1/D)
   float y_eps;      // and its eps
+  uint nodes;       // HC_MIX_PARTIALS_BINDING: node sums of squares (hc_mix_partials.comp), 2^k
+  uint node_base;   // and where they start in the partials buffer
 } p;
 
 const uint HC_MAX = 4u;
@@ -54,7 +56,25 @@ shared float mixes[MIX_MAX];
 void compute_mixes(uint row, uint outputs) {
   const uint width = p.hc * p.dim;
   row_base = row * width;
+#ifdef HC_MIX_PARTIALS_BINDING
+  // The tree above the nodes: node k of a level is the sum of nodes 2k and 2k + 1 below it.
+  barrier();  // pw_tree may still be read by an earlier sum
+  if (gl_LocalInvocationID.x < p.nodes) pw_tree[gl_LocalInvocationID.x] = partials[p.node_base + row * p.nodes + gl_LocalInvocationID.x];
+  for (uint w = p.nodes; w > 1u; w /= 2u) {
+    barrier();
+    float s = 0.0;
+    if (gl_LocalInvocationID.x < w / 2u) {
+      precise float v = pw_tree[2u * gl_LocalInvocationID.x] + pw_tree[2u * gl_LocalInvocationID.x + 1u];
+      s = v;
+    }
+    barrier();
+    if (gl_LocalInvocationID.x < w / 2u) pw_tree[gl_LocalInvocationID.x] = s;
+  }
+  barrier();
+  const float sum = pw_tree[0];
+#else
   const float sum = pairwise_sum_wg(width, p.depth);
+#endif
   precise float ms = sum * p.inv_width;
   precise float shifted = ms + p.norm_eps;
   const float r = div_rn(1.0, sqrt_rn(shifted));

@@ -6,6 +6,10 @@
 // inner sums (no FMA: `precise`), which hc_mix.glsl (HC_MIX_PARTIALS_BINDING) then adds block by
 // block. fn's block arrives in shared memory in two coalesced halves (all loads in flight at
 // once), then one invocation per output sums its row in order.
+// The workgroups b < nodes also sum the squares of the streams over node b of graph::pairwise_sum's
+// tree at level log2(nodes) (graph/reduce.h; the same leaves, order and tree below the node), into
+// partials[node_base + row * nodes + b], so hc_mix.glsl only adds the nodes up (pairwise, as the
+// top of the same tree) instead of one workgroup summing all hc*D squares.
 #extension GL_GOOGLE_include_directive : require
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -14,11 +18,38 @@ layout(local_size_x = 256) in;
 layout(std430, binding = 1) readonly buffer Streams { vec4 xs4[]; };         // [max_rows, width]
 layout(std430, binding = 2) readonly buffer Fn { vec4 fn4[]; };              // [outputs, width]
 layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };  // [max_rows, outputs, blocks]
+layout(std430, binding = 1) readonly buffer StreamsF { float xs[]; };
+layout(std430, binding = 3) writeonly buffer NodeSums { float node_sums[]; };
 layout(push_constant) uniform P {
-  uint width;    // hc * D, a multiple of 4
-  uint outputs;  // mixes, <= 24
-  uint blocks;   // ceil(width / 512)
+  uint width;      // hc * D, a multiple of 4
+  uint outputs;    // mixes, <= 24
+  uint blocks;     // ceil(width / 512)
+  uint nodes;      // 2^level <= blocks: nodes of the sum-of-squares tree at that level
+  uint level;
+  uint sub_depth;  // pairwise depth below a node (<= 8: a node has < 1024 terms)
+  uint node_base;  // floats before the node sums in the partials buffer
 } p;
+
+uint term_base;
+#define PAIRWISE_TERM(i) (xs[term_base + (i)] * xs[term_base + (i)])
+#define PW_MAX_SLOTS 256u
+#include "../norm/pairwise.glsl"
+
+// The terms [begin, begin + size) of node `b` at `level` (the halving of graph::pairwise_sum; no
+// node above the level is a leaf: they hold >= 256 terms).
+void node_range(uint b, out uint begin, out uint size) {
+  begin = 0u;
+  size = p.width;
+  for (uint l = 0u; l < p.level; ++l) {
+    const uint half_n = size / 2u;
+    if (((b >> (p.level - 1u - l)) & 1u) == 0u) {
+      size = half_n;
+    } else {
+      begin += half_n;
+      size -= half_n;
+    }
+  }
+}
 
 const uint BLOCK_K = 512u, CHUNK = 256u, C4 = CHUNK / 4u, MIX_MAX = 24u;
 shared vec4 x_block[BLOCK_K / 4u];
@@ -53,4 +84,11 @@ void main() {
     }
   }
   if (t < p.outputs) partials[(row * p.outputs + t) * p.blocks + b] = part;
+  if (b < p.nodes) {  // uniform in the workgroup
+    uint begin, size;
+    node_range(b, begin, size);
+    term_base = row * p.width + begin;
+    const float sq = pairwise_sum_wg(size, p.sub_depth);
+    if (t == 0u) node_sums[p.node_base + row * p.nodes + b] = sq;
+  }
 }

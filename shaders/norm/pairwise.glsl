@@ -12,7 +12,9 @@
 #define DSV4_PAIRWISE_GLSL
 
 const uint PW_GROUP = 256u;
-const uint PW_MAX_SLOTS = 4096u;
+#ifndef PW_MAX_SLOTS
+#define PW_MAX_SLOTS 4096u  // a user summing shorter ranges may define less (shared memory)
+#endif
 shared float pw_tree[2u * PW_GROUP];
 shared float pw_slots[PW_MAX_SLOTS];
 
