@@ -28,6 +28,8 @@ bool is_compat_extension_message(const std::string& message) {
     if (message.find(std::string("Device Extension ") + e.name + " is not supported by this layer") !=
         std::string::npos)
       return true;
+    // The same from a 1.4.x layer that predates the extension (1.4.309 and VK_KHR_shader_bfloat16).
+    if (message.find(std::string(" ") + e.name + " is not a known extension string") != std::string::npos) return true;
   }
   return false;
 }

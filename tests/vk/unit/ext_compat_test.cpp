@@ -22,6 +22,13 @@ TEST(ExtCompat, OnlyUnknownStructuresOfCompatExtensionsAreRecognised) {
       "Using this extension may adversely affect validation results and/or produce undefined behavior."));
   EXPECT_FALSE(is_compat_extension_message(
       "Device Extension VK_KHR_fancy_future_thing is not supported by this layer."));
+  // A 1.4.309 layer on an H100, about an extension newer than itself.
+  EXPECT_TRUE(is_compat_extension_message(
+      "vkCreateDevice(): pCreateInfo->ppEnabledExtensionNames[3] VK_KHR_cooperative_matrix is not a known extension "
+      "string. Please make sure the spelling is correct."));
+  EXPECT_FALSE(is_compat_extension_message(
+      "vkCreateDevice(): pCreateInfo->ppEnabledExtensionNames[3] VK_KHR_fancy_future_thing is not a known extension "
+      "string."));
   ASSERT_FALSE(compat_extensions().empty());
   EXPECT_STREQ(compat_extensions()[0].name, "VK_KHR_cooperative_matrix");
 #endif
