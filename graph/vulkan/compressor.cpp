@@ -25,8 +25,11 @@ struct StoreParams {
 };
 
 void check(const CompressorArgs& a) {
-  if (a.d <= 0 || a.d > kMaxWidth || !std::has_single_bit(uint64_t(a.d)))
-    throw std::invalid_argument("encode_compressor: d " + std::to_string(a.d) + " is not a power of two <= 1024");
+  if (a.d <= 0 || a.d > kMaxWidth)
+    throw std::invalid_argument("encode_compressor: d " + std::to_string(a.d) + " is not in [1, 1024]");
+  if (a.kind == CompressorKind::Index && !std::has_single_bit(uint64_t(a.d)))  // the Hadamard's butterflies
+    throw std::invalid_argument("encode_compressor: index key width " + std::to_string(a.d) +
+                                " is not a power of two");
   if (a.rope_dim < 0 || a.rope_dim % 2 != 0 || a.rope_dim > a.d) throw std::invalid_argument("encode_compressor: rope_dim");
   if (a.ratio <= 0) throw std::invalid_argument("encode_compressor: ratio");
   if (a.max_entries <= 0 || a.max_rows == 0) throw std::invalid_argument("encode_compressor: sizes");

@@ -31,7 +31,7 @@ layout(std430, binding = 6) readonly buffer State { float state[]; };
 layout(std430, binding = 7) writeonly buffer Cache { uint cache_words[]; };
 
 layout(push_constant) uniform Params {
-  uint d;            // entry width (power of two, <= MAX_D)
+  uint d;            // entry width (<= MAX_D; a power of two in index mode, for the Hadamard)
   uint rope_dim;     // rope dims at the end of the entry
   uint ratio;
   uint coff;         // 2 for ratio 4 (overlap), else 1
@@ -96,19 +96,37 @@ float pool_channel(uint seq, uint r, uint pos, uint ch) {
   return acc;
 }
 
-// graph::rms_norm on x[0, d): the mean of squares summed as graph::pairwise_sum does for a power
-// of two (blocks of 8 in order, then a pairwise tree), bf16 output.
+// graph::rms_norm on x[0, d): the mean of squares summed as graph::pairwise_sum does (halving,
+// the smaller half first, down to leaves of <= 8 terms summed in order), bf16 output. The tree is
+// padded to 2^depth slots (depth: halvings until the larger half has <= 8 terms); a leaf reached
+// above that depth sits in its first descendant slot and the others hold 0 (x + 0 == x exactly),
+// so one complete binary tree over the slots gives the recursion's sum for any d, bit for bit.
+float leaf_square_sum(uint depth, uint j) {
+  uint begin = 0u, size = p.d;
+  for (uint level = 0u; level < depth; ++level) {
+    const uint bit = (j >> (depth - 1u - level)) & 1u;
+    if (size <= 8u) {
+      if (bit != 0u) return 0.0;
+      continue;
+    }
+    const uint half_n = size / 2u;
+    begin += bit != 0u ? half_n : 0u;
+    size = bit != 0u ? size - half_n : half_n;
+  }
+  precise float s = 0.0;
+  for (uint i = 0u; i < size; ++i) {
+    precise float sq = x[begin + i] * x[begin + i];
+    s += sq;
+  }
+  return s;
+}
+
 void rms_norm_x() {
   const uint t = gl_LocalInvocationID.x;
-  const uint leaves = max(p.d / 8u, 1u), leaf = min(p.d, 8u);
-  for (uint l = t; l < leaves; l += WG) {
-    precise float s = 0.0;
-    for (uint i = 0u; i < leaf; ++i) {
-      precise float sq = x[l * leaf + i] * x[l * leaf + i];
-      s += sq;
-    }
-    partial[l] = s;
-  }
+  uint depth = 0u;
+  for (uint size = p.d; size > 8u; size -= size / 2u) ++depth;  // d <= 1024: 2^depth <= 128 slots
+  const uint leaves = 1u << depth;
+  for (uint l = t; l < leaves; l += WG) partial[l] = leaf_square_sum(depth, l);
   barrier();
   for (uint n = leaves; n > 1u; n /= 2u) {  // leaves <= MAX_D / 8 <= WG: one node per thread
     precise float s = 0.0;

@@ -144,6 +144,17 @@ TEST_F(ExecutorTest, SyntheticModelsMatchTheCpuReference) {
   }
 }
 
+// The small preset: head_dim 192 (not a power of two, so the compressor's norm tree has uneven
+// leaves), 8 heads, ratio 128 layers, vocabulary 4096.
+TEST_F(ExecutorTest, SmallPresetMatchesTheCpuReference) {
+  const fs::path dir = synthetic_dir("small", 4, 7);
+  const std::vector<int64_t> t = some_tokens(40, 4096, 5);
+  Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 16});
+  const std::vector<float> got = gpu_logits(*g.ex, t, 24);
+  const std::vector<float> ref = cpu_logits(dir, t, 24, 16);
+  expect_close(compare_logits(ref, got, 4096), "small");
+}
+
 // Greedy generation: the GPU sampler feeding the next step gives the CPU's greedy tokens.
 TEST_F(ExecutorTest, GreedyGenerationEqualsTheCpuTokens) {
   const fs::path dir = synthetic_dir("tiny", 5, 5);

@@ -224,7 +224,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CompressorTest,
                                            Shape{CompressorKind::Index, 64, 4}, Shape{CompressorKind::Index, 32, 8},
                                            // the V4 widths: head_dim 512 (rope 64), index_head_dim 128
                                            Shape{CompressorKind::Main, 512, 4, 64}, Shape{CompressorKind::Main, 512, 128, 64},
-                                           Shape{CompressorKind::Index, 128, 4, 64}),
+                                           Shape{CompressorKind::Index, 128, 4, 64},
+                                           // not powers of two: the small preset's head_dim (the
+                                           // norm's pairwise leaves have 6 terms) and 576 (halves of
+                                           // 9 terms split unevenly, 4 + 5)
+                                           Shape{CompressorKind::Main, 192, 4, 64}, Shape{CompressorKind::Main, 192, 128, 64},
+                                           Shape{CompressorKind::Main, 576, 4, 64}),
                          [](const auto& info) {
                            return std::string(info.param.kind == CompressorKind::Main ? "Main" : "Index") + "_d" +
                                   std::to_string(info.param.d) + "_ratio" + std::to_string(info.param.ratio);
