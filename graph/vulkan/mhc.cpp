@@ -89,7 +89,9 @@ uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows) {
 }
 
 bool hc_pre_fuses_norm(const HcPreArgs& a) {
-  return a.norm_weight.buffer != VK_NULL_HANDLE && use_partials(a.mix_partials, a.dim, a.hc, a.max_rows);
+  // The fused norm's pairwise tree holds 1024 slots of <= 8 terms (hc_pre_main.glsl PW_MAX_SLOTS).
+  return a.norm_weight.buffer != VK_NULL_HANDLE && use_partials(a.mix_partials, a.dim, a.hc, a.max_rows) &&
+         (uint64_t(1) << pairwise_depth(a.dim)) <= 1024;
 }
 
 void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& out) {
@@ -106,7 +108,8 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
     push.node_base = n.node_base;
   }
   // Where subgroups can shuffle and hold the hc x hc Sinkhorn matrix, one subgroup iterates it
-  // without workgroup barriers while the others collapse the streams (same bits).
+  // without workgroup barriers (same bits). The split kernels run two workgroups per row: one
+  // collapses the streams (and norms y), the other computes post and Sinkhorn meanwhile.
   const vk::Caps& caps = ctx.device.caps();
   const bool sg = split && caps.max_subgroup_size >= a.hc * a.hc &&
                   std::find(caps.subgroup_operations.begin(), caps.subgroup_operations.end(), "shuffle") !=
@@ -123,7 +126,7 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
                   {a.post, vk::Access::Write},
                   {a.comb, vk::Access::Write}},
                  vk::push_words(push),
-                 {a.max_rows, 1, 1},
+                 {a.max_rows, split ? 2u : 1u, 1},
                  std::nullopt,
                  "hc_pre"};
   if (split) {

@@ -82,8 +82,18 @@ void compute_mixes(uint row, uint outputs) {
 #ifdef HC_MIX_PARTIALS_BINDING
   // One coalesced copy into shared memory: summing straight from the buffer would cost each of
   // the `outputs` summing invocations one memory latency per block.
-  const uint first = row * outputs * blocks;
-  for (uint idx = gl_LocalInvocationID.x; idx < outputs * blocks; idx += 256u) mix_partial[idx] = partials[first + idx];
+  // All of an invocation's loads (<= MIX_MAX * BLOCKS_MAX / 256 = 6) are issued before any store.
+  const uint first = row * outputs * blocks, count = outputs * blocks;
+  const uint PER = (MIX_MAX * BLOCKS_MAX + 255u) / 256u;
+  float part[PER];
+  for (uint k = 0u; k < PER; ++k) {
+    const uint idx = gl_LocalInvocationID.x + 256u * k;
+    part[k] = idx < count ? partials[first + idx] : 0.0;
+  }
+  for (uint k = 0u; k < PER; ++k) {
+    const uint idx = gl_LocalInvocationID.x + 256u * k;
+    if (idx < count) mix_partial[idx] = part[k];
+  }
   barrier();
 #else
   for (uint idx = gl_LocalInvocationID.x; idx < outputs * blocks; idx += 256u) {
@@ -107,7 +117,7 @@ void compute_mixes(uint row, uint outputs) {
 
 // y[c] = bf16(sum_i w_i X_i[c]) for the streams at row_base. COLS columns per pass, with all
 // their stream loads issued before the sums (one memory latency per pass, not per load).
-const uint COLLAPSE_COLS = 4u;
+const uint COLLAPSE_COLS = 8u;
 void collapse(float w[HC_MAX], uint y_base) {
   for (uint c0 = gl_LocalInvocationID.x; c0 < p.dim; c0 += 256u * COLLAPSE_COLS) {
     float xv[COLLAPSE_COLS][HC_MAX];

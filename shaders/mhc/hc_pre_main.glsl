@@ -8,6 +8,10 @@
 layout(std430, binding = 5) coherent buffer Y { float y[]; };          // [max_rows, D]
 layout(std430, binding = 6) writeonly buffer Post { float post_out[]; };  // [max_rows, hc]
 layout(std430, binding = 7) writeonly buffer Comb { float comb_out[]; };  // [max_rows, hc*hc]
+#ifdef HC_NORM_BINDINGS
+#define PW_MAX_SLOTS 1024u  // the fused norm's tree over D <= 8192 (leaves of <= 8)
+#define PW_HOIST 4u
+#endif
 #include "hc_mix.glsl"
 
 shared float pre_w[HC_MAX];
@@ -77,10 +81,21 @@ void fused_norm(uint row) {
   precise float ms = sum * p.y_inv_dim;
   precise float shifted = ms + p.y_eps;
   const float r = div_rn(1.0, sqrt_rn(shifted));
-  for (uint c = gl_LocalInvocationID.x; c < p.dim; c += 256u) {
-    const float w = bf16_to_float(half_in_word(norm_w[c >> 1], c));
-    precise float v = w * (y[y_base + c] * r);
-    norm_out[y_base + c] = round_bf16(v);
+  // NORM_COLS columns per pass with all their loads issued first: a loop of single loads paid one
+  // L2 round trip per 256 columns (~16 in a row for D = 4096).
+  const uint NORM_COLS = 8u;
+  for (uint c0 = gl_LocalInvocationID.x; c0 < p.dim; c0 += 256u * NORM_COLS) {
+    float wv[NORM_COLS], yv[NORM_COLS];
+    for (uint k = 0u; k < NORM_COLS; ++k) {
+      const uint c = min(c0 + 256u * k, p.dim - 1u);
+      wv[k] = bf16_to_float(half_in_word(norm_w[c >> 1], c));
+      yv[k] = y[y_base + c];
+    }
+    for (uint k = 0u; k < NORM_COLS; ++k) {
+      const uint c = c0 + 256u * k;
+      precise float v = wv[k] * (yv[k] * r);
+      if (c < p.dim) norm_out[y_base + c] = round_bf16(v);
+    }
   }
 }
 #endif
@@ -122,35 +137,46 @@ void main() {
   const uint row = gl_WorkGroupID.x;
   if (row >= step.n_rows) return;
   const uint n = p.hc, t = gl_LocalInvocationID.x;
+#ifdef HC_TWO_ROLES
+  // Two workgroups per row, each computing the mixes: y = 0 collapses (and norms), y = 1 runs
+  // post and Sinkhorn, so the collapse's latency chain no longer waits for Sinkhorn's 40 serial
+  // passes. Uniform per workgroup, so the barriers below stay in uniform control flow.
+  const bool collapser = gl_WorkGroupID.y == 0u, mixer = gl_WorkGroupID.y == 1u;
+#else
+  const bool collapser = true, mixer = true;
+#endif
   compute_mixes(row, (2u + n) * n);
-  if (t < n) {
+  if (collapser && t < n) {
     precise float pre = sigmoid_rn(logit(t, 0u)) + p.hc_eps;
     pre_w[t] = pre;
-  } else if (t < 2u * n) {
+  } else if (mixer && t >= n && t < 2u * n) {
     precise float post = 2.0 * sigmoid_rn(logit(t, 1u));
     post_out[row * n + t - n] = post;
   }
-  if (t < n * n) sk[t] = logit(2u * n + t, 2u);
+  if (mixer && t < n * n) sk[t] = logit(2u * n + t, 2u);
   barrier();
   float w[HC_MAX];
+  for (uint i = 0u; i < HC_MAX; ++i) w[i] = i < n ? pre_w[i] : 0.0;
 #ifdef HC_SUBGROUP_SINKHORN
   if (gl_SubgroupSize >= n * n) {  // uniform: the same for every subgroup
-    if (gl_SubgroupID == 0u) sinkhorn_subgroup(n);
-    for (uint i = 0u; i < HC_MAX; ++i) w[i] = i < n ? pre_w[i] : 0.0;
+    if (mixer && gl_SubgroupID == 0u) sinkhorn_subgroup(n);
+    if (collapser) collapse(w, row * p.dim);
+#ifdef HC_NORM_BINDINGS
+    if (collapser && FUSED_NORM) fused_norm(row);
+#endif
+    barrier();
+    if (mixer && t < n * n) comb_out[row * n * n + t] = sk[t];
+    return;
+  }
+#endif
+  if (mixer) {
+    const uint res = sinkhorn(n);
+    if (t < n * n) comb_out[row * n * n + t] = sk[res + t];
+  }
+  if (collapser) {
     collapse(w, row * p.dim);
 #ifdef HC_NORM_BINDINGS
     if (FUSED_NORM) fused_norm(row);
 #endif
-    barrier();
-    if (t < n * n) comb_out[row * n * n + t] = sk[t];
-    return;
   }
-#endif
-  const uint res = sinkhorn(n);
-  if (t < n * n) comb_out[row * n * n + t] = sk[res + t];
-  for (uint i = 0u; i < HC_MAX; ++i) w[i] = i < n ? pre_w[i] : 0.0;
-  collapse(w, row * p.dim);
-#ifdef HC_NORM_BINDINGS
-  if (FUSED_NORM) fused_norm(row);
-#endif
 }

@@ -4,4 +4,5 @@
 #extension GL_GOOGLE_include_directive : require
 #define HC_MIX_PARTIALS_BINDING 8
 #define HC_NORM_BINDINGS  // 9, 10: the fused RMSNorm
+#define HC_TWO_ROLES      // two workgroups per row: collapse + norm, post + Sinkhorn
 #include "hc_pre_main.glsl"

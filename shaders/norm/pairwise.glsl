@@ -15,6 +15,9 @@ const uint PW_GROUP = 256u;
 #ifndef PW_MAX_SLOTS
 #define PW_MAX_SLOTS 4096u  // a user summing shorter ranges may define less (shared memory)
 #endif
+#ifndef PW_HOIST
+#define PW_HOIST 1u  // leaf slots per invocation per pass (their loads issued together)
+#endif
 shared float pw_tree[2u * PW_GROUP];
 shared float pw_slots[PW_MAX_SLOTS];
 
@@ -55,7 +58,15 @@ float pairwise_sum_wg(uint n, uint depth) {
   // cover one contiguous range (an invocation walking its own subtree's terms made every load
   // instruction touch as many cache lines as the subgroup has invocations: ~10 us for 16K terms
   // on an H100). The sums and their order are unchanged.
-  for (uint j = t; j < slots; j += PW_GROUP) pw_slots[j] = pw_slot(n, depth, j);
+  for (uint j0 = t; j0 < slots; j0 += PW_GROUP * PW_HOIST) {
+    // PW_HOIST slots per pass, all their loads in flight together (a user whose terms come from
+    // a cache, not registers, pays one round trip per pass).
+    float leaf[PW_HOIST];
+    for (uint h = 0u; h < PW_HOIST; ++h) leaf[h] = j0 + PW_GROUP * h < slots ? pw_slot(n, depth, j0 + PW_GROUP * h) : 0.0;
+    for (uint h = 0u; h < PW_HOIST; ++h) {
+      if (j0 + PW_GROUP * h < slots) pw_slots[j0 + PW_GROUP * h] = leaf[h];
+    }
+  }
   barrier();
   if (t < owners) {
     float v[16];
