@@ -26,6 +26,7 @@ struct RuntimeArgs {
   uint32_t seqs = 1;        // sequence slots (batch)
   bool quiet = false;       // no progress bar
   bool timestamps = false;  // per-dispatch GPU times (bench)
+  bool reorder = true;      // gpu::ExecutorOptions::reorder (bench --in-op-order turns it off)
 };
 
 // --model, --ctx, --device, --chunk.

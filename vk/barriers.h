@@ -29,4 +29,12 @@ std::vector<BarrierPoint> plan_barriers(const std::vector<std::vector<BufferAcce
 
 bool overlaps(const BufferAccess& a, const BufferAccess& b);
 
+// A reordering of the dispatches (their indices, a permutation) that plan_barriers turns into as
+// few barriers as the dependencies allow: each dispatch is placed at level 1 + the highest level
+// of the earlier dispatches it conflicts with (RAW, WAW, WAR on overlapping ranges; 0 with none),
+// and the list is sorted by level, keeping the original order within a level. Every conflicting
+// pair keeps its order and lands in different levels, so the results are those of the original
+// order; dispatches of one level never conflict, so they share one barrier-free stretch.
+std::vector<size_t> level_order(const std::vector<std::vector<BufferAccess>>& dispatches);
+
 }  // namespace dsv4::vk

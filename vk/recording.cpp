@@ -39,6 +39,16 @@ std::vector<BufferAccess> accesses_of(const Dispatch& d) {
 
 }  // namespace
 
+std::vector<Dispatch> order_by_levels(std::vector<Dispatch> dispatches) {
+  std::vector<std::vector<BufferAccess>> accesses;
+  accesses.reserve(dispatches.size());
+  for (const Dispatch& d : dispatches) accesses.push_back(accesses_of(d));
+  std::vector<Dispatch> out;
+  out.reserve(dispatches.size());
+  for (size_t i : level_order(accesses)) out.push_back(std::move(dispatches[i]));
+  return out;
+}
+
 Recording::Recording(Device& device, std::vector<Dispatch> dispatches, RecordingOptions options)
     : device_(device), dispatches_(std::move(dispatches)), options_(options) {
   validate();

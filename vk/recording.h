@@ -49,6 +49,10 @@ struct RecordingOptions {
   bool timestamps = false;  // ignored where the queue has no timestamps (or DeviceOptions off)
 };
 
+// The dispatches in vk::level_order of their declared accesses: the same results with as few
+// barriers as their dependencies allow (independent dispatches move up beside each other).
+std::vector<Dispatch> order_by_levels(std::vector<Dispatch> dispatches);
+
 class Recording {
  public:
   // Validates every dispatch (binding count, push size, ranges, group counts) and records them.

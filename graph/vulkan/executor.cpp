@@ -556,6 +556,7 @@ std::unique_ptr<VulkanExecutor::Recorded> VulkanExecutor::record(uint32_t max_ro
   StepEncoder enc(ctx_, *model_, buffers_, max_rows, rope_slots_, options_);
   std::vector<vk::Dispatch> dispatches =
       enc.encode(graph::build_step(cfg(), max_rows == options_.max_seqs ? graph::StepKind::Decode : graph::StepKind::Prefill));
+  if (options_.reorder) dispatches = vk::order_by_levels(std::move(dispatches));
   auto r = std::make_unique<Recorded>();
   r->max_rows = max_rows;
   for (const vk::Dispatch& d : dispatches) r->labels.push_back(d.label);
@@ -619,6 +620,7 @@ void VulkanExecutor::submit(std::span<const StepRow> rows, bool sample) {
   if (!r) {
     r = record(decode ? options_.max_seqs : options_.prefill_chunk);
     (decode ? stats_.decode_dispatches : stats_.prefill_dispatches) = r->recording->size();
+    (decode ? stats_.decode_barriers : stats_.prefill_barriers) = r->recording->barrier_count();
   }
   r->recording->run();
   last_ = r.get();

@@ -26,6 +26,9 @@ struct ExecutorOptions {
   uint32_t max_seqs = 1;        // sequence slots = rows of a decode step
   uint32_t prefill_chunk = 64;  // rows of a prefill step
   bool timestamps = false;      // per-dispatch GPU times (profiling)
+  // Record the dispatches in dependency levels (vk::order_by_levels): independent ones side by
+  // side between barriers. Off: in the graph's op order (for comparison; the same results).
+  bool reorder = true;
 };
 
 // Sampling parameters of one sequence slot (graph/sampling.h semantics).
@@ -40,6 +43,8 @@ struct ExecutorStats {
   size_t recordings = 0;             // command buffers recorded this session (1 per shape)
   size_t decode_dispatches = 0;      // dispatches in the decode recording
   size_t prefill_dispatches = 0;     // dispatches in the prefill recording
+  size_t decode_barriers = 0;        // pipeline barriers between the decode recording's dispatches
+  size_t prefill_barriers = 0;
   size_t submissions = 0;            // submissions so far
   size_t steps = 0;
 };
