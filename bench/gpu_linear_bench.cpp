@@ -263,6 +263,10 @@ const bool registered = [] {
   b = flash_w1;
   b.tokens = 37;
   reg("flash/shared_w1_fp8_batch37", b);
+  // The head of a batched decode step: one block of 8 rows, the weight read once.
+  b = flash_head;
+  b.tokens = 8;
+  reg("flash/head_bf16_f32out_batch8", b);
   // act_quant fused into gemv_q (one dispatch, each workgroup quantising x), for comparison.
   for (auto [name, s] : {std::pair{"flash/wq_b_fp8_32768x1024", flash_wq_b}, {"flash/wo_b_fp8_4096x8192", flash_wo_b},
                          {"flash/shared_w1_fp8_2048x4096", flash_w1}, {"flash/wq_a_fp8_1024x4096", flash_wq_a}}) {

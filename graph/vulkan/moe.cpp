@@ -142,7 +142,7 @@ void encode_act_quant(Context& ctx, const MoeArgs& a, vk::BufferRange src, vk::B
 void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatrix& wa, const DeviceMatrix& wb,
                  bool shared, vk::BufferRange in, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
   const uint32_t fmt = format_code(wa);
-  // MXFP4 stacks take expert_gemv_fp4 (16-byte block loads, no staging, 8 rows per unit in flight).
+  // MXFP4 stacks take expert_gemv_fp4 (4-byte word loads, no staging, 8 rows per unit in flight).
   const bool fp4 = fmt == 0;
   const uint32_t n_slots = shared ? 1u : uint32_t(a.topk);
   const uint32_t phases = mode == 0 ? 2u : 4u;

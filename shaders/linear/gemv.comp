@@ -7,7 +7,8 @@
 // ascending order, the 32 lanes in a fixed order), so decode is batch-size independent.
 //
 // Workgroup: 256 threads = 8 teams of 32; team i owns rows i, i+8, ... (RPT rows), its 32 lanes
-// split K into 16-element chunks (lane, lane+32, ...) so a team reads whole rows contiguously.
+// split K into 16-element chunks (lane, lane+32, ...) so a team reads whole rows contiguously
+// (BF16: 4-element groups, so that the fp32 x rows are read contiguously too).
 // Partial sums meet in shared memory (not subgroup ops: correct for every subgroup size).
 // gl_WorkGroupID.y is the group of a grouped linear (wo_a): rows [g*R, (g+1)*R) read x columns
 // [g*K, (g+1)*K).
@@ -38,6 +39,7 @@ layout(std430, set = 0, binding = 1) readonly buffer X { float x[]; };
 layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };
 layout(std430, set = 0, binding = 2) readonly buffer W4 { uvec4 w4[]; };
 layout(std430, set = 0, binding = 2) readonly buffer W1 { uint w1[]; };
+layout(std430, set = 0, binding = 2) readonly buffer W2 { uvec2 w2[]; };
 layout(std430, set = 0, binding = 3) readonly buffer WS { float wscale[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer Y { float y[]; };
 
@@ -51,7 +53,7 @@ layout(push_constant) uniform Push {
   float out_scale;
 } pc;
 
-const uint TEAM = 32, TEAMS = 8, NR = TEAMS * RPT, UNROLL = 4;
+const uint TEAM = 32, TEAMS = 8, NR = TEAMS * RPT, UNROLL = 4, GROUP_UNROLL = 4;
 const uint RED_STRIDE = 33;  // odd stride: the final per-output sums read distinct banks
 
 // Quantised x tile (fp16 pairs of unscaled e4m3 values), reused for the final reduction.
@@ -200,6 +202,35 @@ void main() {
       }
       if (t < 64u) amax_bits[t] = 0u;  // for the next tile (its reads ended at quantise_tile's barrier)
       barrier();
+    }
+  } else if (FORMAT == 2u && VEC) {
+    // BF16 (the head): lane l takes the 4-element groups l, l + 32, ... of its RPT rows in one
+    // sweep, so that the fp32 x rows, the larger stream when MAXM rows share each weight, are
+    // read contiguously and once per sweep (16-element chunks per lane put the 32 lanes 64 bytes
+    // apart, 4x the cache lines, and a sweep per row re-read x: the head at batch 8 took 8x its
+    // batch-1 time). A row's sum runs over its groups in ascending order whatever RPT is.
+    const uint ngroups = pc.K / 4u;
+    uint wrow[RPT];
+    for (uint i = 0u; i < RPT; ++i) {
+      const uint r = min(gl_WorkGroupID.z * NR + team + TEAMS * i, pc.R - 1u);  // dead rows: not written
+      wrow[i] = (g * pc.R + r) * ngroups;
+    }
+    for (uint g0 = lane; g0 < ngroups; g0 += GROUP_UNROLL * TEAM) {
+      uvec2 q[RPT][GROUP_UNROLL];  // every weight load goes out before any is used
+      for (uint u = 0u; u < GROUP_UNROLL; ++u) {
+        const uint gi = g0 + u * TEAM;
+        for (uint i = 0u; i < RPT; ++i) q[i][u] = gi < ngroups ? w2[wrow[i] + gi] : uvec2(0u);
+      }
+      for (uint u = 0u; u < GROUP_UNROLL; ++u) {
+        const uint gi = g0 + u * TEAM;
+        if (gi >= ngroups) break;
+        for (uint m = 0u; m < MAXM; ++m) {
+          if (m < nm) {
+            const vec4 xv = x4[((m * pc.x_stride + col0) >> 2) + gi];
+            for (uint i = 0u; i < RPT; ++i) acc[i][m] += dot(xv, bf16x4(q[i][u]));
+          }
+        }
+      }
     }
   } else {
     for (uint i = 0u; i < RPT; ++i) {
