@@ -258,6 +258,12 @@ const bool registered = [] {
   Shape b = flash_wq_b;
   b.tokens = 4;
   reg("flash/wq_b_fp8_batch4", b);
+  b.tokens = 8;
+  reg("flash/wq_b_fp8_batch8", b);
+  b = flash_wo_b;
+  b.tokens = 8;
+  reg("flash/wo_b_fp8_batch8", b);
+  b = flash_wq_b;
   b.tokens = 37;
   reg("flash/wq_b_fp8_batch37", b);
   b = flash_w1;
