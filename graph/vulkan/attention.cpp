@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "graph/vulkan/cache_layout.h"
+#include "graph/vulkan/norms.h"
 #include "vk/caps.h"
 #include "vk/device.h"
 
@@ -83,12 +84,34 @@ void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>
 
 void encode_kv_finish(Context& ctx, const KvFinishArgs& a, std::vector<vk::Dispatch>& out) {
   check_entry(a.head_dim, a.rope_dim);
+  require(a.rope_dim <= 512, "encode_kv_finish: rope_dim above 512");
+  const bool norm = a.raw.size > 0;
+  if (!norm) {
+    struct Push {
+      uint32_t head_dim, rope_dim, rope_slot;
+    } push{a.head_dim, a.rope_dim, a.rope_slot};
+    const vk::Kernel& k = ctx.kernels.get({"attention/kv_finish", 3, sizeof(Push), {}, 0});
+    out.push_back({&k,
+                   {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.kv, vk::Access::ReadWrite}},
+                   vk::push_words(push),
+                   {a.max_rows, 1, 1},
+                   std::nullopt,
+                   "attn.kv_finish"});
+    return;
+  }
+  require(a.norm_weight.size > 0, "encode_kv_finish: raw given without norm_weight");
+  require((uint64_t(1) << pairwise_depth(a.head_dim)) <= 1024, "encode_kv_finish: head_dim too large for the fused norm");
   struct Push {
-    uint32_t head_dim, rope_dim, rope_slot;
-  } push{a.head_dim, a.rope_dim, a.rope_slot};
-  const vk::Kernel& k = ctx.kernels.get({"attention/kv_finish", 3, sizeof(Push), {}, 0});
+    uint32_t head_dim, rope_dim, rope_slot, depth;
+    float inv_dim, eps;
+  } push{a.head_dim, a.rope_dim, a.rope_slot, pairwise_depth(a.head_dim), 1.0f / float(a.head_dim), a.eps};
+  const vk::Kernel& k = ctx.kernels.get({"attention/kv_finish_norm", 5, sizeof(Push), {}, 0});
   out.push_back({&k,
-                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.kv, vk::Access::ReadWrite}},
+                 {{a.step, vk::Access::Read},
+                  {a.rope, vk::Access::Read},
+                  {a.kv, vk::Access::Write},
+                  {a.raw, vk::Access::Read},
+                  {a.norm_weight, vk::Access::Read}},
                  vk::push_words(push),
                  {a.max_rows, 1, 1},
                  std::nullopt,

@@ -24,10 +24,14 @@ struct QHeadsArgs {
 void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>& out);
 
 // kv [max_rows, head_dim] after kv_norm, in place: RoPE on the last rope_dim dims, then the FP8
-// round-trip (block 64) of the nope dims.
+// round-trip (block 64) of the nope dims. With raw and norm_weight set, kv_norm is fused in: kv =
+// graph::rms_norm(raw, norm_weight, eps) first (bit for bit encode_rms_norm), in the same dispatch.
 struct KvFinishArgs {
   vk::BufferRange step, rope, kv;
   uint32_t max_rows = 0, head_dim = 0, rope_dim = 0, rope_slot = 0;
+  vk::BufferRange raw;          // optional: kv_norm's input, fp32 [max_rows, head_dim], distinct from kv
+  vk::BufferRange norm_weight;  // with raw: kv_norm's bf16 weight [head_dim]
+  float eps = 1e-6f;            // with raw: ModelConfig::norm_eps
 };
 void encode_kv_finish(Context& ctx, const KvFinishArgs& a, std::vector<vk::Dispatch>& out);
 

@@ -103,7 +103,7 @@ class StepEncoder {
   void norm_rows(const DeviceMatrix& w, const std::string& x, const std::string& y, int64_t dim,
                  const std::string& label, bool out_rows = false);
   void q_heads(const graph::Op& op);
-  void kv_finish(const graph::Op& op);
+  void kv_finish(const graph::Op& op, const DeviceMatrix& kv_norm);
   void index_q_finish(const graph::Op& op);
   void compress(const graph::Op& op, const DeviceCompressor& w, bool index);
   uint32_t entries_per_seq(int64_t layer) const;
@@ -198,12 +198,11 @@ void StepEncoder::attn_query(const graph::Op& op) {
   q_heads(op);
 }
 
-// §3.5.2: kv = kv_norm(wkv(x)); RoPE; FP8 round-trip of the nope dims.
+// §3.5.2: kv = kv_norm(wkv(x)); RoPE; FP8 round-trip of the nope dims (one dispatch after wkv).
 void StepEncoder::attn_kv(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
   linear(a.wkv, "x", "kv_raw", op.name + ".wkv");
-  norm_rows(a.kv_norm, "kv_raw", "kv", c_.head_dim, op.name + ".kv_norm");
-  kv_finish(op);
+  kv_finish(op, a.kv_norm);  // kv_norm fused in
 }
 
 // §3.5.5 steps 1, 3: index queries (wq_b, RoPE, Hadamard, FP4) and head weights (weights_proj x scale).
@@ -331,11 +330,14 @@ void StepEncoder::q_heads(const graph::Op& op) {
   label_from(op.name + ".q_heads", [&] { encode_q_heads(ctx_, a, out_); });
 }
 
-void StepEncoder::kv_finish(const graph::Op& op) {
+void StepEncoder::kv_finish(const graph::Op& op, const DeviceMatrix& kv_norm) {
   KvFinishArgs a;
   a.step = step();
   a.rope = buf("rope");
   a.kv = buf("kv");
+  a.raw = buf("kv_raw");
+  a.norm_weight = kv_norm.data;
+  a.eps = c_.norm_eps;
   a.max_rows = max_rows_;
   a.head_dim = uint32_t(c_.head_dim);
   a.rope_dim = uint32_t(c_.rope_head_dim);

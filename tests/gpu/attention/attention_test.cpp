@@ -138,7 +138,15 @@ TEST_F(AttentionTest, KvFinishIsBitExact) {
     kv[2 * Dh] = 1e5f;                                            // a large block scale
     vk::Buffer kb = upload(kv, "kv");
     std::vector<vk::Dispatch> d;
-    gpu::encode_kv_finish(ctx(), {sb.step.range(), sb.rope.range(), kb.range(), max_rows, Dh, rope, slots.at_pos(8)}, d);
+    gpu::KvFinishArgs a;
+    a.step = sb.step.range();
+    a.rope = sb.rope.range();
+    a.kv = kb.range();
+    a.max_rows = max_rows;
+    a.head_dim = Dh;
+    a.rope_dim = rope;
+    a.rope_slot = slots.at_pos(8);
+    gpu::encode_kv_finish(ctx(), a, d);
     run(std::move(d));
     const std::vector<float> got = download<float>(kb, kv.size());
     std::vector<float> want = kv;
@@ -149,6 +157,52 @@ TEST_F(AttentionTest, KvFinishIsBitExact) {
     }
     for (size_t i = 0; i < kv.size(); ++i)
       ASSERT_EQ(std::bit_cast<uint32_t>(got[i]), std::bit_cast<uint32_t>(want[i])) << "Dh " << Dh << " element " << i;
+  }
+}
+
+// kv_norm fused into kv_finish: bit for bit graph::rms_norm, then RoPE and the FP8 round-trip, from
+// kv_raw into kv (raw left alone). Widths: nope 48 (one short block) and Flash's 448 + 64 (the
+// norm's pairwise tree 64 slots deep; 9 leaves of uneven sizes for 200).
+TEST_F(AttentionTest, KvFinishWithTheNormFusedIsBitExact) {
+  for (const uint32_t Dh : {64u, 200u, 512u}) {
+    const uint32_t rope = Dh == 512 ? 64 : 16;
+    const ModelConfig cfg = small_config(Dh, rope, 8);
+    const gpu::RopeSlots slots(cfg);
+    std::vector<gpu::StepRow> rows;
+    gpu::append_rows(rows, 40, std::vector<int64_t>(5, 1), 2);
+    gpu::append_rows(rows, 3, std::vector<int64_t>(1, 1), 0);
+    const uint32_t max_rows = 8;
+    const StepBuffers sb = make_step(device(), staging(), rows, max_rows, slots);
+    std::vector<float> raw = random_bf16(size_t(max_rows) * Dh, 51 + Dh, 4.f);
+    for (size_t i = 0; i < Dh; ++i) raw[i] *= 1e-3f;  // a small row: the eps term matters
+    raw[2 * Dh + 5] = 300.f;                           // one large value: a large block scale
+    RandomMatrix w = random_matrix(device(), staging(), graph::WeightFormat::BF16, 1, Dh, Dh, 1, {}, 1.f);
+    vk::Buffer rb = upload(raw, "kv_raw");
+    vk::Buffer kb = upload(std::vector<float>(raw.size(), std::nanf("")), "kv");
+    gpu::KvFinishArgs a;
+    a.step = sb.step.range();
+    a.rope = sb.rope.range();
+    a.kv = kb.range();
+    a.max_rows = max_rows;
+    a.head_dim = Dh;
+    a.rope_dim = rope;
+    a.rope_slot = slots.at_pos(8);
+    a.raw = rb.range();
+    a.norm_weight = w.device.data;
+    a.eps = 1e-6f;
+    std::vector<vk::Dispatch> d;
+    gpu::encode_kv_finish(ctx(), a, d);
+    run(std::move(d));
+    const std::vector<float> got = download<float>(kb, raw.size());
+    EXPECT_EQ(download<float>(rb, raw.size()), raw) << "raw must stay as it was";
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::vector<float> want(Dh);
+      graph::rms_norm(std::span<const float>(raw).subspan(r * Dh, Dh), w.host[0].values, 1e-6f, want);
+      graph::apply_rope(slots.yarn(), want, rows[r].pos);
+      graph::fp8_roundtrip(std::span(want).first(Dh - rope), 64);
+      for (size_t i = 0; i < Dh; ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(got[r * Dh + i]), std::bit_cast<uint32_t>(want[i])) << "Dh " << Dh << " row " << r << " element " << i;
+    }
   }
 }
 
