@@ -7,7 +7,7 @@
 //
 // Usage: #define PAIRWISE_TERM(i) <float expression of uint i>, then pairwise_sum_wg(n, depth);
 // every invocation of the workgroup must call it (it has barriers) and gets the sum.
-// NOTE: lives beside its users (shaders/CMakeLists.txt only tracks common/*.glsl as a dependency).
+// Included by norm/, mhc/ and attention/ kernels (every *.glsl is a build dependency of every shader).
 #ifndef DSV4_PAIRWISE_GLSL
 #define DSV4_PAIRWISE_GLSL
 
