@@ -122,6 +122,19 @@ TEST_F(AttentionTest, QHeadsMatchHeadRmsNormAndRope) {
 
 // ---- kv finish ------------------------------------------------------------------------------------
 
+gpu::KvFinishArgs kv_finish_args(const StepBuffers& sb, const vk::Buffer& kv, uint32_t max_rows, uint32_t head_dim,
+                                 uint32_t rope_dim, uint32_t rope_slot) {
+  gpu::KvFinishArgs a;
+  a.step = sb.step.range();
+  a.rope = sb.rope.range();
+  a.kv = kv.range();
+  a.max_rows = max_rows;
+  a.head_dim = head_dim;
+  a.rope_dim = rope_dim;
+  a.rope_slot = rope_slot;
+  return a;
+}
+
 TEST_F(AttentionTest, KvFinishIsBitExact) {
   for (const uint32_t Dh : {64u, 96u}) {  // nope 48 (one short block), 80 (64 + a short block)
     const uint32_t rope = 16;
@@ -138,15 +151,7 @@ TEST_F(AttentionTest, KvFinishIsBitExact) {
     kv[2 * Dh] = 1e5f;                                            // a large block scale
     vk::Buffer kb = upload(kv, "kv");
     std::vector<vk::Dispatch> d;
-    gpu::KvFinishArgs a;
-    a.step = sb.step.range();
-    a.rope = sb.rope.range();
-    a.kv = kb.range();
-    a.max_rows = max_rows;
-    a.head_dim = Dh;
-    a.rope_dim = rope;
-    a.rope_slot = slots.at_pos(8);
-    gpu::encode_kv_finish(ctx(), a, d);
+    gpu::encode_kv_finish(ctx(), kv_finish_args(sb, kb, max_rows, Dh, rope, slots.at_pos(8)), d);
     run(std::move(d));
     const std::vector<float> got = download<float>(kb, kv.size());
     std::vector<float> want = kv;
@@ -179,14 +184,7 @@ TEST_F(AttentionTest, KvFinishWithTheNormFusedIsBitExact) {
     RandomMatrix w = random_matrix(device(), staging(), graph::WeightFormat::BF16, 1, Dh, Dh, 1, {}, 1.f);
     vk::Buffer rb = upload(raw, "kv_raw");
     vk::Buffer kb = upload(std::vector<float>(raw.size(), std::nanf("")), "kv");
-    gpu::KvFinishArgs a;
-    a.step = sb.step.range();
-    a.rope = sb.rope.range();
-    a.kv = kb.range();
-    a.max_rows = max_rows;
-    a.head_dim = Dh;
-    a.rope_dim = rope;
-    a.rope_slot = slots.at_pos(8);
+    gpu::KvFinishArgs a = kv_finish_args(sb, kb, max_rows, Dh, rope, slots.at_pos(8));
     a.raw = rb.range();
     a.norm_weight = w.device.data;
     a.eps = 1e-6f;
