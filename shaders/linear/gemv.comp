@@ -74,26 +74,16 @@ float w_elem(uint row, uint k) {
 }
 
 // Partial dot of chunk c (elements 16c..16c+15) of `row` against activation row m, over fp32 x
-// (no quantisation). FP8 results are in units of 2^-8 * scale (see header).
+// (no quantisation): F32 weights with 16-byte loads (VEC), or any format element by element
+// (ragged K; FP8 in units of 2^-8 * scale, see header). FP8 and BF16 with VEC have their own loops.
 float chunk_dot_x(uint row, uint c, uint m, uint col0) {
   float s = 0.0;
   const uint k0 = c * 16u;
   if (VEC) {
     const uint xb = (m * pc.x_stride + col0 + k0) >> 2;
-    const vec4 a0 = x4[xb], a1 = x4[xb + 1u], a2 = x4[xb + 2u], a3 = x4[xb + 3u];
-    if (FORMAT == 0u) {
-      const uvec4 q = w4[(row * pc.K + k0) >> 4];
-      s = dot(a0, e4m3x4_scaled(q.x)) + dot(a1, e4m3x4_scaled(q.y)) + dot(a2, e4m3x4_scaled(q.z)) +
-          dot(a3, e4m3x4_scaled(q.w));
-    } else if (FORMAT == 2u) {
-      const uint b = (row * pc.K + k0) >> 3;
-      const uvec4 q0 = w4[b], q1 = w4[b + 1u];
-      s = dot(a0, bf16x4(q0.xy)) + dot(a1, bf16x4(q0.zw)) + dot(a2, bf16x4(q1.xy)) + dot(a3, bf16x4(q1.zw));
-    } else {
-      const uint b = (row * pc.K + k0) >> 2;
-      s = dot(a0, uintBitsToFloat(w4[b])) + dot(a1, uintBitsToFloat(w4[b + 1u])) +
-          dot(a2, uintBitsToFloat(w4[b + 2u])) + dot(a3, uintBitsToFloat(w4[b + 3u]));
-    }
+    const uint b = (row * pc.K + k0) >> 2;
+    s = dot(x4[xb], uintBitsToFloat(w4[b])) + dot(x4[xb + 1u], uintBitsToFloat(w4[b + 1u])) +
+        dot(x4[xb + 2u], uintBitsToFloat(w4[b + 2u])) + dot(x4[xb + 3u], uintBitsToFloat(w4[b + 3u]));
   } else {
     const uint k1 = min(k0 + 16u, pc.K);
     for (uint k = k0; k < k1; ++k) {
