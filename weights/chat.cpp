@@ -62,7 +62,14 @@ bool has(const ChatJson& m, const char* key) { return m.is_object() && m.contain
 
 std::string role_of(const ChatJson& m) { return has(m, "role") && m["role"].is_string() ? m["role"].get<std::string>() : ""; }
 
-bool has_nonempty_list(const ChatJson& m, const char* key) { return has(m, key) && !m[key].empty(); }
+// A list field (tools, tool_calls, content_blocks) with at least one element; null or missing ->
+// false. Other types are rejected: indexing a string or object as a list threw nlohmann's
+// type_error, which escaped as a crash (found by tokenizer_fuzz).
+bool has_nonempty_list(const ChatJson& m, const char* key) {
+  if (!has(m, key)) return false;
+  if (!m[key].is_array()) throw std::invalid_argument(std::string("a message's ") + key + " must be a list");
+  return !m[key].empty();
+}
 
 // A string field; null or missing -> "". Other types are rejected rather than guessed at.
 std::string text_of(const ChatJson& m, const char* key, size_t index) {

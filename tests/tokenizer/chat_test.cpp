@@ -162,6 +162,10 @@ TEST(ChatEncoder, RejectsWhatTheReferenceRejects) {
   EXPECT_THROW(render(ChatJson::parse(R"([{"role": "robot", "content": "x"}])")), std::invalid_argument);
   EXPECT_THROW(render(ChatJson::parse(R"([{"role": "developer", "content": ""}])")), std::invalid_argument);
   EXPECT_THROW(render(ChatJson::parse(R"([{"role": "user", "content": 5}])")), std::invalid_argument);
+  // List fields of another type (tokenizer_fuzz: a string "tools" crashed the encoder).
+  EXPECT_THROW(render(ChatJson::parse(R"([{"role": "system", "content": "s", "tools": "x"}])")), std::invalid_argument);
+  EXPECT_THROW(render(ChatJson::parse(R"([{"role": "user", "content": "q"},
+      {"role": "assistant", "content": "", "tool_calls": "c"}])")), std::invalid_argument);
 }
 
 TEST(ChatEncoder, UserTextNeverBecomesAControlToken) {
