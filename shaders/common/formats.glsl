@@ -19,6 +19,20 @@ uint half_in_word(uint word, uint i) { return (word >> (16u * (i & 1u))) & 0xfff
 // nibble i of a little-endian word is bits [4i, 4i+4).
 uint nibble_in_word(uint word, uint i) { return (word >> (4u * (i & 7u))) & 0xfu; }
 
+// The 8 e2m1 codes of a word (low nibble first) as fp32 values * 2^-14, codes 0-3 in lo and 4-7 in
+// hi: a code's 3 magnitude bits shifted into an fp16's low exponent bits and top mantissa bit give
+// value * 2^-14 (the code 0.5 becomes an fp16 subnormal, still exact), and codes k and k + 4 share
+// a shift: 11 integer instructions a word, no table.
+void e2m1x8_scaled(uint w, out vec4 lo, out vec4 hi) {
+  const uint M = 0x0e000e00u, S = 0x80008000u;
+  const vec2 h0 = unpackHalf2x16(((w << 9) & M) | ((w << 12) & S));
+  const vec2 h1 = unpackHalf2x16(((w << 5) & M) | ((w << 8) & S));
+  const vec2 h2 = unpackHalf2x16(((w << 1) & M) | ((w << 4) & S));
+  const vec2 h3 = unpackHalf2x16(((w >> 3) & M) | (w & S));
+  lo = vec4(h0.x, h1.x, h2.x, h3.x);
+  hi = vec4(h0.y, h1.y, h2.y, h3.y);
+}
+
 // ---- bf16: the high half of an fp32 ----------------------------------------------------------------
 float bf16_to_float(uint b) { return uintBitsToFloat((b & 0xffffu) << 16); }
 

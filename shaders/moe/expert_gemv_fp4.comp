@@ -6,9 +6,8 @@
 // The 64 threads of a row unit read consecutive 4-byte words (8 codes) of each of its RPU rows, so
 // a warp's weight loads and its input loads (the word's 8 inputs, 32 bytes) are both contiguous
 // and the inputs are reused by all RPU rows; a thread issues all RPU rows' loads of a word before
-// using any (decode is latency-bound otherwise). A byte of codes becomes its two e2m1 values as
-// an fp16 pair through a 256-entry shared table (one lookup per 2 codes: the decode must stay
-// under a few instructions per code to keep up with the memory), each word's 8 exact products
+// using any (decode is latency-bound otherwise). Codes become fp16 by shifts (e2m1x8_scaled: no
+// table, a few instructions per code, which must keep up with the memory), each word's 8 exact products
 // are summed in fp32 and ldexp'd by the block's e8m0 exponent (exact), and the 64 partial sums of
 // a row meet in a fixed shared-memory tree (any subgroup size; the order depends only on the
 // matrix shape, not on the batch).
@@ -47,21 +46,13 @@ layout(push_constant) uniform Params {
 
 const uint THREADS_PER_ROW = 64u;
 shared float red[RPU][256];
-shared uint e2m1_pairs[256];  // byte -> packHalf2x16(e2m1(low nibble), e2m1(high nibble))
 
-float e2m1_value(uint c) {
-  const uint e = (c >> 1) & 3u;
-  const float mag = e == 0u ? 0.5 * float(c & 1u) : exp2(float(e) - 1.0) * (1.0 + 0.5 * float(c & 1u));
-  return (c & 8u) != 0u ? -mag : mag;
-}
-
-// sum_j x[j] * e2m1(code j) over the 8 codes of word q (low nibble first); inputs a, b.
+// sum_j x[j] * e2m1(code j) over the 8 codes of word q (low nibble first), inputs a, b, in units
+// of 2^-14 (e2m1x8_scaled; exact products, so the same sum as unscaled but for the power of two).
 float word_dot(uint q, vec4 a, vec4 b) {
-  const vec2 c01 = unpackHalf2x16(e2m1_pairs[q & 0xffu]);
-  const vec2 c23 = unpackHalf2x16(e2m1_pairs[(q >> 8) & 0xffu]);
-  const vec2 c45 = unpackHalf2x16(e2m1_pairs[(q >> 16) & 0xffu]);
-  const vec2 c67 = unpackHalf2x16(e2m1_pairs[q >> 24]);
-  return dot(vec4(c01, c23), a) + dot(vec4(c45, c67), b);
+  vec4 lo, hi;
+  e2m1x8_scaled(q, lo, hi);
+  return dot(lo, a) + dot(hi, b);
 }
 
 // This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
@@ -89,7 +80,7 @@ void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow
       sw[i] = byte_in_word(sw[i], si);
     }
     const vec4 xa = xin[xbase + 2u * w], xb = xin[xbase + 2u * w + 1u];
-    for (uint i = 0u; i < RPU; ++i) acc[i] += ldexp(word_dot(q[i], xa, xb), e8m0_exponent(sw[i]));
+    for (uint i = 0u; i < RPU; ++i) acc[i] += ldexp(word_dot(q[i], xa, xb), e8m0_exponent(sw[i]) + 14);
   }
   for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
 }
@@ -116,8 +107,6 @@ void main() {
   const uint phase = MODE == 0u ? (unit & 1u) : unit;
   const bool use_b = MODE == 0u && unit >= 2u;
   const uint row0 = gl_WorkGroupID.x * phases * RPU;
-  e2m1_pairs[lid] = packHalf2x16(vec2(e2m1_value(lid & 15u), e2m1_value(lid >> 4)));
-  barrier();
   unit_partials(use_b, expert, row0, phases, phase, xrow);
   barrier();
   for (uint s = THREADS_PER_ROW / 2u; s > 0u; s >>= 1) {
