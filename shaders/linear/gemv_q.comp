@@ -62,14 +62,12 @@ shared float camax[512];  // FUSED: per-chunk amax [m][K/16]
 
 #include "linear_common.glsl"
 
-// The partial dot of one 16-weight chunk with its 16 activations (fp16 pairs a, b), in units of
-// 2^-8 * weight scale * 2^-e. Both sources of x go through this one expression.
-float chunk_sum(uvec4 q, uvec4 a, uvec4 b) {
-  return (dot(e4m3x4_scaled(q.x), vec4(unpackHalf2x16(a.x), unpackHalf2x16(a.y))) +
-          dot(e4m3x4_scaled(q.y), vec4(unpackHalf2x16(a.z), unpackHalf2x16(a.w)))) +
-         (dot(e4m3x4_scaled(q.z), vec4(unpackHalf2x16(b.x), unpackHalf2x16(b.y))) +
-          dot(e4m3x4_scaled(q.w), vec4(unpackHalf2x16(b.z), unpackHalf2x16(b.w))));
-}
+// The partial dot of one 16-weight chunk (decoded: w) with its 16 activations (x), in units of
+// 2^-8 * weight scale * 2^-e. Both sources of x go through this one expression. The weights are
+// decoded once per chunk and the activations once per (chunk, activation row), not once per
+// (weight row, activation row): at 8 activation rows the repeated decoding made the GEMV
+// instruction-bound.
+float chunk_sum(vec4 w[4], vec4 x[4]) { return (dot(w[0], x[0]) + dot(w[1], x[1])) + (dot(w[2], x[2]) + dot(w[3], x[3])); }
 
 // FUSED: quantises activation rows m0 .. m0 + nm - 1 (group g's columns) into xs/xe exactly as
 // act_quant.comp does (a block's amax is a max: any order gives the same exponent).
@@ -142,6 +140,9 @@ void main() {
       for (uint u = 0u; u < UNROLL; ++u) {
         const uint c = c0 + u * TPR;
         if (c >= nchunks) break;
+        vec4 wd[RPT][4];
+        for (uint i = 0u; i < RPT; ++i)
+          for (uint k = 0u; k < 4u; ++k) wd[i][k] = e4m3x4_scaled(wq[u][i][k]);
         for (uint m = 0u; m < MAXM; ++m) {
           if (m < nm) {
             uvec4 a, b;
@@ -156,7 +157,9 @@ void main() {
               b = q4[((base + c * 8u) >> 2) + 1u];
               e = 8 + int(q1[base + pc.K / 2u + c / 8u]);
             }
-            for (uint i = 0u; i < RPT; ++i) acc[i][m] += scale_by_fast(chunk_sum(wq[u][i], a, b), ws[u][i], e);
+            const vec4 xd[4] = vec4[4](vec4(unpackHalf2x16(a.x), unpackHalf2x16(a.y)), vec4(unpackHalf2x16(a.z), unpackHalf2x16(a.w)),
+                                       vec4(unpackHalf2x16(b.x), unpackHalf2x16(b.y)), vec4(unpackHalf2x16(b.z), unpackHalf2x16(b.w)));
+            for (uint i = 0u; i < RPT; ++i) acc[i][m] += scale_by_fast(chunk_sum(wd[i], xd), ws[u][i], e);
           }
         }
       }
