@@ -83,13 +83,17 @@ void run_gate(benchmark::State& state, uint32_t rows, bool split) {
   vk::Buffer bias_buf = upload(staging, bias, "bias");
   vk::Buffer route = vk::Buffer::create(dev, gpu::route_bytes(topk, rows), vk::MemoryKind::DeviceLocal, "route");
   vk::Buffer logits = vk::Buffer::create(dev, gpu::gate_logits_bytes(experts, rows), vk::MemoryKind::DeviceLocal, "logits");
+  vk::Buffer counters = upload(staging, std::vector<uint32_t>(rows, 0u), "counters");
   gpu::GateArgs a;
   a.gate = &gate;
   a.bias = bias_buf.range();
   a.step = step.range();
   a.x = xb.range();
   a.route = route.range();
-  if (split) a.logits = logits.range();
+  if (split) {
+    a.logits = logits.range();
+    a.counters = counters.range();
+  }
   a.max_rows = rows;
   a.n_experts = experts;
   a.topk = topk;

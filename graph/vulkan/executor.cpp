@@ -246,7 +246,8 @@ void StepEncoder::gate(const graph::Op& op) {
   a.step = step();
   a.x = buf("x");
   a.route = buf("route");
-  a.logits = buf("gate_logits");  // the split path: expert logits over many workgroups, then select
+  a.logits = buf("gate_logits");  // the split path: expert logits over many workgroups, the last selects
+  a.counters = buf("gate_counters");
   a.max_rows = max_rows_;
   a.n_experts = c_.n_routed_experts;
   a.topk = c_.n_activated_experts;
@@ -717,6 +718,7 @@ void VulkanExecutor::allocate_buffers() {
   act("index_sel", uint64_t(std::max<int64_t>(1, c.index_topk)), R);
   act("route", uint64_t(2 * c.n_activated_experts), R);
   act("gate_logits", uint64_t(std::max<int64_t>(1, c.n_routed_experts)), R);
+  act("gate_counters", 1, R);  // zeroed below
   act("head_hc", uint64_t(hc * d), S);
   act("head_y", uint64_t(d), S);
   act("head_x", uint64_t(d), S);
@@ -778,9 +780,11 @@ void VulkanExecutor::allocate_buffers() {
     scratch = std::max(scratch, enc.attention_scratch_bytes());
   }
   buffers_.emplace("attn_scratch", arena_->allocate(scratch, "attention scratch"));
-  // Presence bitmaps start empty.
-  std::vector<uint8_t> zero(size_t(buffers_.at("presence").size()), 0);
-  staging_->upload(buffers_.at("presence"), 0, zero.data(), zero.size());
+  // Presence bitmaps start empty; the router's row counters at zero (encode_gate).
+  for (const char* name : {"presence", "gate_counters"}) {
+    std::vector<uint8_t> zero(size_t(buffers_.at(name).size()), 0);
+    staging_->upload(buffers_.at(name), 0, zero.data(), zero.size());
+  }
 }
 
 

@@ -256,6 +256,8 @@ void encode_grouped(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint
 
 uint64_t route_bytes(int64_t topk, uint32_t max_rows) { return std::max<uint64_t>(16, uint64_t(max_rows) * uint64_t(topk) * 8); }
 
+uint64_t gate_counters_bytes(uint32_t max_rows) { return std::max<uint64_t>(16, uint64_t(max_rows) * 4); }
+
 uint64_t gate_logits_bytes(int64_t n_experts, uint32_t max_rows) {
   return std::max<uint64_t>(16, uint64_t(max_rows) * uint64_t(n_experts) * 4);
 }
@@ -282,17 +284,16 @@ void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out
     return;
   }
   require(a.logits.size >= gate_logits_bytes(a.n_experts, a.max_rows), "logits scratch smaller than gate_logits_bytes()");
-  const vk::Kernel& dots = ctx.kernels.get({"moe/gate_logits", 4, sizeof(GatePush), {}, 0});
-  const vk::Kernel& select = ctx.kernels.get({"moe/gate_select", 7, sizeof(GatePush), {}, 0});
+  require(a.counters.size >= gate_counters_bytes(a.max_rows), "counters smaller than gate_counters_bytes()");
+  const vk::Kernel& k = ctx.kernels.get({"moe/gate_logits", 8, sizeof(GatePush), {}, 0});
   const uint32_t expert_groups = uint32_t((a.n_experts + 3) / 4);  // gate_logits: EPW = 4 experts per workgroup
-  out.push_back({&dots, {step, x, gate, {a.logits, vk::Access::Write}}, push, {expert_groups, a.max_rows, 1},
-                 std::nullopt, "moe gate logits"});
-  out.push_back({&select,
-                 {step, x, gate, selection[0], selection[1], selection[2], {a.logits, vk::Access::Read}},
+  out.push_back({&k,
+                 {step, x, gate, selection[0], selection[1], selection[2], {a.logits, vk::Access::ReadWrite},
+                  {a.counters, vk::Access::ReadWrite}},
                  push,
-                 {a.max_rows, 1, 1},
+                 {expert_groups, a.max_rows, 1},
                  std::nullopt,
-                 "moe gate select"});
+                 "moe gate"});
 }
 
 uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows) {

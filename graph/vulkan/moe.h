@@ -24,18 +24,22 @@ struct GateArgs {
   vk::BufferRange tid2eid;             // int32 [vocab, k] on hash layers (executor converts the I64 tensor), else empty
   vk::BufferRange step, x;             // step descriptor (row tokens for hash routing); x fp32 [max_rows, D]
   vk::BufferRange route;               // out: route_bytes(topk, max_rows) bytes, layout above
-  // Optional scratch of gate_logits_bytes(): the logits then come from E/4 workgroups per row
-  // (moe/gate_logits, then moe/gate_select) instead of one (moe/gate): same bits, far faster at
+  // Optional scratch of gate_logits_bytes() with counters of gate_counters_bytes(), zero-filled
+  // before their first use (every dispatch leaves them so; recordings of any max_rows may share
+  // them): the logits and scores then come from E/4 workgroups per row, the last of them to finish
+  // selecting (moe/gate_logits), instead of one workgroup (moe/gate): same bits, far faster at
   // decode, where one workgroup would stream the whole [E, D] gate alone.
-  vk::BufferRange logits;
+  vk::BufferRange logits, counters;
   uint32_t max_rows = 0;
   int64_t n_experts = 0, topk = 0;
   float route_scale = 1.f;
 };
 // Bytes of the route buffer for `max_rows` rows.
 uint64_t route_bytes(int64_t topk, uint32_t max_rows);
-// Bytes of GateArgs::logits: fp32 [max_rows, n_experts].
+// Bytes of GateArgs::logits (fp32 scores [max_rows, n_experts]) and GateArgs::counters (uint32
+// [max_rows]).
 uint64_t gate_logits_bytes(int64_t n_experts, uint32_t max_rows);
+uint64_t gate_counters_bytes(uint32_t max_rows);
 // Hash layer iff tid2eid is non-empty (then bias is ignored). Scores are graph::router_scores bit
 // for bit (sequential fp32 dots, correctly rounded sqrt(softplus)); D must be a multiple of 8.
 void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out);

@@ -1,6 +1,6 @@
 // The MoE router (model-spec §3.6; oracle graph::route), shared by shaders/moe/gate.comp (one
-// workgroup per row does everything) and gate_logits.comp + gate_select.comp (the logits spread
-// over E/32 workgroups per row, then one workgroup per row selects):
+// workgroup per row does everything) and gate_logits.comp (the logits and scores spread over E/4
+// workgroups per row, the last of them to finish selecting):
 //  - logit_e = x . gate_e, a sequential fp32 dot like graph::linear_fp32 (16-byte reads of the
 //    bf16 row), bit-exact with the reference: every product and sum is `precise`.
 //  - score_e = sqrt(softplus(logit_e)) correctly rounded (graph::sqrt_softplus, evaluated in
@@ -10,8 +10,8 @@
 // Output per row: k int32 expert ids (in selection order) then k fp32 weights.
 //
 // Bindings 0 step; with GATE_DOTS 1 x fp32 [max_rows, D] (D % 8 == 0), 2 gate bf16 [E, D]; with
-// GATE_SELECT 3 bias f32 [E], 4 tid2eid int32 [vocab, k], 5 route. The split kernels pass the
-// logits f32 [max_rows, E] between them at binding 3 (gate_logits) and 6 (gate_select).
+// GATE_SELECT 3 bias f32 [E], 4 tid2eid int32 [vocab, k], 5 route. gate_logits.comp's workgroups
+// pass the scores through its binding 6.
 #ifndef DSV4_GATE_COMMON_GLSL
 #define DSV4_GATE_COMMON_GLSL
 #extension GL_GOOGLE_include_directive : require
@@ -115,20 +115,20 @@ float sqrt_softplus(float v) {
 // ---- selection -------------------------------------------------------------------------------
 
 const uint MAX_EXPERTS = 1024;
-const uint SELECT_THREADS = 256;
+#ifndef SELECT_THREADS
+#define SELECT_THREADS 256u  // the workgroup size of the kernel calling select_row
+#endif
 shared float score[MAX_EXPERTS];
 shared float biased[MAX_EXPERTS];
 shared int chosen[MAX_EXPERTS];
 
-// With score[] holding row's logits: scores, selection and the route words of `row`. Every
-// invocation of a SELECT_THREADS-wide workgroup calls it.
-void select_row(uint row) {
+// With score[] holding row's scores: selection and the route words of `row`. Every invocation of
+// a SELECT_THREADS-wide workgroup calls it.
+void select_scored_row(uint row) {
   const uint t = gl_LocalInvocationID.x;
-  for (uint e = t; e < p.n_experts; e += SELECT_THREADS) {
-    const float s = sqrt_softplus(score[e]);
-    score[e] = s;
-    if (p.hash_layer == 0u) {
-      precise float b = s + bias[e];
+  if (p.hash_layer == 0u) {
+    for (uint e = t; e < p.n_experts; e += SELECT_THREADS) {
+      precise float b = score[e] + bias[e];
       biased[e] = b;
     }
   }
@@ -159,6 +159,13 @@ void select_row(uint row) {
       route[base + p.topk + j] = floatBitsToUint(w);
     }
   }
+}
+
+// With score[] holding row's logits: scores, selection and the route words of `row`.
+void select_row(uint row) {
+  for (uint e = gl_LocalInvocationID.x; e < p.n_experts; e += SELECT_THREADS) score[e] = sqrt_softplus(score[e]);
+  barrier();
+  select_scored_row(row);
 }
 
 #endif  // GATE_SELECT

@@ -1,17 +1,28 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// MoE router logits: gate_common.glsl's sequential dot per expert (the same operations in the
-// same order, so the same bits as gate.comp and graph::linear_fp32), fed through shared memory.
+// MoE router, split over E/4 workgroups per row: gate_common.glsl's sequential dot per expert (the
+// same operations in the same order, so the same bits as gate.comp and graph::linear_fp32), fed
+// through shared memory, and its score; the row's last workgroup to finish then selects.
 // Each thread walking its own 8 KB gate row left one 16-byte load in flight per expert and made
 // the dot memory-latency bound (~90 us per Flash layer for a 2 MB read). Here EPW experts share a
 // workgroup: the threads past the first subgroup-sized block load the next 512 columns of the EPW
 // rows (coalesced) and of x into the other half of a double buffer while one thread per expert
 // runs its sequential sum over the current half. Groups (ceil(E / EPW), max_rows).
+// Each workgroup writes its experts' scores, then counts itself done on its row's counter; the one
+// that completes the count reads every score and runs the selection (gate_common.glsl), then
+// rewinds the counter for the next dispatch (a separate selection dispatch cost a dependent
+// launch on the decode path: one per layer).
 layout(local_size_x = 128) in;
 #define GATE_DOTS
+#define GATE_SELECT
+#define SELECT_THREADS 128u
 #include "gate_common.glsl"
 
-layout(std430, binding = 3) writeonly buffer Logits { float logits[]; };  // [max_rows, E]
+// Scores [max_rows, E] (coherent: the last workgroup reads what the others wrote) and a counter per
+// row (zero between dispatches).
+layout(std430, binding = 6) coherent buffer Scores { float scores[]; };
+layout(std430, binding = 7) coherent buffer Counters { uint counters[]; };
+shared bool last_of_row;
 
 const uint EPW = 4u;        // experts (summing threads) per workgroup
 const uint STAGE8 = 64u;    // 8-column chunks per stage: 512 columns
@@ -63,5 +74,15 @@ void main() {
     }
     barrier();
   }
-  if (lid < EPW && e0 + lid < p.n_experts) logits[row * p.n_experts + e0 + lid] = acc;
+  if (lid < EPW && e0 + lid < p.n_experts) scores[row * p.n_experts + e0 + lid] = sqrt_softplus(acc);
+  memoryBarrierBuffer();  // the scores are visible before this workgroup counts itself done
+  barrier();
+  if (lid == 0u) last_of_row = atomicAdd(counters[row], 1u) == gl_NumWorkGroups.x - 1u;
+  barrier();
+  if (!last_of_row) return;  // uniform over the workgroup
+  memoryBarrierBuffer();
+  for (uint e = lid; e < p.n_experts; e += SELECT_THREADS) score[e] = scores[row * p.n_experts + e];
+  if (lid == 0u) counters[row] = 0u;
+  barrier();
+  select_scored_row(row);
 }
