@@ -217,6 +217,7 @@ void bench(BenchArgs a) {
       pt["dispatches_per_layer"] = double(rt->executor->stats().decode_dispatches) / double(rt->cfg.n_layers);
       pt["barriers_per_step"] = rt->executor->stats().decode_barriers;
       pt["reordered"] = ra.reorder;
+      pt["act_quant_fused"] = ra.fuse_act_quant;
       pt["recordings"] = rt->executor->stats().recordings;
 
       RuntimeArgs profiled = ra;
@@ -278,6 +279,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--steps", a->steps, "Decode steps timed per point")->check(CLI::Range(1, 100000));
   cmd->add_flag("--in-op-order", [a](int64_t) { a->rt.reorder = false; },
                 "Record the dispatches in the op list's order instead of dependency levels (to compare)");
+  cmd->add_flag("--act-quant-dispatch", [a](int64_t) { a->rt.fuse_act_quant = false; },
+                "Quantise each FP8 decode GEMV's input in its own dispatch instead of inside the GEMV (to compare)");
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
   cmd->add_option("--plot", a->plot, "Write an SVG plot: decode tokens/s vs context (or vs batch size for one context)");
   cmd->callback([a] { bench(*a); });

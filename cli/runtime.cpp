@@ -80,6 +80,7 @@ void open_executor(Runtime& rt, const RuntimeArgs& a) {
   eo.prefill_chunk = uint32_t(std::min<int64_t>(a.chunk, a.ctx));
   eo.timestamps = a.timestamps;
   eo.reorder = a.reorder;
+  eo.fuse_act_quant = a.fuse_act_quant;
   try {
     rt.executor = std::make_unique<gpu::VulkanExecutor>(*rt.device, rt.model, eo, rt.pipelines.get());
   } catch (const vk::OutOfDeviceMemory& e) {

@@ -27,6 +27,7 @@ struct RuntimeArgs {
   bool quiet = false;       // no progress bar
   bool timestamps = false;  // per-dispatch GPU times (bench)
   bool reorder = true;      // gpu::ExecutorOptions::reorder (bench --in-op-order turns it off)
+  bool fuse_act_quant = true;  // gpu::ExecutorOptions::fuse_act_quant (bench --act-quant-dispatch turns it off)
 };
 
 // --model, --ctx, --device, --chunk.

@@ -96,6 +96,7 @@ class StepEncoder {
     // batch size, so neither does a sequence's output (linear.h).
     if (out_rows || max_rows_ == o_.max_seqs) a.path = LinearPath::Gemv;
     a.scratch = buf("linear_scratch");  // quantised activation of the decode GEMV (linear.h)
+    a.fuse_act_quant = o_.fuse_act_quant;
     if (a.scratch.size < linear_scratch_bytes(ctx_, a)) a.scratch = {};
     encode_linear(ctx_, a, out_);
   }

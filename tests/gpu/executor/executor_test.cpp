@@ -155,6 +155,24 @@ TEST_F(ExecutorTest, SmallPresetMatchesTheCpuReference) {
   expect_close(compare_logits(ref, got, 4096), "small");
 }
 
+// The recording options change the dispatches, never the numbers: dependency-level order vs op
+// order, act_quant fused into the FP8 GEMVs vs its own dispatch; the logits are bit-equal.
+TEST_F(ExecutorTest, RecordingOptionsGiveBitEqualLogits) {
+  const fs::path dir = synthetic_dir("tiny", 5, 11);
+  const std::vector<int64_t> t = some_tokens(24, 1024, 9);
+  std::vector<float> first;
+  size_t dispatches_fused = 0, dispatches_separate = 0;
+  for (bool reorder : {true, false})
+    for (bool fuse : {true, false}) {
+      Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 8, .reorder = reorder, .fuse_act_quant = fuse});
+      const std::vector<float> got = gpu_logits(*g.ex, t, 12);
+      (fuse ? dispatches_fused : dispatches_separate) = g.ex->stats().decode_dispatches;
+      if (first.empty()) first = got;
+      else EXPECT_TRUE(got == first) << "reorder " << reorder << " fuse_act_quant " << fuse;
+    }
+  EXPECT_LT(dispatches_fused, dispatches_separate);  // the act_quant dispatches are gone
+}
+
 // Greedy generation: the GPU sampler feeding the next step gives the CPU's greedy tokens.
 TEST_F(ExecutorTest, GreedyGenerationEqualsTheCpuTokens) {
   const fs::path dir = synthetic_dir("tiny", 5, 5);
