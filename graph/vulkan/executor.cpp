@@ -143,6 +143,7 @@ class StepEncoder {
   void hc_post(const graph::Op& op);
   void gate(const graph::Op& op);
   void moe(const graph::Op& op);
+  MoeArgs moe_args(int64_t layer) const;
   void hc_head(const graph::Op& op);
   void head(const graph::Op& op);
   void gather_last_rows();
@@ -258,7 +259,12 @@ void StepEncoder::gate(const graph::Op& op) {
 
 // §3.6 MoE: the selected routed experts + the shared expert, combined in fp32.
 void StepEncoder::moe(const graph::Op& op) {
-  const DeviceMoe& f = block(op.layer).ffn;
+  const MoeArgs a = moe_args(op.layer);
+  label_from(op.name, [&] { encode_moe(ctx_, a, out_); });
+}
+
+MoeArgs StepEncoder::moe_args(int64_t layer) const {
+  const DeviceMoe& f = block(layer).ffn;
   MoeArgs a;
   a.w1 = &f.w1;
   a.w3 = &f.w3;
@@ -269,7 +275,6 @@ void StepEncoder::moe(const graph::Op& op) {
   a.step = step();
   a.x = buf("x");
   a.route = buf("route");
-  a.out = buf("ffn_out");
   a.scratch = buf("moe_scratch");
   a.max_rows = max_rows_;
   a.dim = c_.dim;
@@ -280,7 +285,8 @@ void StepEncoder::moe(const graph::Op& op) {
   // depend on the batch (the grouped GEMM sums in another order), and a decode step's rows rarely
   // share an expert enough for the GEMM's weight reuse to pay.
   if (max_rows_ == o_.max_seqs) a.path = MoePath::Gemv;
-  label_from(op.name, [&] { encode_moe(ctx_, a, out_); });
+  a.combine = false;  // the FFN's hc_post combines the expert outputs (its only reader)
+  return a;
 }
 
 uint32_t StepEncoder::entries_per_seq(int64_t layer) const {
@@ -488,6 +494,11 @@ void StepEncoder::hc_post(const graph::Op& op) {
   a.dim = uint32_t(c_.dim);
   a.hc = uint32_t(c_.hc_mult);
   a.max_rows = max_rows_;
+  if (op.reads[0] == "ffn_out") {  // the MoE left its expert outputs uncombined (moe_args)
+    a.parts = moe_parts(moe_args(op.layer));
+    a.route = buf("route");
+    a.topk = uint32_t(c_.n_activated_experts);
+  }
   label_from(op.name, [&] { encode_hc_post(ctx_, a, out_); });
 }
 

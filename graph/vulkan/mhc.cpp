@@ -166,15 +166,22 @@ void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>
 
 void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>& out) {
   if (a.hc == 0 || a.hc > 4) throw std::invalid_argument("hc_post: hc_mult must be in [1, 4]");
-  const uint32_t push[2] = {a.dim, a.hc};
-  const vk::Kernel& k = ctx.kernels.get({"mhc/hc_post", 5, sizeof(push), {}, 0});
+  const bool combine = a.parts.size > 0;
+  if (combine && (a.topk == 0 || a.topk > 32 || a.route.size == 0))
+    throw std::invalid_argument("hc_post: combining the MoE needs its route and 1 <= topk <= 32");
+  const uint32_t push[3] = {a.dim, a.hc, a.topk};
+  const vk::Kernel& k = ctx.kernels.get({"mhc/hc_post", 7, sizeof(push), {{0, combine ? 1u : 0u}}, 0});
+  // Unused bindings (f when combining, route and parts otherwise) take a read-only stand-in.
+  const vk::BufferRange f = combine ? a.parts : a.f;
   out.push_back({&k,
                  {{a.step, vk::Access::Read},
-                  {a.f, vk::Access::Read},
+                  {f, vk::Access::Read},
                   {a.post, vk::Access::Read},
                   {a.comb, vk::Access::Read},
-                  {a.streams, vk::Access::ReadWrite}},
-                 {push[0], push[1]},
+                  {a.streams, vk::Access::ReadWrite},
+                  {combine ? a.route : a.post, vk::Access::Read},
+                  {combine ? a.parts : a.comb, vk::Access::Read}},
+                 {push[0], push[1], push[2]},
                  {groups_for(a.dim, 256), a.max_rows, 1},
                  std::nullopt,
                  "hc_post"});

@@ -47,6 +47,10 @@ struct HcPostArgs {
   vk::BufferRange comb;     // fp32 [max_rows, hc*hc] from hc_pre
   vk::BufferRange streams;  // fp32 [max_rows, hc, dim], updated in place
   uint32_t dim = 0, hc = 4, max_rows = 0;
+  // Optional: with parts set, f is the MoE's combine of these (encode_moe with combine off:
+  // moe_parts, route) computed in place of reading f, bit for bit moe/combine.comp.
+  vk::BufferRange route, parts;
+  uint32_t topk = 0;
 };
 
 // Rows written: those that end their sequence in the step (row n_rows-1, or the next row has

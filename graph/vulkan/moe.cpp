@@ -9,7 +9,7 @@ namespace dsv4::gpu {
 namespace {
 
 constexpr uint32_t kMaxGateExperts = 1024;  // shared arrays of shaders/moe/gate.comp
-constexpr uint32_t kMaxTopk = 32;           // order[] of shaders/moe/combine.comp
+constexpr uint32_t kMaxTopk = 32;           // order[] of shaders/moe/combine.glsl
 constexpr uint32_t kSharedBytes = 32768;    // lavapipe's (and the Vulkan minimum's) shared memory
 constexpr uint32_t kTileM = 32;             // pairs per grouped-GEMM tile (TILE_M of sort_scan, grouped_gemm)
 constexpr uint32_t kTileN = 64;             // output rows per grouped-GEMM workgroup (TILE_N of grouped_gemm)
@@ -296,6 +296,8 @@ void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out
                  "moe gate"});
 }
 
+vk::BufferRange moe_parts(const MoeArgs& a) { return scratch_layout(a).part; }
+
 uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows) {
   return scratch_sizes(dim, inter_dim, topk, max_rows).total();
 }
@@ -331,6 +333,7 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
     encode_gemv(ctx, a, 1, *a.w2, *a.w2, false, s.hq, s.part, out);
     encode_gemv(ctx, a, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
   }
+  if (!a.combine) return;  // the consumer combines (moe_parts)
   const vk::Kernel& k = ctx.kernels.get({"moe/combine", 4, sizeof(CombinePush), {}, 0});
   out.push_back({&k,
                  {{a.step, vk::Access::Read},

@@ -61,6 +61,9 @@ struct MoeArgs {
   int64_t dim = 0, inter_dim = 0, topk = 0;  // the shared expert's inter dim must equal inter_dim
   float swiglu_limit = 0.f;
   MoePath path = MoePath::Auto;  // routed stacks of at most 1024 experts on the grouped path
+  // false: no combine dispatch; `out` is not written and the expert outputs (moe_parts) are left
+  // for the consumer to combine (hc_post with HcPostArgs::parts).
+  bool combine = true;
 };
 // Scratch: xq [max_rows, D] | h, hq [max_rows, topk+1, inter] | expert outputs [max_rows, topk+1, D],
 // fp32 | the grouped path's sort buffers: indirect args (2 VkDispatchIndirectCommands) | per-expert
@@ -69,5 +72,7 @@ struct MoeArgs {
 // largest stack the grouped path takes (1024 experts) since the stack size is not a parameter.
 uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows);
 void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out);
+// The expert outputs in a's scratch: fp32 [max_rows, topk+1, dim], the shared expert last.
+vk::BufferRange moe_parts(const MoeArgs& a);
 
 }  // namespace dsv4::gpu

@@ -9,6 +9,7 @@
 // never more than 1 bf16 ulp = 2^16 fp32 ulps).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -76,7 +77,7 @@ class MhcTest : public GpuOpTest {
       EXPECT_TRUE(gpu::hc_pre_fuses_norm(pre));
     }
     gpu::encode_hc_pre(ctx(), pre, ds);
-    gpu::encode_hc_post(ctx(), {s.step.range(), fb.range(), post.range(), comb.range(), xs.range(), d, kHc, c.max_rows},
+    gpu::encode_hc_post(ctx(), {s.step.range(), fb.range(), post.range(), comb.range(), xs.range(), d, kHc, c.max_rows, {}, {}, 0},
                         ds);
     run(std::move(ds));
     const auto gy = download<float>(y, size_t(c.max_rows) * d);
@@ -123,6 +124,55 @@ TEST_F(MhcTest, PreAndPostMatchTheReferenceBitForBit) {
   check_pre_post({256, {1, 1, 1}, 3, 0.5f}, 12);
   check_pre_post({1024, {2, 1}, 4, 0.5f}, 13);
   check_pre_post({7168, {1}, 2, 0.5f}, 14);  // the largest model dim: 16 pairwise slots per invocation
+}
+
+// The FFN's hc_post combines the MoE's expert outputs itself (HcPostArgs::parts): f = bf16(routed
+// outputs summed in fp32 by increasing expert id, equal ids in slot order, + the shared expert),
+// derived here by hand, then graph::hc_post with the same post and comb: bit for bit. Ids repeat
+// and arrive unsorted; 3 live rows of 4.
+TEST_F(MhcTest, PostCombiningTheMoeOutputsMatchesCombineThenPost) {
+  const uint32_t d = 300, max_rows = 4, n = 3, k = 5, width = kHc * d;
+  const auto rows = ragged_rows({int(n)}, {1});
+  const StepBuffers s = make_step(device(), staging(), rows, max_rows, gpu::RopeSlots(mhc_test_config()));
+  const std::vector<float> streams = random_bf16(size_t(max_rows) * width, 41);
+  std::vector<float> parts = random_floats(size_t(max_rows) * (k + 1) * d, 42, 0.f, 3.f);
+  // In even columns of rows 0 and 1, values that cancel (1e8 + 1 == 1e8 in fp32), so another
+  // summation order (slot order, or equal ids reversed) gives another result even after bf16.
+  const float cancel[2][k + 1] = {{1.f, 1e8f, 1.f, -1e8f, 3.f, 0.25f}, {1e8f, -1e8f, 1.f, 1.f, 0.5f, 0.25f}};
+  for (uint32_t r = 0; r < 2; ++r)
+    for (uint32_t j = 0; j <= k; ++j)
+      for (uint32_t c = 0; c < d; c += 2) parts[(size_t(r) * (k + 1) + j) * d + c] = cancel[r][j];
+  const std::vector<float> post = random_floats(size_t(max_rows) * kHc, 43, 1.f, 0.5f);
+  const std::vector<float> comb = random_floats(size_t(max_rows) * kHc * kHc, 44, 0.25f, 0.1f);
+  const uint32_t ids[max_rows][k] = {{7, 2, 9, 2, 0}, {3, 3, 3, 1, 8}, {5, 4, 3, 2, 1}, {0, 1, 2, 3, 4}};
+  std::vector<uint32_t> route(size_t(max_rows) * 2 * k, 0u);
+  for (uint32_t r = 0; r < max_rows; ++r)
+    for (uint32_t j = 0; j < k; ++j) route[r * 2 * k + j] = ids[r][j];  // the weights are not read
+  vk::Buffer xs = upload(streams, "streams"), pb = upload(parts, "parts"), postb = upload(post, "post"),
+             combb = upload(comb, "comb"), rb = upload(route, "route");
+  std::vector<vk::Dispatch> ds;
+  gpu::HcPostArgs a{s.step.range(), {}, postb.range(), combb.range(), xs.range(), d, kHc, max_rows, rb.range(), pb.range(), k};
+  gpu::encode_hc_post(ctx(), a, ds);
+  run(std::move(ds));
+  const auto gx = download<float>(xs, size_t(max_rows) * width);
+
+  std::vector<float> rx = streams;
+  for (uint32_t t = 0; t < n; ++t) {
+    std::vector<uint32_t> order(k);
+    for (uint32_t j = 0; j < k; ++j) order[j] = j;
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return ids[t][x] < ids[t][y]; });
+    std::vector<float> f(d);
+    for (uint32_t c = 0; c < d; ++c) {
+      float acc = 0.f;
+      for (uint32_t j : order) acc += parts[(size_t(t) * (k + 1) + j) * d + c];
+      f[c] = formats::round_bf16(acc + parts[(size_t(t) * (k + 1) + k) * d + c]);
+    }
+    graph::HcMix mix;
+    mix.post.assign(post.begin() + t * kHc, post.begin() + (t + 1) * kHc);
+    mix.comb.assign(comb.begin() + t * kHc * kHc, comb.begin() + (t + 1) * kHc * kHc);
+    graph::hc_post(f, mix, kHc, std::span(rx).subspan(size_t(t) * width, width));
+  }
+  EXPECT_EQ(bit_mismatches(gx, rx, 0, gx.size()), 0u);  // rows >= n_rows untouched too
 }
 
 TEST_F(MhcTest, SinkhornEdgeCases) {
