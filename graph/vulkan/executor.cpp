@@ -286,6 +286,7 @@ MoeArgs StepEncoder::moe_args(int64_t layer) const {
   // share an expert enough for the GEMM's weight reuse to pay.
   if (max_rows_ == o_.max_seqs) a.path = MoePath::Gemv;
   a.combine = false;  // the FFN's hc_post combines the expert outputs (its only reader)
+  a.quantise_in_gemv = o_.fuse_act_quant;
   return a;
 }
 

@@ -15,15 +15,19 @@ constexpr uint32_t kTileM = 32;             // pairs per grouped-GEMM tile (TILE
 constexpr uint32_t kTileN = 64;             // output rows per grouped-GEMM workgroup (TILE_N of grouped_gemm)
 constexpr uint32_t kMaxSortExperts = 1024;  // MAX_EXPERTS of sort_count.comp (4 per thread in sort_scan.comp)
 
-// Rows per 64-thread unit of expert_gemv: as many as fit next to the staged input row (a float
-// per column) in shared memory, up to 8 (each row needs 1 KiB of reduction space).
+// Shared bytes of an input row staged by the expert GEMVs: a float per column and an exponent per
+// 128-block (stage_quant.glsl).
+uint64_t staged_row_bytes(int64_t cols) { return uint64_t(cols) * 4 + (uint64_t(cols) / 128 + 1) * 4; }
+
+// Rows per 64-thread unit of expert_gemv: as many as fit next to the staged input row in shared
+// memory, up to 8 (each row needs 1 KiB of reduction space).
 uint32_t rows_per_unit(int64_t cols) {
-  const uint64_t staged = uint64_t(cols) * 4;
+  const uint64_t staged = staged_row_bytes(cols);
   if (staged + 1024 > kSharedBytes) throw std::invalid_argument("moe: expert input width " + std::to_string(cols) + " too wide");
   return uint32_t(std::min<uint64_t>(8, (kSharedBytes - staged) / 1024));
 }
 
-constexpr uint32_t kFp4RowsPerUnit = 8;  // expert_gemv_fp4: 8 KiB of reduction space, nothing staged
+constexpr uint32_t kFp4RowsPerUnit = 8;  // expert_gemv_fp4: 8 KiB of reduction space (+ the row when it quantises)
 constexpr uint64_t kMinGemvWorkgroups = 512;  // per step row: ~4 per SM of an H100
 
 uint64_t align256(uint64_t b) { return (b + 255) / 256 * 256; }
@@ -137,10 +141,17 @@ void encode_act_quant(Context& ctx, const MoeArgs& a, vk::BufferRange src, vk::B
                  "moe act_quant"});
 }
 
+// Whether expert_gemv_fp4 can stage and act-quantise an input row of `cols` (stage_quant.glsl)
+// next to its reduction space (8 rows per unit); expert_gemv.comp stages its rows anyway.
+bool stage_quant_fits(const Context& ctx, int64_t cols) {
+  return staged_row_bytes(cols) + uint64_t(kFp4RowsPerUnit) * 1024 <= ctx.device.caps().max_compute_shared_memory;
+}
+
 // One expert GEMV dispatch over `n_slots` slots starting at `slot_base` of every step row.
-// mode 0: (wa, wb) = (w1, w3) -> h; mode 1: wa = w2 -> expert outputs.
+// mode 0: (wa, wb) = (w1, w3) -> h; mode 1: wa = w2 -> expert outputs. quant_x: `in` holds raw
+// rows that the kernel act-quantises (stage_quant_fits), else act-quantised ones.
 void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatrix& wa, const DeviceMatrix& wb,
-                 bool shared, vk::BufferRange in, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
+                 bool shared, vk::BufferRange in, bool quant_x, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
   const uint32_t fmt = format_code(wa);
   // MXFP4 stacks take expert_gemv_fp4 (4-byte word loads, no staging, 8 rows per unit in flight).
   const bool fp4 = fmt == 0;
@@ -151,8 +162,10 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
   // shared expert (one slot) at 8 rows per unit was 128 workgroups, 0.3 ms on an H100. A row's
   // summation order does not depend on rpu.
   while (rpu > 1 && uint64_t(groups_for(uint64_t(wa.rows), phases * rpu)) * n_slots < kMinGemvWorkgroups) rpu /= 2;
+  // The staged row: expert_gemv.comp always stages it, expert_gemv_fp4 only to quantise it.
+  const uint32_t xs_vec4 = fp4 && !quant_x ? 1u : uint32_t(wa.cols / 4);
   const vk::Kernel& k = ctx.kernels.get({fp4 ? "moe/expert_gemv_fp4" : "moe/expert_gemv", 8, sizeof(GemvPush),
-                                         {{0, fmt}, {1, mode}, {2, rpu}, {3, uint32_t(wa.cols / 4)}}, 0});
+                                         {{0, fmt}, {1, mode}, {2, rpu}, {3, xs_vec4}, {4, quant_x ? 1u : 0u}}, 0});
   GemvPush p{};
   p.rows = uint32_t(wa.rows);
   p.cols = uint32_t(wa.cols);
@@ -317,9 +330,9 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
   const ScratchLayout s = scratch_layout(a);
   const uint32_t k1 = uint32_t(a.topk + 1);
   const bool grouped = a.path == MoePath::Grouped || (a.path == MoePath::Auto && a.max_rows >= kGroupedGemmMinRows);
-  encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
   if (grouped) {
     require(a.w1->count <= kMaxSortExperts, "the grouped path takes at most 1024 routed experts");
+    encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
     encode_sort(ctx, a, s, out);
     encode_grouped(ctx, a, s, 0, *a.s1, *a.s3, true, s.xq, s.h, out);  // overlaps the scatter
     encode_grouped(ctx, a, s, 0, *a.w1, *a.w3, false, s.xq, s.h, out);
@@ -327,11 +340,17 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
     encode_grouped(ctx, a, s, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
     encode_grouped(ctx, a, s, 1, *a.w2, *a.w2, false, s.hq, s.part, out);
   } else {
-    encode_gemv(ctx, a, 0, *a.w1, *a.w3, false, s.xq, s.h, out);
-    encode_gemv(ctx, a, 0, *a.s1, *a.s3, true, s.xq, s.h, out);
-    encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
-    encode_gemv(ctx, a, 1, *a.w2, *a.w2, false, s.hq, s.part, out);
-    encode_gemv(ctx, a, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
+    // Each input either act-quantised once by its own dispatch, or by every GEMV workgroup while
+    // it stages the row (quantise_in_gemv, where the row fits the device's shared memory).
+    const bool qx = a.quantise_in_gemv && stage_quant_fits(ctx, a.dim);
+    const bool qh = a.quantise_in_gemv && stage_quant_fits(ctx, a.inter_dim);
+    if (!qx) encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
+    const vk::BufferRange x = qx ? a.x : s.xq, h = qh ? s.h : s.hq;
+    encode_gemv(ctx, a, 0, *a.w1, *a.w3, false, x, qx, s.h, out);
+    encode_gemv(ctx, a, 0, *a.s1, *a.s3, true, x, qx, s.h, out);
+    if (!qh) encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
+    encode_gemv(ctx, a, 1, *a.w2, *a.w2, false, h, qh, s.part, out);
+    encode_gemv(ctx, a, 1, *a.s2, *a.s2, true, h, qh, s.part, out);
   }
   if (!a.combine) return;  // the consumer combines (moe_parts)
   const vk::Kernel& k = ctx.kernels.get({"moe/combine", 4, sizeof(CombinePush), {}, 0});

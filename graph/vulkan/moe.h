@@ -64,6 +64,9 @@ struct MoeArgs {
   // false: no combine dispatch; `out` is not written and the expert outputs (moe_parts) are left
   // for the consumer to combine (hc_post with HcPostArgs::parts).
   bool combine = true;
+  // Decode path: the expert GEMVs act-quantise their input rows while staging them (no act_quant
+  // dispatches; same bits) where a row fits the device's shared memory.
+  bool quantise_in_gemv = false;
 };
 // Scratch: xq [max_rows, D] | h, hq [max_rows, topk+1, inter] | expert outputs [max_rows, topk+1, D],
 // fp32 | the grouped path's sort buffers: indirect args (2 VkDispatchIndirectCommands) | per-expert

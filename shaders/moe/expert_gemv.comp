@@ -17,6 +17,7 @@ layout(constant_id = 0) const uint FORMAT = 0;  // 0 FP4 (packed e2m1 + e8m0 per
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint RPU = 4;          // rows per unit
 layout(constant_id = 3) const uint XS_VEC4 = 1024;   // >= cols / 4: the staged input row
+layout(constant_id = 4) const bool QUANT_X = false;  // act-quantise the raw input row while staging it
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -45,6 +46,7 @@ layout(push_constant) uniform Params {
 const uint THREADS_PER_ROW = 64u;
 shared vec4 xs[XS_VEC4];
 shared float red[RPU][256];
+#include "stage_quant.glsl"
 
 // 8 FP4 codes of a word times the staged inputs 8w..8w+7.
 float fp4_word(uint q, uint w) {
@@ -123,8 +125,12 @@ void main() {
   const uint k1 = p.topk + 1u;
   const uint xrow = p.in_per_row == 1u ? step_row : step_row * k1 + slot;
   const uint lid = gl_LocalInvocationID.x;
-  for (uint i = lid; i < p.cols / 4u; i += 256u) xs[i] = xin[xrow * (p.cols / 4u) + i];
-  barrier();
+  if (QUANT_X) {
+    stage_act_quant(xrow * (p.cols / 4u), p.cols);
+  } else {
+    for (uint i = lid; i < p.cols / 4u; i += 256u) xs[i] = xin[xrow * (p.cols / 4u) + i];
+    barrier();
+  }
   const uint unit = lid / THREADS_PER_ROW;
   const uint t = lid % THREADS_PER_ROW;
   // MODE 0: unit & 1 picks the row parity, unit >> 1 the matrix (w1, w3); MODE 1: 4 row phases.

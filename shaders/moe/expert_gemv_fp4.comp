@@ -19,7 +19,8 @@ layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint FORMAT = 0;  // must be 0: FP4 (packed e2m1 + e8m0 per 32)
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint RPU = 4;          // rows per unit
-layout(constant_id = 3) const uint XS_VEC4 = 1024;   // unused here (expert_gemv.comp's staging size)
+layout(constant_id = 3) const uint XS_VEC4 = 1;     // QUANT_X: >= cols / 4, the staged input row
+layout(constant_id = 4) const bool QUANT_X = false;  // stage and act-quantise the raw input row here
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -46,6 +47,8 @@ layout(push_constant) uniform Params {
 
 const uint THREADS_PER_ROW = 64u;
 shared float red[RPU][256];
+shared vec4 xs[XS_VEC4];
+#include "stage_quant.glsl"
 
 // sum_j x[j] * e2m1(code j) over the 8 codes of word q (low nibble first), inputs a, b, in units
 // of 2^-14 (e2m1x8_scaled; exact products, so the same sum as unscaled but for the power of two).
@@ -79,7 +82,7 @@ void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow
       sw[i] = b ? wb_scale[si >> 2] : wa_scale[si >> 2];
       sw[i] = byte_in_word(sw[i], si);
     }
-    const vec4 xa = xin[xbase + 2u * w], xb = xin[xbase + 2u * w + 1u];
+    const vec4 xa = QUANT_X ? xs[2u * w] : xin[xbase + 2u * w], xb = QUANT_X ? xs[2u * w + 1u] : xin[xbase + 2u * w + 1u];
     for (uint i = 0u; i < RPU; ++i) acc[i] += ldexp(word_dot(q[i], xa, xb), e8m0_exponent(sw[i]) + 14);
   }
   for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
@@ -107,6 +110,7 @@ void main() {
   const uint phase = MODE == 0u ? (unit & 1u) : unit;
   const bool use_b = MODE == 0u && unit >= 2u;
   const uint row0 = gl_WorkGroupID.x * phases * RPU;
+  if (QUANT_X) stage_act_quant(xrow * (p.cols / 4u), p.cols);
   unit_partials(use_b, expert, row0, phases, phase, xrow);
   barrier();
   for (uint s = THREADS_PER_ROW / 2u; s > 0u; s >>= 1) {

@@ -114,8 +114,9 @@ class MoeTest : public GpuOpTest {
     std::vector<float> x;
   };
 
-  // Runs the gate (and the experts when `experts`) on random x for shape s.
-  Result run_layer(const MoeShape& s, const MoeLayer& l, bool experts, uint32_t seed) {
+  // Runs the gate (and the experts when `experts`) on random x for shape s; quantise_in_gemv as
+  // MoeArgs (the act_quant dispatches or the GEMVs quantising their input rows).
+  Result run_layer(const MoeShape& s, const MoeLayer& l, bool experts, uint32_t seed, bool quantise_in_gemv = false) {
     Result r;
     r.x = random_bf16(size_t(s.max_rows * s.dim), seed, s.x_sd);
     const ModelConfig rope_cfg = [] {
@@ -148,6 +149,7 @@ class MoeTest : public GpuOpTest {
       m.inter_dim = s.inter;
       m.topk = s.topk;
       m.swiglu_limit = s.swiglu_limit;
+      m.quantise_in_gemv = quantise_in_gemv;
       gpu::encode_moe(ctx(), m, d);
     }
     run(std::move(d));
@@ -237,6 +239,9 @@ class MoeTest : public GpuOpTest {
     const Result r = run_layer(s, l, true, seed + 100);
     check_routes(s, l, r);
     check_outputs(s, l, r);
+    // The GEMVs quantising their own input rows: the same act_quant, so the same bits.
+    const Result q = run_layer(s, l, true, seed + 100, true);
+    EXPECT_TRUE(q.out == r.out) << "act_quant inside the expert GEMVs changed the outputs";
   }
 };
 
