@@ -14,18 +14,19 @@ float with_sign_of(float r, float f) { return uintBitsToFloat(floatBitsToUint(r)
 bool sign_bit(float v) { return (floatBitsToUint(v) & 0x80000000u) != 0u; }
 
 // ---- e4m3fn ------------------------------------------------------------------------------------
-// Nearest-even e4m3 value of f, saturating at ±448; NaN -> NaN (code 0x7F).
+// Nearest-even e4m3 value of f, saturating at ±448; NaN -> NaN (code 0x7F). Rounding by bits, not
+// ldexp/roundEven: the act-quant GEMVs run this on every activation in every workgroup.
 float e4m3_round(float f) {
   if (isnan(f)) return f;
   const float a = abs(f);
   float r;
-  if (a >= 448.0) {
-    r = 448.0;
-  } else if (a < 0.015625) {  // subnormal range (< 2^-6): quantum 2^-9
-    r = ldexp(roundEven(ldexp(a, 9)), -9);
-  } else {
-    const int e = int((floatBitsToUint(a) >> 23) & 0xffu) - 127;  // a is a normal fp32
-    r = ldexp(roundEven(ldexp(a, 3 - e)), e - 3);                   // 3 mantissa bits
+  if (a < 0.015625) {  // subnormal range (< 2^-6): quantum 2^-9, the fp32 ulp at 2^14
+    precise float t = a + 16384.0;
+    precise float u = t - 16384.0;
+    r = u;
+  } else {  // 3 mantissa bits, to nearest even by adding half an ulp (a carry bumps the exponent)
+    const uint u = floatBitsToUint(a);
+    r = min(uintBitsToFloat((u + 0x7ffffu + ((u >> 20) & 1u)) & 0xfff00000u), 448.0);  // +inf -> 448 too
   }
   return with_sign_of(r, f);
 }
