@@ -81,6 +81,29 @@ class StepEncoder {
   void linear(const DeviceMatrix& w, const std::string& x, const std::string& y, const std::string& label,
               LinearOutput output = LinearOutput::Bf16, bool act_quant = true, int64_t groups = 1,
               float out_scale = 1.f, bool out_rows = false) {
+    encode_linear(ctx_, linear_args(w, x, y, label, output, act_quant, groups, out_scale, out_rows), out_);
+  }
+
+  // The query path's wq_b of `layer` (the attention's or the indexer's) with q_norm applied inside
+  // the GEMV to qr_raw, where both can (q_norm_fused).
+  LinearArgs q_norm_linear(int64_t layer, const DeviceMatrix& w, const std::string& y, const std::string& label) const {
+    LinearArgs a = linear_args(w, "qr_raw", y, label);
+    a.norm = &block(layer).attn.q_norm;
+    a.norm_eps = float(c_.norm_eps);
+    return a;
+  }
+  // Whether q_norm runs inside the wq_b GEMVs that read qr (the attention's and, on CSA layers,
+  // the indexer's) instead of a dispatch of its own: both must be able to (decode, the batch in
+  // one fused block).
+  bool q_norm_fused(int64_t layer) const {
+    const DeviceAttention& a = block(layer).attn;
+    return o_.fuse_act_quant && linear_fuses_norm(q_norm_linear(layer, a.wq_b, "q", "")) &&
+           (!a.has_indexer || linear_fuses_norm(q_norm_linear(layer, a.index_wq_b, "index_q", "")));
+  }
+
+  LinearArgs linear_args(const DeviceMatrix& w, const std::string& x, const std::string& y, const std::string& label,
+                         LinearOutput output = LinearOutput::Bf16, bool act_quant = true, int64_t groups = 1,
+                         float out_scale = 1.f, bool out_rows = false) const {
     LinearArgs a;
     a.w = &w;
     a.step = out_rows ? out_step() : step();
@@ -98,7 +121,7 @@ class StepEncoder {
     a.scratch = buf("linear_scratch");  // quantised activation of the decode GEMV (linear.h)
     a.fuse_act_quant = o_.fuse_act_quant;
     if (a.scratch.size < linear_scratch_bytes(ctx_, a)) a.scratch = {};
-    encode_linear(ctx_, a, out_);
+    return a;
   }
 
   void norm_rows(const DeviceMatrix& w, const std::string& x, const std::string& y, int64_t dim,
@@ -195,8 +218,12 @@ void StepEncoder::encode_op(const graph::Op& op) {
 void StepEncoder::attn_query(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
   linear(a.wq_a, "x", "qr_raw", op.name + ".wq_a");
-  norm_rows(a.q_norm, "qr_raw", "qr", c_.q_lora_rank, op.name + ".q_norm");
-  linear(a.wq_b, "qr", "q", op.name + ".wq_b");
+  if (q_norm_fused(op.layer)) {
+    encode_linear(ctx_, q_norm_linear(op.layer, a.wq_b, "q", op.name + ".wq_b"), out_);
+  } else {
+    norm_rows(a.q_norm, "qr_raw", "qr", c_.q_lora_rank, op.name + ".q_norm");
+    linear(a.wq_b, "qr", "q", op.name + ".wq_b");
+  }
   q_heads(op);
 }
 
@@ -210,7 +237,8 @@ void StepEncoder::attn_kv(const graph::Op& op) {
 // §3.5.5 steps 1, 3: index queries (wq_b, RoPE, Hadamard, FP4) and head weights (weights_proj x scale).
 void StepEncoder::indexer_query(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
-  linear(a.index_wq_b, "qr", "index_q", op.name + ".wq_b");
+  if (q_norm_fused(op.layer)) encode_linear(ctx_, q_norm_linear(op.layer, a.index_wq_b, "index_q", op.name + ".wq_b"), out_);
+  else linear(a.index_wq_b, "qr", "index_q", op.name + ".wq_b");
   index_q_finish(op);
   const float scale = float(std::pow(double(c_.index_head_dim), -0.5) * std::pow(double(c_.index_n_heads), -0.5));
   linear(a.index_weights_proj, "x", "index_w", op.name + ".weights_proj", LinearOutput::Bf16, true, 1, scale);

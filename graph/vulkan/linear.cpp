@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "graph/vulkan/linear_coopmat.h"
+#include "graph/vulkan/norms.h"
 
 namespace dsv4::gpu {
 
@@ -13,6 +14,8 @@ namespace {
 struct LinearPush {
   uint32_t R, K, x_stride, y_stride, scale_cols, row_base;
   float out_scale;
+  uint32_t norm_depth;  // gemv_q.comp's NORM: pairwise depth of K, fp32(1/K), eps
+  float norm_inv_dim, norm_eps;
 };
 
 constexpr uint32_t kGemvBlockRows = 16;  // the GEMV kernels keep RPT * MAXM <= 16 accumulators per thread
@@ -95,8 +98,16 @@ std::vector<RowSlice> row_slices(const Context& ctx, const LinearArgs& a) {
 
 LinearPush push_for(const LinearArgs& a, const RowSlice& s) {
   const DeviceMatrix& w = *a.w;
-  return {uint32_t(s.rows / a.groups), uint32_t(w.cols),   uint32_t(a.groups * w.cols), uint32_t(w.rows),
-          uint32_t((w.cols + 127) / 128), s.row_base, a.out_scale};
+  return {uint32_t(s.rows / a.groups),
+          uint32_t(w.cols),
+          uint32_t(a.groups * w.cols),
+          uint32_t(w.rows),
+          uint32_t((w.cols + 127) / 128),
+          s.row_base,
+          a.out_scale,
+          pairwise_depth(uint64_t(w.cols)),
+          1.0f / float(w.cols),
+          a.norm_eps};
 }
 
 std::vector<vk::Binding> bindings(const LinearArgs& a, const RowSlice& s) {
@@ -186,21 +197,24 @@ void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm,
   const GemvQTiling t = gemv_q_tiling(a, maxm);
   // Fused: two chunks' loads per row go out before the quantisation, hiding its latency.
   const uint32_t unroll = fused ? 2u : 1u;
+  const bool norm = a.norm != nullptr;
   const vk::Kernel& k = ctx.kernels.get({"linear/gemv_q",
-                                         5,
+                                         6,
                                          sizeof(LinearPush),
                                          {{1, t.rpt},
                                           {3, maxm},
                                           {4, t.tpr},
                                           {5, unroll},
                                           {7, scaled(a) ? 1u : 0u},
-                                          {8, fused ? 1u : 0u}},
+                                          {8, fused ? 1u : 0u},
+                                          {9, norm ? 1u : 0u}},
                                          0});
   for (const RowSlice& s : row_slices(ctx, a)) {
     const LinearPush p = push_for(a, s);
     out.push_back({&k,
                    {{a.step, vk::Access::Read}, {xq, vk::Access::Read}, {s.data, vk::Access::Read},
-                    {w.scale, vk::Access::Read}, {a.y, vk::Access::Write}},
+                    {w.scale, vk::Access::Read}, {a.y, vk::Access::Write},
+                    {norm ? a.norm->data : w.scale, vk::Access::Read}},  // the scales stand in for no norm
                    vk::push_words(p),
                    {row_blocks(a, maxm), uint32_t(a.groups), groups_for(p.R, 256 / t.tpr * t.rpt)},
                    std::nullopt,
@@ -213,6 +227,10 @@ void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm,
 // (unless fuse_act_quant and the whole batch fits one fused block), else in fused blocks. Other
 // formats, and the act_quant GEMV with neither, run gemv.comp.
 void encode_gemv(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
+  if (a.norm != nullptr) {
+    if (!linear_fuses_norm(a)) throw std::invalid_argument("encode_linear " + a.label + ": cannot fuse the norm (linear_fuses_norm)");
+    return encode_gemv_q(ctx, a, true, a.max_rows, out);
+  }
   if (quantises(a)) {
     const uint32_t fused_rows = fused_block_rows(a);
     const bool scratch = a.scratch.size > 0;
@@ -246,6 +264,11 @@ void encode_gemm_scalar(Context& ctx, const LinearArgs& a, std::vector<vk::Dispa
 
 }  // namespace
 
+bool linear_fuses_norm(const LinearArgs& a) {
+  return a.norm != nullptr && a.groups == 1 && a.norm->cols == a.w->cols && a.norm->format == WeightFormat::BF16 &&
+         a.path == LinearPath::Gemv && fused_block_rows(a) == a.max_rows;
+}
+
 bool has_linear_coopmat(const vk::Device& device) { return linear_coopmat_api(device) != CoopmatApi::None; }
 
 uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a) {
@@ -265,7 +288,9 @@ LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a) {
 
 void encode_linear(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
   check(a);
-  switch (resolve_linear_path(ctx, a)) {
+  const LinearPath path = resolve_linear_path(ctx, a);
+  if (a.norm != nullptr && path != LinearPath::Gemv) throw std::invalid_argument("encode_linear " + a.label + ": a fused norm needs the GEMV path");
+  switch (path) {
     case LinearPath::Gemv: return encode_gemv(ctx, a, out);
     case LinearPath::GemmScalar: return encode_gemm_scalar(ctx, a, out);
     case LinearPath::GemmCoopmat: return encode_gemm_coopmat(ctx, a, out);

@@ -42,8 +42,15 @@ struct LinearArgs {
   bool fuse_act_quant = false;      // true: quantise in the GEMV even with a scratch where the whole batch
                                     // fits one workgroup's shared memory (one dispatch instead of two, the
                                     // same results; 1.0-1.9x slower on an H100 at Flash shapes: bench/)
+  const DeviceMatrix* norm = nullptr;  // optional BF16 [cols]: x is graph::rms_norm(x, norm, norm_eps)
+  float norm_eps = 0.f;                // first, inside the GEMV (only where linear_fuses_norm)
   std::string label;                // names the dispatches
 };
+
+// Whether encode_linear can apply LinearArgs::norm inside the GEMV: the Gemv path asked for, FP8
+// act-quant weights whose whole batch fits gemv_q.comp's fused block, one group, a BF16 norm
+// weight as wide as x.
+bool linear_fuses_norm(const LinearArgs& a);
 
 // Appends the dispatches of y = linear(x) for the step's rows (rows >= n_rows of y are not
 // written). LinearOutput::F32 is graph::linear_fp32: no activation quantisation (act_quant and

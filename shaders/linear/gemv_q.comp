@@ -30,6 +30,7 @@ layout(constant_id = 4) const uint TPR = 32;         // threads per weight row: 
 layout(constant_id = 5) const uint UNROLL = 2;       // chunks per row whose loads a thread issues before using any (<= 4)
 layout(constant_id = 7) const bool SCALED = false;   // y = bf16(bf16(acc) * out_scale)
 layout(constant_id = 8) const bool FUSED = false;    // quantise x here (binding 1 is x) instead of reading the scratch
+layout(constant_id = 9) const bool NORM = false;     // FUSED: x is graph::rms_norm(x, binding 5) first (q_norm)
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -41,6 +42,8 @@ layout(std430, set = 0, binding = 1) readonly buffer X4 { vec4 x4[]; };   // x (
 layout(std430, set = 0, binding = 2) readonly buffer W4 { uvec4 w4[]; };
 layout(std430, set = 0, binding = 3) readonly buffer WS { float wscale[]; };
 layout(std430, set = 0, binding = 4) writeonly buffer Y { float y[]; };
+layout(std430, set = 0, binding = 5) readonly buffer NW { uint norm_w[]; };  // NORM: bf16 [K], two per word
+layout(std430, set = 0, binding = 1) readonly buffer X1 { float x1[]; };     // x (FUSED, NORM)
 
 layout(push_constant) uniform Push {
   uint R;           // rows per group (all rows when groups == 1) in this dispatch
@@ -50,6 +53,9 @@ layout(push_constant) uniform Push {
   uint scale_cols;  // ceil(K / 128): FP8 scale row stride and exponents per scratch row
   uint row_base;    // first weight row of this dispatch (the w binding starts there)
   float out_scale;
+  uint norm_depth;    // NORM: pairwise tree depth of K (graph/vulkan/norms.h)
+  float norm_inv_dim; // NORM: fp32(1/K)
+  float norm_eps;
 } pc;
 
 const uint WG = 256u, TEAMS = WG / TPR;
@@ -61,6 +67,36 @@ shared int xe[64];        // FUSED: block exponents [m][K/128]
 shared float camax[512];  // FUSED: per-chunk amax [m][K/16]
 
 #include "linear_common.glsl"
+#include "../mhc/ff_math.glsl"
+
+// NORM: rms_norm.comp's arithmetic (pairwise sum of squares, correctly rounded sqrt and division,
+// y = bf16(w * (x * r))) on the row the workgroup quantises, so q_norm needs no dispatch of its own.
+uint pw_base;
+#define PAIRWISE_TERM(i) (x1[pw_base + (i)] * x1[pw_base + (i)])
+#define PW_MAX_SLOTS 1024u  // K <= 8192 (FUSED): depth <= 10
+#include "../norm/pairwise.glsl"
+float norm_r[MAXM];  // NORM: 1 / rms of each activation row of the block
+
+void row_norms(uint m0, uint nm, uint g) {
+  for (uint m = 0u; m < nm; ++m) {
+    pw_base = (m0 + m) * pc.x_stride + g * pc.K;
+    const float sum = pairwise_sum_wg(pc.K, pc.norm_depth);
+    precise float ms = sum * pc.norm_inv_dim;
+    precise float shifted = ms + pc.norm_eps;
+    norm_r[m] = div_rn(1.0, sqrt_rn(shifted));
+  }
+}
+
+// Four activations of row m at column c (of the group), normalised under NORM.
+vec4 x_at(uint m, uint xb, uint c) {
+  const vec4 v = x4[xb];
+  if (!NORM) return v;
+  const uint w0 = norm_w[c >> 1], w1 = norm_w[(c >> 1) + 1u];
+  const vec4 w = vec4(bf16_to_float(w0 & 0xffffu), bf16_to_float(w0 >> 16), bf16_to_float(w1 & 0xffffu), bf16_to_float(w1 >> 16));
+  const float r = norm_r[m];
+  precise vec4 n = w * (v * r);
+  return vec4(round_bf16(n.x), round_bf16(n.y), round_bf16(n.z), round_bf16(n.w));
+}
 
 // The partial dot of one 16-weight chunk (decoded: w) with its 16 activations (x), in units of
 // 2^-8 * weight scale * 2^-e. Both sources of x go through this one expression. The weights are
@@ -73,9 +109,11 @@ float chunk_sum(vec4 w[4], vec4 x[4]) { return (dot(w[0], x[0]) + dot(w[1], x[1]
 // act_quant.comp does (a block's amax is a max: any order gives the same exponent).
 void quantise_x(uint m0, uint nm, uint g, uint t) {
   const uint nch = pc.K / 16u, nb = (pc.K + 127u) / 128u;
+  if (NORM) row_norms(m0, nm, g);
   for (uint i = t; i < nm * nch; i += WG) {
     const uint m = i / nch, c = i % nch, xb = ((m0 + m) * pc.x_stride + g * pc.K + c * 16u) >> 2;
-    const vec4 a = max(max(abs(x4[xb]), abs(x4[xb + 1u])), max(abs(x4[xb + 2u]), abs(x4[xb + 3u])));
+    const vec4 a = max(max(abs(x_at(m, xb, c * 16u)), abs(x_at(m, xb + 1u, c * 16u + 4u))),
+                       max(abs(x_at(m, xb + 2u, c * 16u + 8u)), abs(x_at(m, xb + 3u, c * 16u + 12u))));
     camax[i] = max(max(a.x, a.y), max(a.z, a.w));
   }
   barrier();
@@ -86,7 +124,7 @@ void quantise_x(uint m0, uint nm, uint g, uint t) {
     const int e = fp8_scale_exponent(amax);
     uint h[8];
     for (uint v = 0u; v < 4u; ++v) {
-      const vec4 xv = x4[xb + v];
+      const vec4 xv = x_at(m, xb + v, c * 16u + 4u * v);
       h[2u * v] = packHalf2x16(vec2(e4m3_round(ldexp(xv.x, -e)), e4m3_round(ldexp(xv.y, -e))));
       h[2u * v + 1u] = packHalf2x16(vec2(e4m3_round(ldexp(xv.z, -e)), e4m3_round(ldexp(xv.w, -e))));
     }

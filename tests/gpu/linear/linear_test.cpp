@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "graph/norms.h"
 #include "graph/quant.h"
 #include "graph/vulkan/linear.h"
 #include "gpu/common/gpu_test_helpers.h"
@@ -44,6 +45,7 @@ struct Case {
   bool scratch = false;  // pass LinearArgs::scratch (the act-quant GEMV of FP8 quantising linears)
   bool fuse = true;      // LinearArgs::fuse_act_quant
   std::vector<float> x;  // overrides the random activations when set ([max_rows, groups * cols])
+  const gpu::DeviceMatrix* norm = nullptr;  // LinearArgs::norm (eps 1e-6)
 };
 
 std::string describe(const Case& c) {
@@ -126,6 +128,8 @@ class LinearTest : public GpuOpTest {
     a.out_scale = c.out_scale;
     a.path = c.path;
     a.fuse_act_quant = c.fuse;
+    a.norm = c.norm;
+    a.norm_eps = 1e-6f;
     a.label = "linear_test";
     vk::Buffer scratch_buffer;
     if (c.scratch) {
@@ -462,6 +466,41 @@ TEST_F(LinearTest, GemvRowResultIsIndependentOfTheBatch) {
       EXPECT_NE(std::bit_cast<uint32_t>(in_batch[size_t(4 * rows)]), kSentinel);  // the neighbours were computed too
       EXPECT_NE(std::bit_cast<uint32_t>(in_batch[size_t(36 * rows)]), kSentinel);
     }
+  }
+}
+
+// q_norm inside the FP8 GEMV (LinearArgs::norm): the same bits as graph::rms_norm (which
+// rms_norm.comp matches bit for bit, tests/gpu/mhc/norms_test.cpp) followed by the plain fused GEMV,
+// for several widths (pairwise trees of depth 5 to 10) and batches; one dispatch.
+TEST_F(LinearTest, GemvWithTheNormFusedEqualsNormThenGemv) {
+  struct Shape {
+    int64_t rows, cols;
+    uint32_t max_rows, n_rows;
+  };
+  const Shape shapes[] = {{200, 384, 3, 2}, {200, 1024, 1, 1}, {96, 1536, 5, 4}, {130, 4096, 2, 2}, {64, 8192, 1, 1}};
+  uint32_t seed = 300;
+  for (const Shape& sh : shapes) {
+    Case c;
+    c.rows = sh.rows;
+    c.cols = sh.cols;
+    c.max_rows = sh.max_rows;
+    c.n_rows = sh.n_rows;
+    c.seed = seed++;
+    SCOPED_TRACE(describe(c));
+    const RandomMatrix m = random_matrix(device(), staging(), c.format, c.rows, c.cols, c.seed, 1, c.scales);
+    const RandomMatrix nw = random_matrix(device(), staging(), WeightFormat::BF16, 1, c.cols, c.seed + 1, 1, {}, 1.f);
+    std::vector<float> x = random_bf16(size_t(c.max_rows * c.cols), c.seed + 2, 1.f);
+    // Rows of different scales; the first one tiny, so that eps (1e-6) weighs in its mean square.
+    for (size_t i = 0; i < x.size(); ++i) x[i] *= i < size_t(c.cols) ? 1e-3f : float(1 + i / size_t(c.cols)) * 3.f;
+    std::vector<float> normed(x.size());
+    for (uint32_t r = 0; r < c.max_rows; ++r)
+      graph::rms_norm(std::span<const float>(x).subspan(r * c.cols, size_t(c.cols)), nw.host[0].values, 1e-6f,
+                      std::span(normed).subspan(r * c.cols, size_t(c.cols)));
+    const std::vector<float> want = run_linear(c, m, normed);
+    c.norm = &nw.device;
+    const std::vector<float> got = run_linear(c, m, x);
+    EXPECT_TRUE(std::memcmp(got.data(), want.data(), got.size() * 4) == 0);
+    EXPECT_NE(std::bit_cast<uint32_t>(got[0]), kSentinel);
   }
 }
 
