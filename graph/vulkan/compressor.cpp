@@ -17,12 +17,15 @@ constexpr uint32_t kStoreGroup = 256;  // WG of shaders/compressor/store.comp
 struct CompressParams {
   uint32_t d, rope_dim, ratio, coff, rope_slot, max_entries;
   float eps, hadamard_scale;
-  uint32_t mode;
+  uint32_t mode, in_stride;
 };
 
 struct StoreParams {
-  uint32_t d, ratio, coff;
+  uint32_t d, ratio, coff, in_stride;
 };
+
+// Floats between the rows of kv and score.
+uint32_t in_stride(const CompressorArgs& a) { return a.in_stride > 0 ? a.in_stride : uint32_t(compressor_coff(a.ratio) * a.d); }
 
 void check(const CompressorArgs& a) {
   if (a.d <= 0 || a.d > kMaxWidth)
@@ -33,6 +36,8 @@ void check(const CompressorArgs& a) {
   if (a.rope_dim < 0 || a.rope_dim % 2 != 0 || a.rope_dim > a.d) throw std::invalid_argument("encode_compressor: rope_dim");
   if (a.ratio <= 0) throw std::invalid_argument("encode_compressor: ratio");
   if (a.max_entries <= 0 || a.max_rows == 0) throw std::invalid_argument("encode_compressor: sizes");
+  if (a.in_stride > 0 && a.in_stride < uint32_t((a.ratio == 4 ? 2 : 1) * a.d))
+    throw std::invalid_argument("encode_compressor: in_stride narrower than a row of kv");
 }
 
 }  // namespace
@@ -60,7 +65,8 @@ void encode_compressor(Context& ctx, const CompressorArgs& a, std::vector<vk::Di
                          uint32_t(a.max_entries),
                          a.eps,
                          float(1.0 / std::sqrt(double(a.d))),  // as graph::hadamard_rotate
-                         a.kind == CompressorKind::Main ? 0u : 1u};
+                         a.kind == CompressorKind::Main ? 0u : 1u,
+                         in_stride(a)};
   const std::string name = a.kind == CompressorKind::Main ? "compressor" : "indexer.compressor";
   // Emissions first: they read the state as earlier steps left it.
   const vk::Kernel& emit = ctx.kernels.get({"compressor/emit", 8, sizeof(CompressParams), {}, 0});
@@ -77,7 +83,7 @@ void encode_compressor(Context& ctx, const CompressorArgs& a, std::vector<vk::Di
                  {a.max_rows, 1, 1},
                  std::nullopt,
                  name + ".emit"});
-  const StoreParams sp{uint32_t(a.d), uint32_t(a.ratio), coff};
+  const StoreParams sp{uint32_t(a.d), uint32_t(a.ratio), coff, in_stride(a)};
   const vk::Kernel& store = ctx.kernels.get({"compressor/store", 5, sizeof(StoreParams), {}, 0});
   out.push_back({&store,
                  {{a.step, vk::Access::Read},

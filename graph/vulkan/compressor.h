@@ -16,7 +16,9 @@ enum class CompressorKind { Main, Index };
 struct CompressorArgs {
   CompressorKind kind = CompressorKind::Main;
   vk::BufferRange step, rope;  // step descriptor, rope tables (RopeSlots)
-  vk::BufferRange kv, score;   // fp32 [max_rows, coff * d]: wkv(x), wgate(x)
+  vk::BufferRange kv, score;   // fp32 [max_rows, coff * d]: wkv(x), wgate(x), rows in_stride apart
+  uint32_t in_stride = 0;      // floats between rows of kv and score (0: coff * d; the executor's
+                               // stacked wkv|wgate GEMV writes both halves of a 2 * coff * d row)
   vk::BufferRange ape;         // f32 [ratio, coff * d]
   vk::BufferRange norm;        // BF16 [d]
   vk::BufferRange state;       // fp32 [seqs][2][coff * ratio][coff * d] (compressor_state_bytes)

@@ -36,6 +36,27 @@ WeightFormat format_of(const TensorInfo& t) {
   }
 }
 
+// Matrix `e` of a stack, as a matrix of its own.
+DeviceMatrix stack_member(const DeviceMatrix& s, int64_t e, const std::string& name) {
+  DeviceMatrix m = s;
+  m.name = name;
+  m.count = 1;
+  m.data = {s.data.buffer, s.data.offset + uint64_t(e) * s.data_stride(), s.data_stride()};
+  if (s.scale.size > 0) m.scale = {s.scale.buffer, s.scale.offset + uint64_t(e) * s.scale_stride(), s.scale_stride()};
+  return m;
+}
+
+// A stack of unscaled matrices as one matrix of all their rows, where no padding separates them
+// (rows 0 otherwise).
+DeviceMatrix stack_as_rows(const DeviceMatrix& s) {
+  DeviceMatrix m = s;
+  m.count = 1;
+  m.rows = s.rows * s.count;
+  const bool abut = s.scale.size == 0 && m.data_stride() == s.data_stride() * uint64_t(s.count);
+  if (!abut) m.rows = 0;
+  return m;
+}
+
 }  // namespace
 
 // Streams tensors from the mapped checkpoint into device buffers placed by an Arena.
@@ -223,8 +244,9 @@ DeviceModel::DeviceModel(vk::Device& device, const ModelDir& dir, const Progress
   };
   auto compressor = [&](const std::string& p, int64_t ratio, int64_t d) {
     const int64_t coff = ratio == 4 ? 2 : 1;
-    return DeviceCompressor{u.matrix(p + ".wkv", coff * d, c.dim), u.matrix(p + ".wgate", coff * d, c.dim),
-                            u.plain(p + ".ape", ratio, coff * d), u.plain(p + ".norm.weight", 1, d)};
+    const DeviceMatrix both = u.stack({p + ".wkv", p + ".wgate"}, coff * d, c.dim);
+    return DeviceCompressor{stack_member(both, 0, p + ".wkv.weight"), stack_member(both, 1, p + ".wgate.weight"),
+                            u.plain(p + ".ape", ratio, coff * d), u.plain(p + ".norm.weight", 1, d), stack_as_rows(both)};
   };
   embed = u.matrix("embed", c.vocab_size, c.dim);
   head = u.matrix("head", c.vocab_size, c.dim);

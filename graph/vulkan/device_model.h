@@ -23,9 +23,10 @@ struct DeviceHc {  // hc_*_fn [M, n*D], _base [M], _scale [S]: all F32
 };
 
 struct DeviceCompressor {
-  DeviceMatrix wkv, wgate;  // BF16 [coff*d, D]
+  DeviceMatrix wkv, wgate;  // BF16 [coff*d, D], back to back in memory
   DeviceMatrix ape;         // F32 [ratio, coff*d]
   DeviceMatrix norm;        // BF16 [1, d]
+  DeviceMatrix wkv_wgate;   // wkv and wgate as one [2*coff*d, D] matrix (one GEMV); rows 0 where they do not abut
 };
 
 struct DeviceAttention {

@@ -129,7 +129,8 @@ class StepEncoder {
   void q_heads(const graph::Op& op);
   void kv_finish(const graph::Op& op, const DeviceMatrix& kv_norm);
   void index_q_finish(const graph::Op& op);
-  void compress(const graph::Op& op, const DeviceCompressor& w, bool index);
+  void compress(const graph::Op& op, const DeviceCompressor& w, bool index, bool stacked);
+  bool stacked_compressor(const DeviceCompressor& w) const;
   uint32_t entries_per_seq(int64_t layer) const;
   SparseAttentionArgs attention_args(int64_t layer) const;
   void sample();
@@ -249,9 +250,14 @@ void StepEncoder::compressor(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
   const bool index = ends_with(op.name, ".indexer.compressor");
   const DeviceCompressor& w = index ? a.index_compressor : a.compressor;
-  linear(w.wkv, "x", "comp_kv", op.name + ".wkv", LinearOutput::F32);
-  linear(w.wgate, "x", "comp_score", op.name + ".wgate", LinearOutput::F32);
-  compress(op, w, index);
+  const bool stacked = stacked_compressor(w);
+  if (stacked) {
+    linear(w.wkv_wgate, "x", "comp_kvs", op.name + ".wkv_wgate", LinearOutput::F32);
+  } else {
+    linear(w.wkv, "x", "comp_kv", op.name + ".wkv", LinearOutput::F32);
+    linear(w.wgate, "x", "comp_score", op.name + ".wgate", LinearOutput::F32);
+  }
+  compress(op, w, index, stacked);
 }
 
 // §3.5.9-10: (inverse RoPE is fused into sparse attention) grouped wo_a over bf16 weights, wo_b.
@@ -395,7 +401,13 @@ void StepEncoder::index_q_finish(const graph::Op& op) {
   label_from(op.name + ".q", [&] { encode_indexer_query(ctx_, a, out_); });
 }
 
-void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool index) {
+// Whether wkv and wgate run as one GEMV into comp_kvs (kv | score per row): they must abut in
+// memory, and the score half must start at a storage-buffer offset the device accepts.
+bool StepEncoder::stacked_compressor(const DeviceCompressor& w) const {
+  return w.wkv_wgate.rows > 0 && (uint64_t(w.wkv.rows) * 4) % ctx_.device.caps().min_storage_buffer_offset_alignment == 0;
+}
+
+void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool index, bool stacked) {
   const std::string p = "layers." + std::to_string(op.layer);
   const int64_t ratio = c_.ratio(op.layer);
   CompressorArgs a;
@@ -404,6 +416,13 @@ void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool 
   a.rope = buf("rope");
   a.kv = buf("comp_kv");
   a.score = buf("comp_score");
+  if (stacked) {
+    const vk::BufferRange both = buf("comp_kvs");
+    const uint64_t half = uint64_t(w.wkv.rows) * 4;
+    a.kv = {both.buffer, both.offset, both.size - half};
+    a.score = {both.buffer, both.offset + half, both.size - half};
+    a.in_stride = uint32_t(2 * w.wkv.rows);
+  }
   a.ape = w.ape.data;
   a.norm = w.norm.data;
   a.state = buf(p + (index ? ".index_state" : ".compressor_state"));
@@ -754,6 +773,7 @@ void VulkanExecutor::allocate_buffers() {
   act("hc_comb", uint64_t(hc * hc), R);
   act("comp_kv", uint64_t(2 * c.head_dim), R);
   act("comp_score", uint64_t(2 * c.head_dim), R);
+  act("comp_kvs", uint64_t(4 * std::max(c.head_dim, c.index_head_dim)), R);  // wkv | wgate of one GEMV
   act("index_q", uint64_t(std::max<int64_t>(1, c.index_n_heads * c.index_head_dim)), R);
   act("index_w", uint64_t(std::max<int64_t>(1, c.index_n_heads)), R);
   act("index_sel", uint64_t(std::max<int64_t>(1, c.index_topk)), R);

@@ -40,6 +40,7 @@ layout(push_constant) uniform Params {
   float eps;
   float hadamard_scale;  // float(1 / sqrt(d)) (index mode)
   uint mode;             // 0 main KV entry, 1 index key
+  uint in_stride;        // floats between the rows of kv_in / score_in
 } p;
 
 shared float x[MAX_D];
@@ -57,8 +58,8 @@ vec2 slot_value(uint seq, uint r, uint q, uint c) {
   const uint chunk_start = uint(step_chunk_start(r));
   if (q >= chunk_start) {
     const uint rq = uint(step.rows[r].first_row) + (q - chunk_start);
-    precise float g = score_in[rq * width + c] + ape[(q % p.ratio) * width + c];
-    return vec2(kv_in[rq * width + c], g);
+    precise float g = score_in[rq * p.in_stride + c] + ape[(q % p.ratio) * width + c];
+    return vec2(kv_in[rq * p.in_stride + c], g);
   }
   const uint srow = (p.coff == 2u ? ((q / p.ratio) & 1u) * p.ratio : 0u) + q % p.ratio;
   return vec2(state[state_index(seq, 0u, srow, c)], state[state_index(seq, 1u, srow, c)]);

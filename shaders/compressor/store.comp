@@ -19,6 +19,7 @@ layout(push_constant) uniform Params {
   uint d;
   uint ratio;
   uint coff;
+  uint in_stride;  // floats between the rows of kv_in / score_in
 } p;
 
 void main() {
@@ -30,7 +31,7 @@ void main() {
   const uint pos = uint(step.rows[r].pos), seq = uint(step.rows[r].seq);
   const uint srow = (p.coff == 2u ? ((pos / p.ratio) & 1u) * p.ratio : 0u) + pos % p.ratio;
   const uint base = ((seq * 2u) * span + srow) * width + i;  // kv half; the score half is span rows on
-  state[base] = kv_in[r * width + i];
-  precise float g = score_in[r * width + i] + ape[(pos % p.ratio) * width + i];
+  state[base] = kv_in[r * p.in_stride + i];
+  precise float g = score_in[r * p.in_stride + i] + ape[(pos % p.ratio) * width + i];
   state[base + span * width] = g;
 }

@@ -54,8 +54,11 @@ std::vector<float> linear_out(int seq_id, int64_t pos, int64_t width, uint32_t s
 class CompressorTest : public GpuOpTest, public ::testing::WithParamInterface<Shape> {};
 
 // Runs `steps` on the GPU and the reference; returns (gpu, cpu) entries keyed by (slot, entry).
+// stacked: kv and score are the two halves of one buffer's 2 * coff * d rows (CompressorArgs::
+// in_stride, the executor's single wkv|wgate GEMV) instead of two buffers.
 void compare(const Shape& s, const std::vector<std::vector<Chunk>>& steps, vk::Device& device,
-             vk::StagingRing& staging, gpu::Context& ctx, const std::function<void(std::vector<vk::Dispatch>)>& run) {
+             vk::StagingRing& staging, gpu::Context& ctx, const std::function<void(std::vector<vk::Dispatch>)>& run,
+             bool stacked = false) {
   const int64_t kRope = s.rope;
   ModelConfig cfg;
   cfg.rope_head_dim = kRope;
@@ -90,6 +93,7 @@ void compare(const Shape& s, const std::vector<std::vector<Chunk>>& steps, vk::D
   vk::Buffer cache = upload_bytes(cache_init.data(), cache_bytes, "cache");
   vk::Buffer kv = vk::Buffer::create(device, max_rows * width * 4, vk::MemoryKind::DeviceLocal, "kv");
   vk::Buffer score = vk::Buffer::create(device, max_rows * width * 4, vk::MemoryKind::DeviceLocal, "score");
+  vk::Buffer both = vk::Buffer::create(device, max_rows * 2 * width * 4, vk::MemoryKind::DeviceLocal, "kv | score");
 
   // Reference: one CompressorState per sequence id; expected entries per (slot, entry) = last writer.
   std::map<int, graph::CompressorState> ref;
@@ -118,12 +122,24 @@ void compare(const Shape& s, const std::vector<std::vector<Chunk>>& steps, vk::D
     StepBuffers sb = make_step(device, staging, rows, max_rows, slots);
     staging.upload(kv, 0, kv_h.data(), kv_h.size() * 4);
     staging.upload(score, 0, score_h.data(), score_h.size() * 4);
+    std::vector<float> both_h(size_t(max_rows * 2 * width));
+    for (uint32_t r = 0; r < max_rows; ++r) {
+      std::copy_n(kv_h.begin() + r * width, width, both_h.begin() + r * 2 * width);
+      std::copy_n(score_h.begin() + r * width, width, both_h.begin() + r * 2 * width + width);
+    }
+    staging.upload(both, 0, both_h.data(), both_h.size() * 4);
     gpu::CompressorArgs a;
     a.kind = s.kind;
     a.step = sb.step.range();
     a.rope = sb.rope.range();
     a.kv = kv.range();
     a.score = score.range();
+    if (stacked) {
+      const uint64_t half = uint64_t(width) * 4;
+      a.kv = both.range(0, both.size() - half);
+      a.score = both.range(half, both.size() - half);
+      a.in_stride = uint32_t(2 * width);
+    }
     a.ape = ape_b.range(0, ape.size() * 4);
     a.norm = norm_b.range();
     a.state = state.range();
@@ -216,6 +232,11 @@ std::vector<std::vector<Chunk>> schedule(int64_t ratio) {
 TEST_P(CompressorTest, MatchesReferenceAcrossStepsAndSlots) {
   const Shape s = GetParam();
   compare(s, schedule(s.ratio), device(), staging(), ctx(), [&](std::vector<vk::Dispatch> d) { run(std::move(d)); });
+}
+
+TEST_P(CompressorTest, StackedInputRowsMatchTheReference) {
+  const Shape s = GetParam();
+  compare(s, schedule(s.ratio), device(), staging(), ctx(), [&](std::vector<vk::Dispatch> d) { run(std::move(d)); }, true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CompressorTest,
