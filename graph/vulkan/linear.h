@@ -41,7 +41,9 @@ struct LinearArgs {
                                     // (gemv_q.comp's fused blocks, gemv.comp past K 8192)
   bool fuse_act_quant = false;      // true: quantise in the GEMV even with a scratch where the whole batch
                                     // fits one workgroup's shared memory (one dispatch instead of two, the
-                                    // same results; 1.0-1.9x slower on an H100 at Flash shapes: bench/)
+                                    // same results). Alone it measured 1.0-1.9x the pair's time on an H100
+                                    // (session 5, before the cheaper decodes); the decode step uses it to
+                                    // drop a dependent dispatch (dsv4 bench --act-quant-dispatch compares)
   const DeviceMatrix* norm = nullptr;  // optional BF16 [cols]: x is graph::rms_norm(x, norm, norm_eps)
   float norm_eps = 0.f;                // first, inside the GEMV (only where linear_fuses_norm)
   std::string label;                // names the dispatches
