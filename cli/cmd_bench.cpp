@@ -280,7 +280,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--in-op-order", [a](int64_t) { a->rt.reorder = false; },
                 "Record the dispatches in the op list's order instead of dependency levels (to compare)");
   cmd->add_flag("--act-quant-dispatch", [a](int64_t) { a->rt.fuse_act_quant = false; },
-                "Quantise each FP8 decode GEMV's input in its own dispatch instead of inside the GEMV (to compare)");
+                "Quantise the decode GEMVs' inputs (FP8 linears, MoE experts) and apply q_norm in dispatches of their own instead of inside the GEMVs (to compare)");
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
   cmd->add_option("--plot", a->plot, "Write an SVG plot: decode tokens/s vs context (or vs batch size for one context)");
   cmd->callback([a] { bench(*a); });

@@ -29,9 +29,9 @@ struct ExecutorOptions {
   // Record the dispatches in dependency levels (vk::order_by_levels): independent ones side by
   // side between barriers. Off: in the graph's op order (for comparison; the same results).
   bool reorder = true;
-  // Decode GEMVs on FP8 weights quantise their activation in every workgroup where the step's rows
-  // fit one block (gemv_q.comp's fused variant: one dispatch per linear). Off: an act_quant
-  // dispatch first, x quantised once (for comparison; the same results).
+  // Decode GEMVs quantise their activation in every workgroup where the step's rows fit: FP8
+  // linears (gemv_q.comp's fused variant, with q_norm applied there too) and the MoE experts
+  // (stage_quant.glsl). Off: act_quant and q_norm dispatches first (for comparison; same results).
   bool fuse_act_quant = true;
 };
 
