@@ -36,7 +36,7 @@ void check(const CompressorArgs& a) {
   if (a.rope_dim < 0 || a.rope_dim % 2 != 0 || a.rope_dim > a.d) throw std::invalid_argument("encode_compressor: rope_dim");
   if (a.ratio <= 0) throw std::invalid_argument("encode_compressor: ratio");
   if (a.max_entries <= 0 || a.max_rows == 0) throw std::invalid_argument("encode_compressor: sizes");
-  if (a.in_stride > 0 && a.in_stride < uint32_t((a.ratio == 4 ? 2 : 1) * a.d))
+  if (a.in_stride > 0 && a.in_stride < uint32_t(compressor_coff(a.ratio) * a.d))
     throw std::invalid_argument("encode_compressor: in_stride narrower than a row of kv");
 }
 

@@ -414,14 +414,15 @@ void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool 
   a.kind = index ? CompressorKind::Index : CompressorKind::Main;
   a.step = step();
   a.rope = buf("rope");
-  a.kv = buf("comp_kv");
-  a.score = buf("comp_score");
   if (stacked) {
     const vk::BufferRange both = buf("comp_kvs");
     const uint64_t half = uint64_t(w.wkv.rows) * 4;
     a.kv = {both.buffer, both.offset, both.size - half};
     a.score = {both.buffer, both.offset + half, both.size - half};
     a.in_stride = uint32_t(2 * w.wkv.rows);
+  } else {
+    a.kv = buf("comp_kv");
+    a.score = buf("comp_score");
   }
   a.ape = w.ape.data;
   a.norm = w.norm.data;

@@ -227,10 +227,7 @@ void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm,
 // (unless fuse_act_quant and the whole batch fits one fused block), else in fused blocks. Other
 // formats, and the act_quant GEMV with neither, run gemv.comp.
 void encode_gemv(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
-  if (a.norm != nullptr) {
-    if (!linear_fuses_norm(a)) throw std::invalid_argument("encode_linear " + a.label + ": cannot fuse the norm (linear_fuses_norm)");
-    return encode_gemv_q(ctx, a, true, a.max_rows, out);
-  }
+  if (a.norm != nullptr) return encode_gemv_q(ctx, a, true, a.max_rows, out);  // encode_linear checked linear_fuses_norm
   if (quantises(a)) {
     const uint32_t fused_rows = fused_block_rows(a);
     const bool scratch = a.scratch.size > 0;
@@ -288,9 +285,9 @@ LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a) {
 
 void encode_linear(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
   check(a);
-  const LinearPath path = resolve_linear_path(ctx, a);
-  if (a.norm != nullptr && path != LinearPath::Gemv) throw std::invalid_argument("encode_linear " + a.label + ": a fused norm needs the GEMV path");
-  switch (path) {
+  // linear_fuses_norm asks for the Gemv path, so a fused norm never reaches the GEMMs.
+  if (a.norm != nullptr && !linear_fuses_norm(a)) throw std::invalid_argument("encode_linear " + a.label + ": cannot fuse the norm (linear_fuses_norm)");
+  switch (resolve_linear_path(ctx, a)) {
     case LinearPath::Gemv: return encode_gemv(ctx, a, out);
     case LinearPath::GemmScalar: return encode_gemm_scalar(ctx, a, out);
     case LinearPath::GemmCoopmat: return encode_gemm_coopmat(ctx, a, out);
