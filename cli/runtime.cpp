@@ -81,6 +81,7 @@ void open_executor(Runtime& rt, const RuntimeArgs& a) {
   eo.timestamps = a.timestamps;
   eo.reorder = a.reorder;
   eo.fuse_act_quant = a.fuse_act_quant;
+  eo.fuse_hc = a.fuse_hc;
   try {
     rt.executor = std::make_unique<gpu::VulkanExecutor>(*rt.device, rt.model, eo, rt.pipelines.get());
   } catch (const vk::OutOfDeviceMemory& e) {

@@ -25,6 +25,7 @@ struct BufferRange {
   VkBuffer buffer = VK_NULL_HANDLE;
   uint64_t offset = 0;
   uint64_t size = 0;
+  bool operator==(const BufferRange&) const = default;
 };
 
 // One vkAllocateMemory; shared by the buffers placed in it and freed with the last of them.

@@ -85,7 +85,8 @@ void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>
 void encode_kv_finish(Context& ctx, const KvFinishArgs& a, std::vector<vk::Dispatch>& out) {
   check_entry(a.head_dim, a.rope_dim);
   require(a.rope_dim <= 512, "encode_kv_finish: rope_dim above 512");
-  const bool norm = a.raw.size > 0;
+  const bool norm = a.raw.size > 0, ring = a.ring.size > 0;
+  require(!ring || (norm && a.window > 0), "encode_kv_finish: the ring write needs the fused norm and a window");
   if (!norm) {
     struct Push {
       uint32_t head_dim, rope_dim, rope_slot;
@@ -104,14 +105,16 @@ void encode_kv_finish(Context& ctx, const KvFinishArgs& a, std::vector<vk::Dispa
   struct Push {
     uint32_t head_dim, rope_dim, rope_slot, depth;
     float inv_dim, eps;
-  } push{a.head_dim, a.rope_dim, a.rope_slot, pairwise_depth(a.head_dim), 1.0f / float(a.head_dim), a.eps};
-  const vk::Kernel& k = ctx.kernels.get({"attention/kv_finish_norm", 5, sizeof(Push), {}, 0});
+    uint32_t window;
+  } push{a.head_dim, a.rope_dim, a.rope_slot, pairwise_depth(a.head_dim), 1.0f / float(a.head_dim), a.eps, a.window};
+  const vk::Kernel& k = ctx.kernels.get({"attention/kv_finish_norm", 6, sizeof(Push), {{0, ring ? 1u : 0u}}, 0});
   out.push_back({&k,
                  {{a.step, vk::Access::Read},
                   {a.rope, vk::Access::Read},
                   {a.kv, vk::Access::Write},
                   {a.raw, vk::Access::Read},
-                  {a.norm_weight, vk::Access::Read}},
+                  {a.norm_weight, vk::Access::Read},
+                  ring ? vk::Binding{a.ring, vk::Access::Write} : vk::Binding{a.raw, vk::Access::Read}},
                  vk::push_words(push),
                  {a.max_rows, 1, 1},
                  std::nullopt,

@@ -32,6 +32,11 @@ struct KvFinishArgs {
   vk::BufferRange raw;          // optional: kv_norm's input, fp32 [max_rows, head_dim], distinct from kv
   vk::BufferRange norm_weight;  // with raw: kv_norm's bf16 weight [head_dim]
   float eps = 1e-6f;            // with raw: ModelConfig::norm_eps
+  // Optional, with raw: also write the finished rows into the window ring as encode_window_write
+  // does, in this dispatch, before the step's sparse attention. Only for steps of one row per
+  // sequence (decode): a row's slot then holds the position window back, which no row reads.
+  vk::BufferRange ring;
+  uint32_t window = 0;
 };
 void encode_kv_finish(Context& ctx, const KvFinishArgs& a, std::vector<vk::Dispatch>& out);
 

@@ -58,9 +58,10 @@ namespace {
 // Turns the op list into dispatches for one recorded shape (max_rows rows).
 class StepEncoder {
  public:
-  StepEncoder(Context& ctx, const DeviceModel& m, std::map<std::string, vk::Buffer>& b, uint32_t max_rows,
+  // decode: a step of one row per sequence (VulkanExecutor::submit's decode recording).
+  StepEncoder(Context& ctx, const DeviceModel& m, std::map<std::string, vk::Buffer>& b, uint32_t max_rows, bool decode,
               const RopeSlots& slots, const ExecutorOptions& o)
-      : ctx_(ctx), m_(m), c_(m.cfg()), b_(b), max_rows_(max_rows), slots_(slots), o_(o) {}
+      : ctx_(ctx), m_(m), c_(m.cfg()), b_(b), max_rows_(max_rows), decode_(decode), slots_(slots), o_(o) {}
 
   std::vector<vk::Dispatch> encode(const graph::OpList& ops) {
     for (const graph::Op& op : ops.ops) encode_op(op);
@@ -177,6 +178,7 @@ class StepEncoder {
   const ModelConfig& c_;
   std::map<std::string, vk::Buffer>& b_;
   uint32_t max_rows_;
+  bool decode_;
   const RopeSlots& slots_;
   const ExecutorOptions& o_;
   std::vector<vk::Dispatch> out_;
@@ -187,6 +189,12 @@ class StepEncoder {
     bool ffn;
   };
   std::optional<FusedNorm> fused_norm_;
+  // The buffer holding the residual streams: "hc", or "hc_alt" after an odd number of fused
+  // hc_post_pre dispatches (they write out of place).
+  std::string streams_ = "hc";
+  // The hc_pre that the last hc_post already ran (encode_hc_post_pre): layer and ffn half.
+  std::optional<FusedNorm> fused_pre_;
+  HcPreArgs hc_pre_args(int64_t layer, bool ffn, const std::string& streams) const;
 };
 
 void StepEncoder::encode_op(const graph::Op& op) {
@@ -385,6 +393,10 @@ void StepEncoder::kv_finish(const graph::Op& op, const DeviceMatrix& kv_norm) {
   a.head_dim = uint32_t(c_.head_dim);
   a.rope_dim = uint32_t(c_.rope_head_dim);
   a.rope_slot = slots_.at_pos(c_.ratio(op.layer));
+  if (decode_) {  // one row per sequence: the ring write goes here (window_write below is skipped)
+    a.ring = buf("layers." + std::to_string(op.layer) + ".window");
+    a.window = uint32_t(c_.window_size);
+  }
   label_from(op.name + ".kv_finish", [&] { encode_kv_finish(ctx_, a, out_); });
 }
 
@@ -462,6 +474,7 @@ void StepEncoder::sparse_attention(const graph::Op& op) {
 }
 
 void StepEncoder::window_write(const graph::Op& op) {
+  if (decode_) return;  // kv_finish wrote the ring
   WindowWriteArgs a;
   a.step = step();
   a.kv = buf("kv");
@@ -508,12 +521,12 @@ void StepEncoder::embed(const graph::Op&) {
 
 HcDeviceWeights hc_weights(const DeviceHc& h) { return {h.fn.data, h.base.data, h.scale.data}; }
 
-void StepEncoder::hc_pre(const graph::Op& op) {
-  const DeviceBlock& b = block(op.layer);
+HcPreArgs StepEncoder::hc_pre_args(int64_t layer, bool ffn, const std::string& streams) const {
+  const DeviceBlock& b = block(layer);
   HcPreArgs a;
   a.step = step();
-  a.streams = buf("hc");
-  a.w = hc_weights(ends_with(op.name, ".hc_ffn") ? b.hc_ffn : b.hc_attn);
+  a.streams = buf(streams);
+  a.w = hc_weights(ffn ? b.hc_ffn : b.hc_attn);
   a.y = buf("y");
   a.post = buf("hc_post");
   a.comb = buf("hc_comb");
@@ -524,22 +537,35 @@ void StepEncoder::hc_pre(const graph::Op& op) {
   a.mix_partials = buf("hc_mix_scratch");  // the mix dots spread over many workgroups
   a.hc_eps = c_.hc_eps;
   a.norm_eps = c_.norm_eps;
-  const bool ffn = ends_with(op.name, ".hc_ffn");
   a.norm_weight = (ffn ? b.ffn_norm : b.attn_norm).data;  // the norm op that follows (rms_norm below)
   a.norm_out = buf("x");
   a.rms_eps = c_.norm_eps;
-  label_from(op.name, [&] { encode_hc_pre(ctx_, a, out_); });
+  return a;
+}
+
+void StepEncoder::hc_pre(const graph::Op& op) {
+  const bool ffn = ends_with(op.name, ".hc_ffn");
+  const HcPreArgs a = hc_pre_args(op.layer, ffn, streams_);
+  if (fused_pre_) {  // the hc_post before ran it
+    if (fused_pre_->layer != op.layer || fused_pre_->ffn != ffn)
+      throw std::logic_error("executor: hc_post fused another hc_pre than " + op.name);
+    fused_pre_.reset();
+  } else {
+    label_from(op.name, [&] { encode_hc_pre(ctx_, a, out_); });
+  }
   fused_norm_.reset();
   if (hc_pre_fuses_norm(a)) fused_norm_ = FusedNorm{op.layer, ffn};
 }
 
+// hc_post; in decode together with the next sub-layer's hc_pre (the next layer's attention half
+// after an FFN), which then writes the other stream buffer.
 void StepEncoder::hc_post(const graph::Op& op) {
   HcPostArgs a;
   a.step = step();
   a.f = buf(op.reads[0]);
   a.post = buf("hc_post");
   a.comb = buf("hc_comb");
-  a.streams = buf("hc");
+  a.streams = buf(streams_);
   a.dim = uint32_t(c_.dim);
   a.hc = uint32_t(c_.hc_mult);
   a.max_rows = max_rows_;
@@ -547,6 +573,18 @@ void StepEncoder::hc_post(const graph::Op& op) {
     a.parts = moe_parts(moe_args(op.layer));
     a.route = buf("route");
     a.topk = uint32_t(c_.n_activated_experts);
+  }
+  const bool ffn = ends_with(op.name, ".hc_ffn");
+  const int64_t next_layer = ffn ? op.layer + 1 : op.layer;
+  if (o_.fuse_hc && max_rows_ <= o_.max_seqs && next_layer < c_.n_layers) {
+    const std::string other = streams_ == "hc" ? "hc_alt" : "hc";
+    HcPostPreArgs f{a, hc_pre_args(next_layer, !ffn, other), buf("hc_counters")};
+    if (hc_post_pre_supported(ctx_, f.pre)) {
+      label_from(op.name, [&] { encode_hc_post_pre(ctx_, f, out_); });
+      streams_ = other;
+      fused_pre_ = FusedNorm{next_layer, !ffn};
+      return;
+    }
   }
   label_from(op.name, [&] { encode_hc_post(ctx_, a, out_); });
 }
@@ -606,7 +644,7 @@ void StepEncoder::gather_last_rows() {
   const vk::Kernel& k = ctx_.kernels.get({"exec/gather_rows", 4, 4, {}, 0});
   const uint32_t width = uint32_t(c_.hc_mult * c_.dim);
   out_.push_back({&k,
-                  {{out_step(), vk::Access::Read}, {buf("gather_index"), vk::Access::Read}, {buf("hc"), vk::Access::Read},
+                  {{out_step(), vk::Access::Read}, {buf("gather_index"), vk::Access::Read}, {buf(streams_), vk::Access::Read},
                    {buf("head_hc"), vk::Access::Write}},
                   {width},
                   {groups_for(width, 256), o_.max_seqs, 1},
@@ -616,10 +654,10 @@ void StepEncoder::gather_last_rows() {
 
 }  // namespace
 
-std::unique_ptr<VulkanExecutor::Recorded> VulkanExecutor::record(uint32_t max_rows) {
-  StepEncoder enc(ctx_, *model_, buffers_, max_rows, rope_slots_, options_);
+std::unique_ptr<VulkanExecutor::Recorded> VulkanExecutor::record(uint32_t max_rows, bool decode) {
+  StepEncoder enc(ctx_, *model_, buffers_, max_rows, decode, rope_slots_, options_);
   std::vector<vk::Dispatch> dispatches =
-      enc.encode(graph::build_step(cfg(), max_rows == options_.max_seqs ? graph::StepKind::Decode : graph::StepKind::Prefill));
+      enc.encode(graph::build_step(cfg(), decode ? graph::StepKind::Decode : graph::StepKind::Prefill));
   if (options_.reorder) dispatches = vk::order_by_levels(std::move(dispatches));
   auto r = std::make_unique<Recorded>();
   r->max_rows = max_rows;
@@ -682,7 +720,7 @@ void VulkanExecutor::submit(std::span<const StepRow> rows, bool sample) {
   const bool decode = rows.size() <= options_.max_seqs && last_out_rows_ == rows.size();
   std::unique_ptr<Recorded>& r = decode ? decode_ : prefill_;
   if (!r) {
-    r = record(decode ? options_.max_seqs : options_.prefill_chunk);
+    r = record(decode ? options_.max_seqs : options_.prefill_chunk, decode);
     (decode ? stats_.decode_dispatches : stats_.prefill_dispatches) = r->recording->size();
     (decode ? stats_.decode_barriers : stats_.prefill_barriers) = r->recording->barrier_count();
   }
@@ -762,6 +800,7 @@ void VulkanExecutor::allocate_buffers() {
   };
   const int64_t hc = c.hc_mult, d = c.dim;
   act("hc", uint64_t(hc * d), R);
+  act("hc_alt", uint64_t(hc * d), S);  // the decode step's streams alternate (ExecutorOptions::fuse_hc)
   for (const char* n : {"y", "x", "attn_out", "ffn_out"}) act(n, uint64_t(d), R);
   act("qr", uint64_t(c.q_lora_rank), R);
   act("qr_raw", uint64_t(c.q_lora_rank), R);
@@ -781,6 +820,7 @@ void VulkanExecutor::allocate_buffers() {
   act("route", uint64_t(2 * c.n_activated_experts), R);
   act("gate_logits", uint64_t(std::max<int64_t>(1, c.n_routed_experts)), R);
   act("gate_counters", 1, R);  // zeroed below
+  act("hc_counters", 1, S);    // zeroed below
   act("head_hc", uint64_t(hc * d), S);
   act("head_y", uint64_t(d), S);
   act("head_x", uint64_t(d), S);
@@ -838,12 +878,12 @@ void VulkanExecutor::allocate_buffers() {
   // Attention scratch: the larger of the two recorded shapes.
   uint64_t scratch = 16;
   for (uint32_t rows : {options_.max_seqs, options_.prefill_chunk}) {
-    StepEncoder enc(ctx_, *model_, buffers_, rows, rope_slots_, options_);
+    StepEncoder enc(ctx_, *model_, buffers_, rows, rows == options_.max_seqs, rope_slots_, options_);
     scratch = std::max(scratch, enc.attention_scratch_bytes());
   }
   buffers_.emplace("attn_scratch", arena_->allocate(scratch, "attention scratch"));
-  // Presence bitmaps start empty; the router's row counters at zero (encode_gate).
-  for (const char* name : {"presence", "gate_counters"}) {
+  // Presence bitmaps start empty; the router's and hc_post_pre's row counters at zero.
+  for (const char* name : {"presence", "gate_counters", "hc_counters"}) {
     std::vector<uint8_t> zero(size_t(buffers_.at(name).size()), 0);
     staging_->upload(buffers_.at(name), 0, zero.data(), zero.size());
   }

@@ -33,6 +33,10 @@ struct ExecutorOptions {
   // linears (gemv_q.comp's fused variant, with q_norm applied there too) and the MoE experts
   // (stage_quant.glsl). Off: act_quant and q_norm dispatches first (for comparison; same results).
   bool fuse_act_quant = true;
+  // Decode: each hc_post runs with the next sub-layer's hc_pre in one dispatch (mhc.h
+  // encode_hc_post_pre; the streams alternate between two buffers). Off: hc_post, hc_mix_partials
+  // and hc_pre dispatches (for comparison; same results).
+  bool fuse_hc = true;
 };
 
 // Sampling parameters of one sequence slot (graph/sampling.h semantics).
@@ -84,7 +88,7 @@ class VulkanExecutor {
  private:
   struct Recorded;
   void allocate_buffers();
-  std::unique_ptr<Recorded> record(uint32_t max_rows);
+  std::unique_ptr<Recorded> record(uint32_t max_rows, bool decode);
   void write_step(std::span<const StepRow> rows, bool keep_tokens);
   void submit(std::span<const StepRow> rows, bool sample);
 

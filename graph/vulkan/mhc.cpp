@@ -16,6 +16,7 @@ struct MixPush {  // shaders/mhc/hc_mix.glsl
   uint32_t y_depth;  // hc_pre's fused RMSNorm (HcPreArgs::norm_weight)
   float y_inv_dim, y_eps;
   uint32_t nodes, node_base;  // split path: the node sums of squares (PartialsPush)
+  uint32_t topk;              // hc_post_pre with the MoE combine
 };
 
 struct PartialsPush {  // shaders/mhc/hc_mix_partials.comp
@@ -48,7 +49,7 @@ MixPush mix_push(uint32_t dim, uint32_t hc, float norm_eps, float hc_eps, uint32
   const uint64_t width = uint64_t(hc) * dim;
   if (dim == 0 || width > 32768) throw std::invalid_argument("mhc: hc_mult * dim must be in [1, 32768]");
   return {dim, hc, pairwise_depth(width), 1.0f / float(width), norm_eps, hc_eps, iters, pairwise_depth(dim),
-          1.0f / float(dim), 0.f, 0, 0};
+          1.0f / float(dim), 0.f, 0, 0, 0};
 }
 
 // The split path reads fn and the streams as vec4: it needs a width that is a multiple of 4.
@@ -88,6 +89,14 @@ uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows) {
   return uint64_t(max_rows) * (outputs + 1) * blocks * 4;  // the dots, then <= blocks node sums per row
 }
 
+// Sinkhorn in one subgroup where subgroups can shuffle and hold the hc x hc matrix.
+bool subgroup_sinkhorn(const Context& ctx, uint32_t hc) {
+  const vk::Caps& caps = ctx.device.caps();
+  return caps.max_subgroup_size >= hc * hc &&
+         std::find(caps.subgroup_operations.begin(), caps.subgroup_operations.end(), "shuffle") !=
+             caps.subgroup_operations.end();
+}
+
 bool hc_pre_fuses_norm(const HcPreArgs& a) {
   // The fused norm's pairwise tree holds 1024 slots of <= 8 terms (hc_pre_main.glsl PW_MAX_SLOTS).
   return a.norm_weight.buffer != VK_NULL_HANDLE && use_partials(a.mix_partials, a.dim, a.hc, a.max_rows) &&
@@ -110,10 +119,7 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
   // Where subgroups can shuffle and hold the hc x hc Sinkhorn matrix, one subgroup iterates it
   // without workgroup barriers (same bits). The split kernels run two workgroups per row: one
   // collapses the streams (and norms y), the other computes post and Sinkhorn meanwhile.
-  const vk::Caps& caps = ctx.device.caps();
-  const bool sg = split && caps.max_subgroup_size >= a.hc * a.hc &&
-                  std::find(caps.subgroup_operations.begin(), caps.subgroup_operations.end(), "shuffle") !=
-                      caps.subgroup_operations.end();
+  const bool sg = split && subgroup_sinkhorn(ctx, a.hc);
   const vk::Kernel& k = ctx.kernels.get({split ? (sg ? "mhc/hc_pre_split_sg" : "mhc/hc_pre_split") : "mhc/hc_pre",
                                          split ? 11u : 8u, sizeof(MixPush), {{0, norm ? 1u : 0u}}, 0});
   vk::Dispatch d{&k,
@@ -185,6 +191,62 @@ void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>
                  {groups_for(a.dim, 256), a.max_rows, 1},
                  std::nullopt,
                  "hc_post"});
+}
+
+bool hc_post_pre_supported(const Context& ctx, const HcPreArgs& pre) {
+  // hc_post_pre_main.glsl's shared arrays: ~28.5 KiB.
+  constexpr uint32_t kSharedBytes = 30 * 1024;
+  return pre.hc >= 1 && pre.hc <= 4 && uint64_t(pre.hc) * pre.dim <= 32768 &&
+         use_partials(pre.mix_partials, pre.dim, pre.hc, pre.max_rows) &&
+         ctx.device.caps().max_compute_shared_memory >= kSharedBytes;
+}
+
+void encode_hc_post_pre(Context& ctx, const HcPostPreArgs& a, std::vector<vk::Dispatch>& out) {
+  const HcPostArgs& q = a.post;
+  const HcPreArgs& r = a.pre;
+  if (!hc_post_pre_supported(ctx, r)) throw std::invalid_argument("hc_post_pre: sizes or device not supported");
+  if (q.dim != r.dim || q.hc != r.hc || q.max_rows != r.max_rows)
+    throw std::invalid_argument("hc_post_pre: hc_post and hc_pre disagree on dim, hc or rows");
+  if (q.post != r.post || q.comb != r.comb)
+    throw std::invalid_argument("hc_post_pre: hc_pre must overwrite the post and comb hc_post reads");
+  if (q.streams.buffer == r.streams.buffer)
+    throw std::invalid_argument("hc_post_pre: the new streams need a buffer of their own");
+  if (a.counters.size < uint64_t(r.max_rows) * 4) throw std::invalid_argument("hc_post_pre: counters too small");
+  const bool combine = q.parts.size > 0;
+  if (combine && (q.topk == 0 || q.topk > 32 || q.route.size == 0))
+    throw std::invalid_argument("hc_post: combining the MoE needs its route and 1 <= topk <= 32");
+  const bool norm = hc_pre_fuses_norm(r);
+  if (norm && (r.norm_weight.size < uint64_t(r.dim) * 2 || r.norm_out.size < uint64_t(r.max_rows) * r.dim * 4))
+    throw std::invalid_argument("mhc: hc_pre's fused norm weight or output too small");
+  MixPush push = mix_push(r.dim, r.hc, r.norm_eps, r.hc_eps, r.sinkhorn_iters);
+  push.y_eps = r.rms_eps;
+  push.topk = q.topk;
+  const bool sg = subgroup_sinkhorn(ctx, r.hc);
+  const vk::Kernel& k = ctx.kernels.get({sg ? "mhc/hc_post_pre_sg" : "mhc/hc_post_pre", 16, sizeof(MixPush),
+                                         {{0, norm ? 1u : 0u}, {1, combine ? 1u : 0u}}, 0});
+  // Unused bindings take a stand-in of the right access: f when combining, route and parts
+  // otherwise, the norm's weight and output without the norm.
+  out.push_back({&k,
+                 {{r.step, vk::Access::Read},
+                  {r.streams, vk::Access::ReadWrite},
+                  {r.w.fn, vk::Access::Read},
+                  {r.w.scale, vk::Access::Read},
+                  {r.w.base, vk::Access::Read},
+                  {r.y, vk::Access::ReadWrite},
+                  {r.post, vk::Access::ReadWrite},
+                  {r.comb, vk::Access::ReadWrite},
+                  {r.mix_partials, vk::Access::ReadWrite},
+                  {norm ? r.norm_weight : r.w.fn, vk::Access::Read},
+                  {norm ? r.norm_out : r.y, vk::Access::ReadWrite},
+                  {q.streams, vk::Access::Read},
+                  {combine ? q.parts : q.f, vk::Access::Read},
+                  {combine ? q.route : r.w.base, vk::Access::Read},
+                  {combine ? q.parts : r.w.scale, vk::Access::Read},
+                  {a.counters, vk::Access::ReadWrite}},
+                 vk::push_words(push),
+                 {groups_for(uint64_t(r.hc) * r.dim, kMixBlockK), r.max_rows, 1},
+                 std::nullopt,
+                 "hc_post_pre"});
 }
 
 void encode_add_bf16(Context& ctx, const AddBf16Args& a, std::vector<vk::Dispatch>& out) {

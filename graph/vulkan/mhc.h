@@ -53,6 +53,18 @@ struct HcPostArgs {
   uint32_t topk = 0;
 };
 
+// hc_post fused with the hc_pre right after it (decode): one dispatch where encode_hc_post then
+// encode_hc_pre give three, same bits. post.streams holds the old streams and is only read; the
+// new ones go to pre.streams, a distinct buffer (out of place: every workgroup reads columns that
+// others write). pre.post / pre.comb must be post.post / post.comb: they are read first, then
+// overwritten with the next hc_pre's. pre.mix_partials is required. counters: uint32 [max_rows],
+// zero before the dispatch and left zero after it (the last workgroup of each row rewinds its own).
+struct HcPostPreArgs {
+  HcPostArgs post;
+  HcPreArgs pre;
+  vk::BufferRange counters;
+};
+
 // Rows written: those that end their sequence in the step (row n_rows-1, or the next row has
 // another seq): the last prefill row of each sequence, every row of a decode batch. Other rows of
 // y keep their contents.
@@ -83,6 +95,10 @@ uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows);
 void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& out);
 bool hc_pre_fuses_norm(const HcPreArgs& a);
 void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>& out);
+// Whether encode_hc_post_pre takes these sizes on this device (its shared memory, hc*dim a multiple
+// of 4, the scratch given). The fused norm follows hc_pre_fuses_norm(pre).
+bool hc_post_pre_supported(const Context& ctx, const HcPreArgs& pre);
+void encode_hc_post_pre(Context& ctx, const HcPostPreArgs& a, std::vector<vk::Dispatch>& out);
 void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>& out);
 void encode_add_bf16(Context& ctx, const AddBf16Args& a, std::vector<vk::Dispatch>& out);
 

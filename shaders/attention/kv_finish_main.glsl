@@ -5,7 +5,9 @@
 //   kv_finish.comp:      in place on kv (kv_norm ran before).
 //   kv_finish_norm.comp: kv_norm fused (KV_NORM): kv = rms_norm(raw) first, exactly as
 //                        norm/rms_norm.comp does it (graph::rms_norm bit for bit): one dependent
-//                        dispatch fewer per layer.
+//                        dispatch fewer per layer. With RING_WRITE (decode) it also writes the
+//                        finished row into the window ring (ring_entry.glsl), as window_write.comp
+//                        would after the attention: another dispatch fewer.
 // Include after #version and the include extension.
 #define DSV4_STEP_BINDING 0
 #define DSV4_ROPE_BINDING 1
@@ -31,13 +33,20 @@ layout(push_constant) uniform Push {
   uint depth;    // pairwise tree depth of head_dim (graph/vulkan/norms.cpp)
   float inv_dim; // fp32(1 / head_dim) as the host computes it
   float eps;
+  uint window;   // RING_WRITE
 } pc;
+layout(constant_id = 0) const bool RING_WRITE = false;
+layout(std430, set = 0, binding = 5) writeonly buffer Ring { uint ring[]; };  // RING_WRITE: the window ring
+#include "cache_layout.glsl"
+#define RING_VALUE(i) row_v[i]  // the finished row (main() stores it back)
+#include "ring_entry.glsl"
 uint row_base;
 #define PW_MAX_SLOTS 1024u  // 2^depth <= 1024: head_dim <= 8192
 #define PAIRWISE_TERM(i) (raw[row_base + (i)] * raw[row_base + (i)])
 #include "../norm/pairwise.glsl"
 #else
 layout(push_constant) uniform Push { uint head_dim, rope_dim, rope_slot; } pc;
+const bool RING_WRITE = false;
 #endif
 
 // The row into row_v: kv as it is, or (KV_NORM) rms_norm(raw) with norm/rms_norm.comp's operations.
@@ -71,11 +80,27 @@ void main() {
     block_exp[b] = fp8_scale_exponent(amax);
   }
   barrier();
-  for (uint i = t; i < nope; i += 256u) kv[base + i] = fp8_roundtrip(row_v[i], block_exp[i / 64u]);
+  // Each invocation stores back into row_v only the dims it owns (for RING_WRITE).
+  for (uint i = t; i < nope; i += 256u) {
+    const float v = fp8_roundtrip(row_v[i], block_exp[i / 64u]);
+    kv[base + i] = v;
+    if (RING_WRITE) row_v[i] = v;
+  }
   for (uint pair = t; pair < pc.rope_dim / 2u; pair += 256u) {
     const uint i = nope + 2u * pair;
     const vec2 y = rope_rotate(vec2(row_v[i], row_v[i + 1u]), rope_cs(row, pc.rope_slot, pair), false);
-    kv[base + i] = round_bf16(y.x);
-    kv[base + i + 1u] = round_bf16(y.y);
+    const float a = round_bf16(y.x), b = round_bf16(y.y);
+    kv[base + i] = a;
+    kv[base + i + 1u] = b;
+    if (RING_WRITE) {
+      row_v[i] = a;
+      row_v[i + 1u] = b;
+    }
   }
+#ifdef KV_NORM
+  if (RING_WRITE) {
+    barrier();
+    write_ring_entry(row, pc.head_dim, pc.rope_dim, pc.window);
+  }
+#endif
 }

@@ -6,7 +6,9 @@
 //
 // Bindings 0 step, 1 streams [max_rows, hc*D], 2 fn [M, hc*D] fp32, 3 scale, 4 base [M].
 // With HC_MIX_PARTIALS_BINDING defined, the per-block dots come precomputed from that binding
-// ([max_rows, M, blocks], shaders/mhc/hc_mix_partials.comp, the same sums) and fn is not read.
+// ([max_rows, M, blocks], shaders/mhc/hc_mix_partials.comp, the same sums) and fn is not read;
+// so do the node sums of squares, unless HC_MIX_OWN_SQUARES (hc_post_pre.comp: the workgroup sums
+// all hc*D squares itself).
 #ifndef DSV4_HC_MIX_GLSL
 #define DSV4_HC_MIX_GLSL
 #extension GL_GOOGLE_include_directive : require
@@ -17,7 +19,10 @@
 #include "ff_math.glsl"
 
 layout(local_size_x = 256) in;
-layout(std430, binding = 1) readonly buffer Streams { float xs[]; };
+#ifndef HC_STREAMS_QUALIFIER
+#define HC_STREAMS_QUALIFIER readonly
+#endif
+layout(std430, binding = 1) HC_STREAMS_QUALIFIER buffer Streams { float xs[]; };
 layout(std430, binding = 2) readonly buffer Fn { float fn[]; };
 layout(std430, binding = 3) readonly buffer Scale { float hc_scale[]; };
 layout(std430, binding = 4) readonly buffer Base { float hc_base[]; };
@@ -34,6 +39,7 @@ layout(push_constant) uniform P {
   float y_eps;      // and its eps
   uint nodes;       // HC_MIX_PARTIALS_BINDING: node sums of squares (hc_mix_partials.comp), 2^k
   uint node_base;   // and where they start in the partials buffer
+  uint topk;        // hc_post_pre.comp with COMBINE: routed experts per row
 } p;
 
 const uint HC_MAX = 4u;
@@ -47,16 +53,23 @@ bool pw_from_y = false;  // the pairwise sum runs over y[y_base..] (fused RMSNor
 #include "../norm/pairwise.glsl"
 
 #ifdef HC_MIX_PARTIALS_BINDING
-layout(std430, binding = HC_MIX_PARTIALS_BINDING) readonly buffer Partials { float partials[]; };
+#ifndef HC_PARTIALS_QUALIFIER
+#define HC_PARTIALS_QUALIFIER readonly
 #endif
+layout(std430, binding = HC_MIX_PARTIALS_BINDING) HC_PARTIALS_QUALIFIER buffer Partials { float partials[]; };
+#endif
+#ifndef HC_MIX_PARTIAL_ARRAY  // a kernel short of shared memory may lend another array (>= 1536 floats)
 shared float mix_partial[MIX_MAX * BLOCKS_MAX];
+#else
+#define mix_partial HC_MIX_PARTIAL_ARRAY
+#endif
 shared float mixes[MIX_MAX];
 
 // mixes[0..outputs) for the streams of `row` (all invocations call it; ends with a barrier).
 void compute_mixes(uint row, uint outputs) {
   const uint width = p.hc * p.dim;
   row_base = row * width;
-#ifdef HC_MIX_PARTIALS_BINDING
+#if defined(HC_MIX_PARTIALS_BINDING) && !defined(HC_MIX_OWN_SQUARES)
   // The tree above the nodes: node k of a level is the sum of nodes 2k and 2k + 1 below it.
   barrier();  // pw_tree may still be read by an earlier sum
   if (gl_LocalInvocationID.x < p.nodes) pw_tree[gl_LocalInvocationID.x] = partials[p.node_base + row * p.nodes + gl_LocalInvocationID.x];

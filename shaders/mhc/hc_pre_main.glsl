@@ -6,8 +6,11 @@
 // comb stay for hc_post.
 // Y is read back by the fused RMSNorm (coherent: written by other invocations of the workgroup).
 layout(std430, binding = 5) coherent buffer Y { float y[]; };          // [max_rows, D]
-layout(std430, binding = 6) writeonly buffer Post { float post_out[]; };  // [max_rows, hc]
-layout(std430, binding = 7) writeonly buffer Comb { float comb_out[]; };  // [max_rows, hc*hc]
+#ifndef HC_POST_COMB_QUALIFIER  // hc_post_pre.comp reads the previous post and comb first
+#define HC_POST_COMB_QUALIFIER writeonly
+#endif
+layout(std430, binding = 6) HC_POST_COMB_QUALIFIER buffer Post { float post_out[]; };  // [max_rows, hc]
+layout(std430, binding = 7) HC_POST_COMB_QUALIFIER buffer Comb { float comb_out[]; };  // [max_rows, hc*hc]
 #ifdef HC_NORM_BINDINGS
 #define PW_MAX_SLOTS 1024u  // the fused norm's tree over D <= 8192 (leaves of <= 8)
 #define PW_HOIST 4u
@@ -133,18 +136,10 @@ void sinkhorn_subgroup(uint n) {
 }
 #endif
 
-void main() {
-  const uint row = gl_WorkGroupID.x;
-  if (row >= step.n_rows) return;
+// hc_pre of one row by the whole workgroup: a collapser computes y (and its norm), a mixer post
+// and comb (one workgroup may be both). Uniform per workgroup.
+void hc_pre_row(uint row, bool collapser, bool mixer) {
   const uint n = p.hc, t = gl_LocalInvocationID.x;
-#ifdef HC_TWO_ROLES
-  // Two workgroups per row, each computing the mixes: y = 0 collapses (and norms), y = 1 runs
-  // post and Sinkhorn, so the collapse's latency chain no longer waits for Sinkhorn's 40 serial
-  // passes. Uniform per workgroup, so the barriers below stay in uniform control flow.
-  const bool collapser = gl_WorkGroupID.y == 0u, mixer = gl_WorkGroupID.y == 1u;
-#else
-  const bool collapser = true, mixer = true;
-#endif
   compute_mixes(row, (2u + n) * n);
   if (collapser && t < n) {
     precise float pre = sigmoid_rn(logit(t, 0u)) + p.hc_eps;
@@ -180,3 +175,18 @@ void main() {
 #endif
   }
 }
+
+#ifndef HC_PRE_NO_MAIN
+void main() {
+  const uint row = gl_WorkGroupID.x;
+  if (row >= step.n_rows) return;
+#ifdef HC_TWO_ROLES
+  // Two workgroups per row, each computing the mixes: y = 0 collapses (and norms), y = 1 runs
+  // post and Sinkhorn, so the collapse's latency chain no longer waits for Sinkhorn's 40 serial
+  // passes. Uniform per workgroup, so the barriers in hc_pre_row stay in uniform control flow.
+  hc_pre_row(row, gl_WorkGroupID.y == 0u, gl_WorkGroupID.y == 1u);
+#else
+  hc_pre_row(row, true, true);
+#endif
+}
+#endif

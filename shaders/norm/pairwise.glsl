@@ -19,7 +19,11 @@ const uint PW_GROUP = 256u;
 #define PW_HOIST 1u  // leaf slots per invocation per pass (their loads issued together)
 #endif
 shared float pw_tree[2u * PW_GROUP];
+#ifndef PW_SLOTS_ARRAY
 shared float pw_slots[PW_MAX_SLOTS];
+#else  // a kernel short of shared memory lends an array of >= 2^depth floats, free while summing
+#define pw_slots PW_SLOTS_ARRAY
+#endif
 
 float pw_slot(uint n, uint depth, uint j) {
   uint begin = 0u, size = n;

@@ -204,6 +204,56 @@ TEST_F(AttentionTest, KvFinishWithTheNormFusedIsBitExact) {
   }
 }
 
+// Decode: kv_finish (norm fused) also writes each finished row into the window ring
+// (KvFinishArgs::ring), in place of a window_write dispatch after the attention: kv as above, the
+// ring's slot pos % W of each sequence byte for byte gpu::encode_kv_entry of that kv row, every
+// other slot as it was.
+TEST_F(AttentionTest, KvFinishWritesTheWindowRingInDecode) {
+  for (const uint32_t Dh : {200u, 512u}) {
+    const uint32_t rope = Dh == 512 ? 64 : 16, W = 8, seqs = 4;
+    const ModelConfig cfg = small_config(Dh, rope, W);
+    const gpu::RopeSlots slots(cfg);
+    const gpu::KvEntryLayout layout{Dh - rope, rope};
+    std::vector<gpu::StepRow> rows;  // one row per sequence, slot 2 idle
+    gpu::append_rows(rows, 40, std::vector<int64_t>(1, 1), 3);
+    gpu::append_rows(rows, 3, std::vector<int64_t>(1, 1), 0);
+    gpu::append_rows(rows, 17, std::vector<int64_t>(1, 1), 1);
+    const uint32_t max_rows = seqs;
+    const StepBuffers sb = make_step(device(), staging(), rows, max_rows, slots);
+    std::vector<float> raw = random_bf16(size_t(max_rows) * Dh, 71 + Dh, 4.f);
+    raw[Dh + 7] = 300.f;  // a large block scale
+    RandomMatrix w = random_matrix(device(), staging(), graph::WeightFormat::BF16, 1, Dh, Dh, 1, {}, 1.f);
+    const std::vector<float> ring_f = random_kv(size_t(seqs) * W, Dh, rope, 72);
+    std::vector<uint8_t> ring(size_t(seqs) * W * layout.bytes());
+    for (size_t e = 0; e < size_t(seqs) * W; ++e)
+      gpu::encode_kv_entry(layout, std::span<const float>(ring_f).subspan(e * Dh, Dh),
+                           std::span<uint8_t>(ring).subspan(e * layout.bytes(), layout.bytes()));
+    vk::Buffer rawb = upload(raw, "kv_raw"), ringb = upload(ring, "ring");
+    vk::Buffer kb = upload(std::vector<float>(raw.size(), std::nanf("")), "kv");
+    gpu::KvFinishArgs a = kv_finish_args(sb, kb, max_rows, Dh, rope, slots.at_pos(8));
+    a.raw = rawb.range();
+    a.norm_weight = w.device.data;
+    a.ring = ringb.range();
+    a.window = W;
+    std::vector<vk::Dispatch> d;
+    gpu::encode_kv_finish(ctx(), a, d);
+    run(std::move(d));
+    const std::vector<float> got = download<float>(kb, raw.size());
+    std::vector<uint8_t> want = ring;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::vector<float> kv(Dh);
+      graph::rms_norm(std::span<const float>(raw).subspan(r * Dh, Dh), w.host[0].values, 1e-6f, kv);
+      graph::apply_rope(slots.yarn(), kv, rows[r].pos);
+      graph::fp8_roundtrip(std::span(kv).first(Dh - rope), 64);
+      for (size_t i = 0; i < Dh; ++i)
+        ASSERT_EQ(std::bit_cast<uint32_t>(got[r * Dh + i]), std::bit_cast<uint32_t>(kv[i])) << "Dh " << Dh << " row " << r;
+      const size_t slot = size_t(rows[r].seq) * W + size_t(rows[r].pos) % W;
+      gpu::encode_kv_entry(layout, kv, std::span<uint8_t>(want).subspan(slot * layout.bytes(), layout.bytes()));
+    }
+    EXPECT_EQ(download<uint8_t>(ringb, ring.size()), want) << "Dh " << Dh << ": ring bytes";
+  }
+}
+
 // ---- window write ---------------------------------------------------------------------------------
 
 TEST_F(AttentionTest, WindowWriteStoresTheLastWindowRowsOfEachSequenceNatively) {

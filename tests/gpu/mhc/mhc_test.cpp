@@ -175,6 +175,147 @@ TEST_F(MhcTest, PostCombiningTheMoeOutputsMatchesCombineThenPost) {
   EXPECT_EQ(bit_mismatches(gx, rx, 0, gx.size()), 0u);  // rows >= n_rows untouched too
 }
 
+// hc_post fused with the next hc_pre (HcPostPreArgs): hc_post of the old streams with a given post
+// and comb into a second stream buffer, then hc_pre of the result with the next sub-layer's
+// weights. Against graph::hc_post then graph::hc_pre (and graph::rms_norm), with the tolerances
+// of check_pre_post: the streams out are bit-exact here (their post and comb are inputs), the new
+// comb within the glibc-expf bound. The old streams stay as they were, rows past n_rows untouched,
+// the counters back at zero, so the dispatch can run again: it runs twice, the second time on
+// what the first wrote (as consecutive sub-layers do), with the MoE combine in the first.
+TEST_F(MhcTest, PostFusedWithTheNextPreMatchesPostThenPre) {
+  struct Case {
+    uint32_t dim;
+    std::vector<int> counts;
+    uint32_t max_rows;
+  };
+  // 200: blocks straddle streams; 1024: 8 blocks per row; 4096: V4-Flash's 32 blocks.
+  for (const Case& c : {Case{200, {2, 1}, 4}, Case{1024, {1}, 1}, Case{4096, {1, 1}, 3}}) {
+    SCOPED_TRACE("dim " + std::to_string(c.dim));
+    const uint32_t d = c.dim, width = kHc * d, m_out = (2 + kHc) * kHc, k = 3, seed = d;
+    const auto rows = ragged_rows(c.counts, {1});
+    const uint32_t n = uint32_t(rows.size());
+    const StepBuffers s = make_step(device(), staging(), rows, c.max_rows, gpu::RopeSlots(mhc_test_config()));
+    const std::vector<float> streams = random_bf16(size_t(c.max_rows) * width, seed);
+    std::vector<float> fn[2], base[2];
+    for (int l = 0; l < 2; ++l) {
+      fn[l] = random_floats(size_t(m_out) * width, seed + 1 + l, 0.f, 0.02f);
+      base[l] = random_floats(m_out, seed + 3 + l, 0.f, 1.f);
+    }
+    const std::vector<float> scale = {0.7f, 0.3f, 0.5f};
+    const std::vector<float> f = random_bf16(size_t(c.max_rows) * d, seed + 5);
+    const std::vector<float> parts = random_floats(size_t(c.max_rows) * (k + 1) * d, seed + 6, 0.f, 1.f);
+    std::vector<uint32_t> route(size_t(c.max_rows) * 2 * k);
+    for (size_t i = 0; i < route.size(); ++i) route[i] = uint32_t((i * 7) % 5);  // repeats, unsorted
+    const std::vector<float> post0 = random_floats(size_t(c.max_rows) * kHc, seed + 7, 1.f, 0.5f);
+    const std::vector<float> comb0 = random_floats(size_t(c.max_rows) * kHc * kHc, seed + 8, 0.25f, 0.1f);
+    vk::Buffer xa = upload(streams, "streams a"), xb = upload(std::vector<float>(streams.size(), NAN), "streams b"),
+               fb = upload(f, "f"), pb = upload(parts, "parts"), rb = upload(route, "route"),
+               sb = upload(scale, "scale"), postb = upload(post0, "post"), combb = upload(comb0, "comb");
+    vk::Buffer fnb[2] = {upload(fn[0], "fn0"), upload(fn[1], "fn1")};
+    vk::Buffer bb[2] = {upload(base[0], "base0"), upload(base[1], "base1")};
+    vk::Buffer y = zeros(size_t(c.max_rows) * d * 4), counters = zeros(size_t(c.max_rows) * 4);
+    vk::Buffer scratch = upload(std::vector<float>(gpu::hc_mix_scratch_bytes(d, kHc, c.max_rows) / 4, NAN), "scratch");
+    RandomMatrix nw = random_matrix(device(), staging(), graph::WeightFormat::BF16, 1, d, d, 1, {}, 1.f);
+    const std::vector<float> norm_init(size_t(c.max_rows) * d, NAN);
+    vk::Buffer norm_out = upload(norm_init, "norm out");
+    // Two fused calls: a -> b combining the MoE parts with layer 0's pre, then b -> a with f and
+    // layer 1's pre.
+    std::vector<vk::Dispatch> ds;
+    for (int l = 0; l < 2; ++l) {
+      gpu::HcPostPreArgs a;
+      a.post = {s.step.range(), fb.range(), postb.range(), combb.range(), (l ? xb : xa).range(), d, kHc, c.max_rows, {}, {}, 0};
+      if (l == 0) {
+        a.post.route = rb.range();
+        a.post.parts = pb.range();
+        a.post.topk = k;
+      }
+      a.pre = {s.step.range(), (l ? xa : xb).range(), {fnb[l].range(), bb[l].range(), sb.range()}, y.range(), postb.range(),
+               combb.range(), d, kHc, c.max_rows, 20, 1e-6f, 1e-6f};
+      a.pre.mix_partials = scratch.range();
+      a.pre.norm_weight = nw.device.data;
+      a.pre.norm_out = norm_out.range();
+      a.pre.rms_eps = 1e-5f;
+      a.counters = counters.range();
+      ASSERT_TRUE(gpu::hc_post_pre_supported(ctx(), a.pre));
+      gpu::encode_hc_post_pre(ctx(), a, ds);
+      if (l == 0) {  // keep the first call's outputs
+        run(std::move(ds));
+        ds.clear();
+      }
+      if (l == 0) {
+        const auto gx = download<float>(xb, streams.size());
+        const auto gy = download<float>(y, size_t(c.max_rows) * d);
+        const auto gpost = download<float>(postb, post0.size());
+        const auto gcomb = download<float>(combb, comb0.size());
+        const auto gnorm = download<float>(norm_out, norm_init.size());
+        // The reference: combine by hand (stable by id), hc_post, hc_pre, rms_norm.
+        std::vector<float> rx(streams.size(), NAN), ry(gy.size(), 0.f), rpost = post0, rcomb = comb0, rnorm = norm_init;
+        for (uint32_t t = 0; t < n; ++t) {
+          std::vector<uint32_t> order(k);
+          for (uint32_t j = 0; j < k; ++j) order[j] = j;
+          std::stable_sort(order.begin(), order.end(),
+                           [&](uint32_t i, uint32_t j) { return route[t * 2 * k + i] < route[t * 2 * k + j]; });
+          std::vector<float> fc(d);
+          for (uint32_t col = 0; col < d; ++col) {
+            float acc = 0.f;
+            for (uint32_t j : order) acc += parts[(size_t(t) * (k + 1) + j) * d + col];
+            fc[col] = formats::round_bf16(acc + parts[(size_t(t) * (k + 1) + k) * d + col]);
+          }
+          graph::HcMix mix;
+          mix.post.assign(post0.begin() + t * kHc, post0.begin() + (t + 1) * kHc);
+          mix.comb.assign(comb0.begin() + t * kHc * kHc, comb0.begin() + (t + 1) * kHc * kHc);
+          std::copy(streams.begin() + size_t(t) * width, streams.begin() + size_t(t + 1) * width, rx.begin() + size_t(t) * width);
+          graph::hc_post(fc, mix, kHc, std::span(rx).subspan(size_t(t) * width, width));
+          const graph::HcMix next = graph::hc_pre(std::span<const float>(rx).subspan(size_t(t) * width, width),
+                                                  graph::HcParams{fn[0], base[0], scale}, kHc, 20, 1e-6f, 1e-6f,
+                                                  std::span(ry).subspan(t * d, d));
+          std::copy(next.post.begin(), next.post.end(), rpost.begin() + t * kHc);
+          std::copy(next.comb.begin(), next.comb.end(), rcomb.begin() + t * kHc * kHc);
+          graph::rms_norm(std::span<const float>(ry).subspan(t * d, d), nw.host[0].values, 1e-5f,
+                          std::span(rnorm).subspan(t * d, d));
+        }
+        EXPECT_EQ(bit_mismatches(gx, rx, 0, rx.size()), 0u) << "new streams (rows past n_rows left NaN)";
+        EXPECT_EQ(bit_mismatches(gpost, rpost, 0, rpost.size()), 0u) << "post";
+        EXPECT_LE(max_ulps(gcomb, rcomb, 0, size_t(n) * kHc * kHc), 16) << "comb";
+        EXPECT_EQ(bit_mismatches(gcomb, rcomb, size_t(n) * kHc * kHc, rcomb.size()), 0u) << "comb past n_rows";
+        EXPECT_EQ(bit_mismatches(gy, ry, 0, gy.size()), 0u) << "y";
+        EXPECT_EQ(bit_mismatches(gnorm, rnorm, 0, gnorm.size()), 0u) << "fused rms_norm";
+        EXPECT_EQ(bit_mismatches(download<float>(xa, streams.size()), streams, 0, streams.size()), 0u) << "old streams";
+        for (uint32_t v : download<uint32_t>(counters, c.max_rows)) EXPECT_EQ(v, 0u) << "counters rewound";
+      }
+    }
+    // The second call against the unfused kernels on the first call's outputs (already checked):
+    // same bits.
+    const auto x1 = download<float>(xb, streams.size());
+    const auto post1 = download<float>(postb, post0.size());
+    const auto comb1 = download<float>(combb, comb0.size());
+    run(std::move(ds));
+    vk::Buffer ux = upload(x1, "unfused streams"), upost = upload(post1, "unfused post"), ucomb = upload(comb1, "unfused comb");
+    vk::Buffer uy = zeros(size_t(c.max_rows) * d * 4);
+    vk::Buffer unorm = upload(norm_init, "unfused norm"), uscratch = zeros(scratch.size());
+    std::vector<vk::Dispatch> us;
+    gpu::encode_hc_post(ctx(), {s.step.range(), fb.range(), upost.range(), ucomb.range(), ux.range(), d, kHc, c.max_rows, {}, {}, 0}, us);
+    gpu::HcPreArgs pre{s.step.range(), ux.range(), {fnb[1].range(), bb[1].range(), sb.range()}, uy.range(), upost.range(),
+                       ucomb.range(), d, kHc, c.max_rows, 20, 1e-6f, 1e-6f};
+    pre.mix_partials = uscratch.range();
+    pre.norm_weight = nw.device.data;
+    pre.norm_out = unorm.range();
+    pre.rms_eps = 1e-5f;
+    gpu::encode_hc_pre(ctx(), pre, us);
+    run(std::move(us));
+    const size_t live = size_t(n) * width;
+    EXPECT_EQ(bit_mismatches(download<float>(xa, streams.size()), download<float>(ux, streams.size()), 0, live), 0u)
+        << "second call's streams";
+    EXPECT_EQ(bit_mismatches(download<float>(y, size_t(c.max_rows) * d), download<float>(uy, size_t(c.max_rows) * d), 0,
+                             size_t(n) * d), 0u) << "second call's y";
+    EXPECT_EQ(bit_mismatches(download<float>(postb, post0.size()), download<float>(upost, post0.size()), 0, post0.size()), 0u);
+    EXPECT_EQ(bit_mismatches(download<float>(combb, comb0.size()), download<float>(ucomb, comb0.size()), 0, comb0.size()), 0u);
+    EXPECT_EQ(bit_mismatches(download<float>(norm_out, norm_init.size()), download<float>(unorm, norm_init.size()), 0,
+                             norm_init.size()), 0u) << "second call's norm";
+    for (uint32_t v : download<uint32_t>(counters, c.max_rows)) EXPECT_EQ(v, 0u) << "counters rewound";
+  }
+}
+
 TEST_F(MhcTest, SinkhornEdgeCases) {
   check_pre_post({256, {2}, 3, 1e4f}, 21);    // huge logits: softmax rows one-hot (exp underflows)
   check_pre_post({256, {2}, 3, 1e-6f}, 22);   // tiny logits: nearly uniform doubly stochastic
