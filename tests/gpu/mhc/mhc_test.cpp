@@ -31,6 +31,22 @@ struct MhcCase {
   uint32_t iters = 20;
 };
 
+// The MoE combine of row t derived by hand: the routed outputs (parts [rows, k+1, d]) summed in fp32
+// by increasing expert id (equal ids in slot order), + the shared expert, rounded to bf16.
+std::vector<float> combine_by_hand(const std::vector<float>& parts, std::span<const uint32_t> ids, uint32_t t,
+                                   uint32_t k, uint32_t d) {
+  std::vector<uint32_t> order(k);
+  for (uint32_t j = 0; j < k; ++j) order[j] = j;
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return ids[x] < ids[y]; });
+  std::vector<float> f(d);
+  for (uint32_t c = 0; c < d; ++c) {
+    float acc = 0.f;
+    for (uint32_t j : order) acc += parts[(size_t(t) * (k + 1) + j) * d + c];
+    f[c] = formats::round_bf16(acc + parts[(size_t(t) * (k + 1) + k) * d + c]);
+  }
+  return f;
+}
+
 class MhcTest : public GpuOpTest {
  protected:
   static constexpr uint32_t kHc = 4;
@@ -158,15 +174,7 @@ TEST_F(MhcTest, PostCombiningTheMoeOutputsMatchesCombineThenPost) {
 
   std::vector<float> rx = streams;
   for (uint32_t t = 0; t < n; ++t) {
-    std::vector<uint32_t> order(k);
-    for (uint32_t j = 0; j < k; ++j) order[j] = j;
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return ids[t][x] < ids[t][y]; });
-    std::vector<float> f(d);
-    for (uint32_t c = 0; c < d; ++c) {
-      float acc = 0.f;
-      for (uint32_t j : order) acc += parts[(size_t(t) * (k + 1) + j) * d + c];
-      f[c] = formats::round_bf16(acc + parts[(size_t(t) * (k + 1) + k) * d + c]);
-    }
+    const std::vector<float> f = combine_by_hand(parts, ids[t], t, k, d);
     graph::HcMix mix;
     mix.post.assign(post.begin() + t * kHc, post.begin() + (t + 1) * kHc);
     mix.comb.assign(comb.begin() + t * kHc * kHc, comb.begin() + (t + 1) * kHc * kHc);
@@ -251,16 +259,7 @@ TEST_F(MhcTest, PostFusedWithTheNextPreMatchesPostThenPre) {
         // The reference: combine by hand (stable by id), hc_post, hc_pre, rms_norm.
         std::vector<float> rx(streams.size(), NAN), ry(gy.size(), 0.f), rpost = post0, rcomb = comb0, rnorm = norm_init;
         for (uint32_t t = 0; t < n; ++t) {
-          std::vector<uint32_t> order(k);
-          for (uint32_t j = 0; j < k; ++j) order[j] = j;
-          std::stable_sort(order.begin(), order.end(),
-                           [&](uint32_t i, uint32_t j) { return route[t * 2 * k + i] < route[t * 2 * k + j]; });
-          std::vector<float> fc(d);
-          for (uint32_t col = 0; col < d; ++col) {
-            float acc = 0.f;
-            for (uint32_t j : order) acc += parts[(size_t(t) * (k + 1) + j) * d + col];
-            fc[col] = formats::round_bf16(acc + parts[(size_t(t) * (k + 1) + k) * d + col]);
-          }
+          const std::vector<float> fc = combine_by_hand(parts, std::span(route).subspan(t * 2 * k, k), t, k, d);
           graph::HcMix mix;
           mix.post.assign(post0.begin() + t * kHc, post0.begin() + (t + 1) * kHc);
           mix.comb.assign(comb0.begin() + t * kHc * kHc, comb0.begin() + (t + 1) * kHc * kHc);
