@@ -69,7 +69,8 @@ void encode_compressor(Context& ctx, const CompressorArgs& a, std::vector<vk::Di
                          in_stride(a)};
   const std::string name = a.kind == CompressorKind::Main ? "compressor" : "indexer.compressor";
   // Emissions first: they read the state as earlier steps left it.
-  const vk::Kernel& emit = ctx.kernels.get({"compressor/emit", 8, sizeof(CompressParams), {}, 0});
+  const vk::Kernel& emit =
+      ctx.kernels.get({"compressor/emit", 8, sizeof(CompressParams), {{0, a.store_in_emit ? 1u : 0u}}, 0});
   out.push_back({&emit,
                  {{a.step, vk::Access::Read},
                   {a.rope, vk::Access::Read},
@@ -77,12 +78,13 @@ void encode_compressor(Context& ctx, const CompressorArgs& a, std::vector<vk::Di
                   {a.score, vk::Access::Read},
                   {a.ape, vk::Access::Read},
                   {a.norm, vk::Access::Read},
-                  {a.state, vk::Access::Read},
+                  {a.state, a.store_in_emit ? vk::Access::ReadWrite : vk::Access::Read},
                   {a.cache, vk::Access::Write}},
                  vk::push_words(p),
                  {a.max_rows, 1, 1},
                  std::nullopt,
                  name + ".emit"});
+  if (a.store_in_emit) return;
   const StoreParams sp{uint32_t(a.d), uint32_t(a.ratio), coff, in_stride(a)};
   const vk::Kernel& store = ctx.kernels.get({"compressor/store", 5, sizeof(StoreParams), {}, 0});
   out.push_back({&store,

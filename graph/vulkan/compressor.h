@@ -30,6 +30,9 @@ struct CompressorArgs {
   int64_t max_entries = 0;     // entries per sequence slot in `cache`
   float eps = 1e-6f;           // norm_eps
   uint32_t max_rows = 0;       // rows the recording serves
+  // Only for steps of one row per sequence (decode): the emission kernel also stores each row's
+  // state slot (which no emission of the step reads), one dispatch instead of two.
+  bool store_in_emit = false;
 };
 
 // 2 for the overlapping ratio 4, else 1.

@@ -444,6 +444,7 @@ void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool 
   a.rope_dim = c_.rope_head_dim;
   a.ratio = ratio;
   a.rope_slot = slots_.window_start(ratio);
+  a.store_in_emit = decode_;  // one row per sequence
   a.max_entries = entries_per_seq(op.layer);
   a.eps = c_.norm_eps;
   a.max_rows = max_rows_;

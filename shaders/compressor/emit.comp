@@ -27,7 +27,7 @@ layout(std430, binding = 2) readonly buffer KvIn { float kv_in[]; };
 layout(std430, binding = 3) readonly buffer ScoreIn { float score_in[]; };
 layout(std430, binding = 4) readonly buffer Ape { float ape[]; };
 layout(std430, binding = 5) readonly buffer Norm { uint norm_w[]; };  // bf16 [d], packed
-layout(std430, binding = 6) readonly buffer State { float state[]; };
+layout(std430, binding = 6) buffer State { float state[]; };  // written only with STORE
 layout(std430, binding = 7) writeonly buffer Cache { uint cache_words[]; };
 
 layout(push_constant) uniform Params {
@@ -42,6 +42,11 @@ layout(push_constant) uniform Params {
   uint mode;             // 0 main KV entry, 1 index key
   uint in_stride;        // floats between the rows of kv_in / score_in
 } p;
+
+// Decode (one row per sequence): every row also stores its own state slot here, so no store.comp
+// dispatch follows. The slot holds the position coff * ratio back, which no emission reads.
+layout(constant_id = 0) const bool STORE = false;
+#include "state_store.glsl"
 
 shared float x[MAX_D];
 shared float partial[MAX_D / 8u];
@@ -241,6 +246,9 @@ void emit(uint seq, uint r, uint pos) {
 void main() {
   const uint r = gl_WorkGroupID.x;
   if (r >= step.n_rows) return;
+  if (STORE) {
+    for (uint i = gl_LocalInvocationID.x; i < p.coff * p.d; i += WG) store_state(r, i);
+  }
   const uint pos = uint(step.rows[r].pos);
   if ((pos + 1u) % p.ratio != 0u) return;
   emit(uint(step.rows[r].seq), r, pos);

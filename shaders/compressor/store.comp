@@ -22,16 +22,13 @@ layout(push_constant) uniform Params {
   uint in_stride;  // floats between the rows of kv_in / score_in
 } p;
 
+#include "state_store.glsl"
+
 void main() {
   const uint r = gl_WorkGroupID.x, i = gl_WorkGroupID.y * 256u + gl_LocalInvocationID.x;
   const uint width = p.coff * p.d, span = p.coff * p.ratio;
   if (r >= step.n_rows || i >= width) return;
   const int first = step.rows[r].first_row;
   if (r + span < step.n_rows && step.rows[r + span].first_row == first) return;  // reused later this step
-  const uint pos = uint(step.rows[r].pos), seq = uint(step.rows[r].seq);
-  const uint srow = (p.coff == 2u ? ((pos / p.ratio) & 1u) * p.ratio : 0u) + pos % p.ratio;
-  const uint base = ((seq * 2u) * span + srow) * width + i;  // kv half; the score half is span rows on
-  state[base] = kv_in[r * p.in_stride + i];
-  precise float g = score_in[r * p.in_stride + i] + ape[(pos % p.ratio) * width + i];
-  state[base + span * width] = g;
+  store_state(r, i);
 }

@@ -58,7 +58,7 @@ class CompressorTest : public GpuOpTest, public ::testing::WithParamInterface<Sh
 // in_stride, the executor's single wkv|wgate GEMV) instead of two buffers.
 void compare(const Shape& s, const std::vector<std::vector<Chunk>>& steps, vk::Device& device,
              vk::StagingRing& staging, gpu::Context& ctx, const std::function<void(std::vector<vk::Dispatch>)>& run,
-             bool stacked = false) {
+             bool stacked = false, bool store_in_emit = false) {
   const int64_t kRope = s.rope;
   ModelConfig cfg;
   cfg.rope_head_dim = kRope;
@@ -151,6 +151,7 @@ void compare(const Shape& s, const std::vector<std::vector<Chunk>>& steps, vk::D
     a.max_entries = max_entries;
     a.eps = cfg.norm_eps;
     a.max_rows = max_rows;
+    a.store_in_emit = store_in_emit;
     std::vector<vk::Dispatch> ds;
     gpu::encode_compressor(ctx, a, ds);
     run(std::move(ds));
@@ -237,6 +238,27 @@ TEST_P(CompressorTest, MatchesReferenceAcrossStepsAndSlots) {
 TEST_P(CompressorTest, StackedInputRowsMatchTheReference) {
   const Shape s = GetParam();
   compare(s, schedule(s.ratio), device(), staging(), ctx(), [&](std::vector<vk::Dispatch> d) { run(std::move(d)); }, true);
+}
+
+// Decode only (one row per sequence): the emission kernel stores the state too
+// (CompressorArgs::store_in_emit). Slot 0 runs three windows and more; slot 1 starts a new sequence
+// at position 0 part way; the two rows of a step come in either slot order.
+std::vector<std::vector<Chunk>> decode_schedule(int64_t ratio) {
+  std::vector<std::vector<Chunk>> steps;
+  const int64_t n = 3 * ratio + 5, restart = n / 3;
+  int64_t q = 0;
+  for (int64_t p = 0; p < n; ++p) {
+    if (p == restart) q = 0;
+    const Chunk a{0, 100, p, 1}, b{1, p >= restart ? 202 : 201, q++, 1};
+    steps.push_back(p % 2 == 0 ? std::vector<Chunk>{a, b} : std::vector<Chunk>{b, a});
+  }
+  return steps;
+}
+
+TEST_P(CompressorTest, DecodeStoresTheStateInTheEmissionKernel) {
+  const Shape s = GetParam();
+  compare(s, decode_schedule(s.ratio), device(), staging(), ctx(), [&](std::vector<vk::Dispatch> d) { run(std::move(d)); },
+          true, true);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CompressorTest,
