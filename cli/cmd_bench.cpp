@@ -218,7 +218,7 @@ void bench(BenchArgs a) {
       pt["barriers_per_step"] = rt->executor->stats().decode_barriers;
       pt["reordered"] = ra.reorder;
       pt["act_quant_fused"] = ra.fuse_act_quant;
-      pt["hc_fused"] = ra.fuse_hc;
+      pt["hc_fusion"] = ra.hc_fusion;
       pt["recordings"] = rt->executor->stats().recordings;
 
       RuntimeArgs profiled = ra;
@@ -282,8 +282,9 @@ void add_bench_command(CLI::App& app) {
                 "Record the dispatches in the op list's order instead of dependency levels (to compare)");
   cmd->add_flag("--act-quant-dispatch", [a](int64_t) { a->rt.fuse_act_quant = false; },
                 "Quantise the decode GEMVs' inputs (FP8 linears, MoE experts) and apply q_norm in dispatches of their own instead of inside the GEMVs (to compare)");
-  cmd->add_flag("--hc-pre-dispatch", [a](int64_t) { a->rt.fuse_hc = false; },
-                "Run each hc_pre in dispatches of its own instead of inside the hc_post before it (to compare)");
+  cmd->add_option("--hc-fusion", a->rt.hc_fusion,
+                  "How much of the next hc_pre each decode hc_post runs: none, partials (its mix dots; default) or full (all of it)")
+      ->check(CLI::IsMember({"none", "partials", "full"}));
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
   cmd->add_option("--plot", a->plot, "Write an SVG plot: decode tokens/s vs context (or vs batch size for one context)");
   cmd->callback([a] { bench(*a); });

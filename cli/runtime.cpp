@@ -81,7 +81,8 @@ void open_executor(Runtime& rt, const RuntimeArgs& a) {
   eo.timestamps = a.timestamps;
   eo.reorder = a.reorder;
   eo.fuse_act_quant = a.fuse_act_quant;
-  eo.fuse_hc = a.fuse_hc;
+  using F = gpu::ExecutorOptions::HcFusion;
+  eo.hc_fusion = a.hc_fusion == "none" ? F::None : a.hc_fusion == "full" ? F::Full : F::Partials;
   try {
     rt.executor = std::make_unique<gpu::VulkanExecutor>(*rt.device, rt.model, eo, rt.pipelines.get());
   } catch (const vk::OutOfDeviceMemory& e) {

@@ -192,8 +192,13 @@ class StepEncoder {
   // The buffer holding the residual streams: "hc", or "hc_alt" after an odd number of fused
   // hc_post_pre dispatches (they write out of place).
   std::string streams_ = "hc";
-  // The hc_pre that the last hc_post already ran (encode_hc_post_pre): layer and ffn half.
-  std::optional<FusedNorm> fused_pre_;
+  // The hc_pre that the last hc_post already ran (whole) or computed the mix partials of
+  // (encode_hc_post_pre, ExecutorOptions::hc_fusion).
+  struct PendingPre {
+    int64_t layer;
+    bool ffn, whole;
+  };
+  std::optional<PendingPre> pending_pre_;
   HcPreArgs hc_pre_args(int64_t layer, bool ffn, const std::string& streams) const;
 };
 
@@ -546,20 +551,19 @@ HcPreArgs StepEncoder::hc_pre_args(int64_t layer, bool ffn, const std::string& s
 
 void StepEncoder::hc_pre(const graph::Op& op) {
   const bool ffn = ends_with(op.name, ".hc_ffn");
-  const HcPreArgs a = hc_pre_args(op.layer, ffn, streams_);
-  if (fused_pre_) {  // the hc_post before ran it
-    if (fused_pre_->layer != op.layer || fused_pre_->ffn != ffn)
-      throw std::logic_error("executor: hc_post fused another hc_pre than " + op.name);
-    fused_pre_.reset();
-  } else {
-    label_from(op.name, [&] { encode_hc_pre(ctx_, a, out_); });
-  }
+  HcPreArgs a = hc_pre_args(op.layer, ffn, streams_);
+  const std::optional<PendingPre> pending = pending_pre_;
+  pending_pre_.reset();
+  if (pending && (pending->layer != op.layer || pending->ffn != ffn))
+    throw std::logic_error("executor: hc_post fused another hc_pre than " + op.name);
+  a.partials_ready = pending.has_value();
+  if (!pending || !pending->whole) label_from(op.name, [&] { encode_hc_pre(ctx_, a, out_); });
   fused_norm_.reset();
   if (hc_pre_fuses_norm(a)) fused_norm_ = FusedNorm{op.layer, ffn};
 }
 
-// hc_post; in decode together with the next sub-layer's hc_pre (the next layer's attention half
-// after an FFN), which then writes the other stream buffer.
+// hc_post; in decode together with (part of) the next sub-layer's hc_pre (the next layer's
+// attention half after an FFN), out of place into the other stream buffer.
 void StepEncoder::hc_post(const graph::Op& op) {
   HcPostArgs a;
   a.step = step();
@@ -577,13 +581,15 @@ void StepEncoder::hc_post(const graph::Op& op) {
   }
   const bool ffn = ends_with(op.name, ".hc_ffn");
   const int64_t next_layer = ffn ? op.layer + 1 : op.layer;
-  if (o_.fuse_hc && max_rows_ <= o_.max_seqs && next_layer < c_.n_layers) {
+  using F = ExecutorOptions::HcFusion;
+  if (o_.hc_fusion != F::None && max_rows_ <= o_.max_seqs && next_layer < c_.n_layers) {
     const std::string other = streams_ == "hc" ? "hc_alt" : "hc";
-    HcPostPreArgs f{a, hc_pre_args(next_layer, !ffn, other), buf("hc_counters")};
-    if (hc_post_pre_supported(ctx_, f.pre)) {
+    const bool whole = o_.hc_fusion == F::Full;
+    HcPostPreArgs f{a, hc_pre_args(next_layer, !ffn, other), buf("hc_counters"), whole};
+    if (hc_post_pre_supported(ctx_, f.pre, whole)) {
       label_from(op.name, [&] { encode_hc_post_pre(ctx_, f, out_); });
       streams_ = other;
-      fused_pre_ = FusedNorm{next_layer, !ffn};
+      pending_pre_ = PendingPre{next_layer, !ffn, whole};
       return;
     }
   }
@@ -801,7 +807,7 @@ void VulkanExecutor::allocate_buffers() {
   };
   const int64_t hc = c.hc_mult, d = c.dim;
   act("hc", uint64_t(hc * d), R);
-  act("hc_alt", uint64_t(hc * d), S);  // the decode step's streams alternate (ExecutorOptions::fuse_hc)
+  act("hc_alt", uint64_t(hc * d), S);  // the decode step's streams alternate (ExecutorOptions::hc_fusion)
   for (const char* n : {"y", "x", "attn_out", "ffn_out"}) act(n, uint64_t(d), R);
   act("qr", uint64_t(c.q_lora_rank), R);
   act("qr_raw", uint64_t(c.q_lora_rank), R);

@@ -33,10 +33,13 @@ struct ExecutorOptions {
   // linears (gemv_q.comp's fused variant, with q_norm applied there too) and the MoE experts
   // (stage_quant.glsl). Off: act_quant and q_norm dispatches first (for comparison; same results).
   bool fuse_act_quant = true;
-  // Decode: each hc_post runs with the next sub-layer's hc_pre in one dispatch (mhc.h
-  // encode_hc_post_pre; the streams alternate between two buffers). Off: hc_post, hc_mix_partials
-  // and hc_pre dispatches (for comparison; same results).
-  bool fuse_hc = true;
+  // Decode: what each hc_post does of the next sub-layer's hc_pre (mhc.h encode_hc_post_pre; the
+  // streams then alternate between two buffers). Partials: its mix partials, one dispatch fewer
+  // per sub-layer. Full: all of it, two fewer, but slower on an H100 (its one-workgroup tail
+  // serialises what hc_pre's two workgroups overlap). None: hc_post, hc_mix_partials and hc_pre
+  // dispatches. The same results every way.
+  enum class HcFusion { None, Partials, Full };
+  HcFusion hc_fusion = HcFusion::Partials;
 };
 
 // Sampling parameters of one sequence slot (graph/sampling.h semantics).

@@ -17,6 +17,7 @@ struct MixPush {  // shaders/mhc/hc_mix.glsl
   float y_inv_dim, y_eps;
   uint32_t nodes, node_base;  // split path: the node sums of squares (PartialsPush)
   uint32_t topk;              // hc_post_pre with the MoE combine
+  uint32_t node_depth;        // hc_post_pre without the tail: pairwise depth of a 512-block
 };
 
 struct PartialsPush {  // shaders/mhc/hc_mix_partials.comp
@@ -49,7 +50,7 @@ MixPush mix_push(uint32_t dim, uint32_t hc, float norm_eps, float hc_eps, uint32
   const uint64_t width = uint64_t(hc) * dim;
   if (dim == 0 || width > 32768) throw std::invalid_argument("mhc: hc_mult * dim must be in [1, 32768]");
   return {dim, hc, pairwise_depth(width), 1.0f / float(width), norm_eps, hc_eps, iters, pairwise_depth(dim),
-          1.0f / float(dim), 0.f, 0, 0, 0};
+          1.0f / float(dim), 0.f, 0, 0, 0, 0};
 }
 
 // The split path reads fn and the streams as vec4: it needs a width that is a multiple of 4.
@@ -110,8 +111,10 @@ void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& 
   const bool norm = hc_pre_fuses_norm(a);
   if (norm && (a.norm_weight.size < uint64_t(a.dim) * 2 || a.norm_out.size < uint64_t(a.max_rows) * a.dim * 4))
     throw std::invalid_argument("mhc: hc_pre's fused norm weight or output too small");
+  if (a.partials_ready && !split) throw std::invalid_argument("hc_pre: partials_ready needs the mix_partials scratch");
   if (split) {
-    encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.dim, a.hc, (2 + a.hc) * a.hc, a.max_rows, out);
+    if (!a.partials_ready)
+      encode_mix_partials(ctx, a.step, a.streams, a.w.fn, a.mix_partials, a.dim, a.hc, (2 + a.hc) * a.hc, a.max_rows, out);
     const SquareNodes n = square_nodes(a.dim, a.hc, a.max_rows);
     push.nodes = n.nodes;
     push.node_base = n.node_base;
@@ -193,10 +196,12 @@ void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>
                  "hc_post"});
 }
 
-bool hc_post_pre_supported(const Context& ctx, const HcPreArgs& pre) {
+bool hc_post_pre_supported(const Context& ctx, const HcPreArgs& pre, bool tail) {
   // hc_post_pre_main.glsl's shared arrays: ~28.5 KiB.
   constexpr uint32_t kSharedBytes = 30 * 1024;
-  return pre.hc >= 1 && pre.hc <= 4 && uint64_t(pre.hc) * pre.dim <= 32768 &&
+  const uint64_t width = uint64_t(pre.hc) * pre.dim, blocks = width / kMixBlockK;
+  const bool blocks_are_nodes = width % kMixBlockK == 0 && (blocks & (blocks - 1)) == 0;
+  return pre.hc >= 1 && pre.hc <= 4 && width <= 32768 && (tail || blocks_are_nodes) &&
          use_partials(pre.mix_partials, pre.dim, pre.hc, pre.max_rows) &&
          ctx.device.caps().max_compute_shared_memory >= kSharedBytes;
 }
@@ -204,14 +209,14 @@ bool hc_post_pre_supported(const Context& ctx, const HcPreArgs& pre) {
 void encode_hc_post_pre(Context& ctx, const HcPostPreArgs& a, std::vector<vk::Dispatch>& out) {
   const HcPostArgs& q = a.post;
   const HcPreArgs& r = a.pre;
-  if (!hc_post_pre_supported(ctx, r)) throw std::invalid_argument("hc_post_pre: sizes or device not supported");
+  if (!hc_post_pre_supported(ctx, r, a.tail)) throw std::invalid_argument("hc_post_pre: sizes or device not supported");
   if (q.dim != r.dim || q.hc != r.hc || q.max_rows != r.max_rows)
     throw std::invalid_argument("hc_post_pre: hc_post and hc_pre disagree on dim, hc or rows");
   if (q.post != r.post || q.comb != r.comb)
     throw std::invalid_argument("hc_post_pre: hc_pre must overwrite the post and comb hc_post reads");
   if (q.streams.buffer == r.streams.buffer)
     throw std::invalid_argument("hc_post_pre: the new streams need a buffer of their own");
-  if (a.counters.size < uint64_t(r.max_rows) * 4) throw std::invalid_argument("hc_post_pre: counters too small");
+  if (a.tail && a.counters.size < uint64_t(r.max_rows) * 4) throw std::invalid_argument("hc_post_pre: counters too small");
   const bool combine = q.parts.size > 0;
   if (combine && (q.topk == 0 || q.topk > 32 || q.route.size == 0))
     throw std::invalid_argument("hc_post: combining the MoE needs its route and 1 <= topk <= 32");
@@ -221,9 +226,14 @@ void encode_hc_post_pre(Context& ctx, const HcPostPreArgs& a, std::vector<vk::Di
   MixPush push = mix_push(r.dim, r.hc, r.norm_eps, r.hc_eps, r.sinkhorn_iters);
   push.y_eps = r.rms_eps;
   push.topk = q.topk;
+  const SquareNodes n = square_nodes(r.dim, r.hc, r.max_rows);
+  push.nodes = n.nodes;
+  push.node_base = n.node_base;
+  push.node_depth = n.sub_depth;
   const bool sg = subgroup_sinkhorn(ctx, r.hc);
-  const vk::Kernel& k = ctx.kernels.get({sg ? "mhc/hc_post_pre_sg" : "mhc/hc_post_pre", 16, sizeof(MixPush),
-                                         {{0, norm ? 1u : 0u}, {1, combine ? 1u : 0u}}, 0});
+  const vk::Kernel& k =
+      ctx.kernels.get({sg ? "mhc/hc_post_pre_sg" : "mhc/hc_post_pre", 16, sizeof(MixPush),
+                       {{0, norm ? 1u : 0u}, {1, combine ? 1u : 0u}, {2, a.tail ? 1u : 0u}}, 0});
   // Unused bindings take a stand-in of the right access: f when combining, route and parts
   // otherwise, the norm's weight and output without the norm.
   out.push_back({&k,
@@ -242,11 +252,11 @@ void encode_hc_post_pre(Context& ctx, const HcPostPreArgs& a, std::vector<vk::Di
                   {combine ? q.parts : q.f, vk::Access::Read},
                   {combine ? q.route : r.w.base, vk::Access::Read},
                   {combine ? q.parts : r.w.scale, vk::Access::Read},
-                  {a.counters, vk::Access::ReadWrite}},
+                  {a.tail ? a.counters : r.mix_partials, vk::Access::ReadWrite}},
                  vk::push_words(push),
                  {groups_for(uint64_t(r.hc) * r.dim, kMixBlockK), r.max_rows, 1},
                  std::nullopt,
-                 "hc_post_pre"});
+                 a.tail ? "hc_post_pre" : "hc_post_mix"});
 }
 
 void encode_add_bf16(Context& ctx, const AddBf16Args& a, std::vector<vk::Dispatch>& out) {

@@ -38,6 +38,9 @@ struct HcPreArgs {
   // hc_pre), one dispatch fewer. hc_pre_fuses_norm() says whether it will.
   vk::BufferRange norm_weight = {}, norm_out = {};
   float rms_eps = 1e-6f;
+  // The mix partials (and node sums) are already in mix_partials: an encode_hc_post_pre without
+  // its tail wrote them. Only the hc_pre dispatch is recorded.
+  bool partials_ready = false;
 };
 
 struct HcPostArgs {
@@ -59,10 +62,13 @@ struct HcPostArgs {
 // others write). pre.post / pre.comb must be post.post / post.comb: they are read first, then
 // overwritten with the next hc_pre's. pre.mix_partials is required. counters: uint32 [max_rows],
 // zero before the dispatch and left zero after it (the last workgroup of each row rewinds its own).
+// With tail false, the dispatch stops after hc_post and the next hc_pre's mix partials (and node
+// sums of squares); encode_hc_pre with pre.partials_ready then runs hc_pre (counters unused).
 struct HcPostPreArgs {
   HcPostArgs post;
   HcPreArgs pre;
   vk::BufferRange counters;
+  bool tail = true;
 };
 
 // Rows written: those that end their sequence in the step (row n_rows-1, or the next row has
@@ -97,7 +103,8 @@ bool hc_pre_fuses_norm(const HcPreArgs& a);
 void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>& out);
 // Whether encode_hc_post_pre takes these sizes on this device (its shared memory, hc*dim a multiple
 // of 4, the scratch given). The fused norm follows hc_pre_fuses_norm(pre).
-bool hc_post_pre_supported(const Context& ctx, const HcPreArgs& pre);
+// Without the tail the 512-blocks must be the nodes of the squares' tree: hc*dim / 512 a power of two.
+bool hc_post_pre_supported(const Context& ctx, const HcPreArgs& pre, bool tail);
 void encode_hc_post_pre(Context& ctx, const HcPostPreArgs& a, std::vector<vk::Dispatch>& out);
 void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>& out);
 void encode_add_bf16(Context& ctx, const AddBf16Args& a, std::vector<vk::Dispatch>& out);

@@ -40,6 +40,7 @@ layout(push_constant) uniform P {
   uint nodes;       // HC_MIX_PARTIALS_BINDING: node sums of squares (hc_mix_partials.comp), 2^k
   uint node_base;   // and where they start in the partials buffer
   uint topk;        // hc_post_pre.comp with COMBINE: routed experts per row
+  uint node_depth;  // hc_post_pre.comp without TAIL: pairwise depth of a 512-block
 } p;
 
 const uint HC_MAX = 4u;

@@ -14,6 +14,10 @@
 //     but that workgroup reads all hc*D of them), writing y, post, comb and the fused norm.
 // The post and comb read in step 1 are the ones step 3 overwrites: each row's are read by its own
 // workgroups only, all of which have counted themselves done before its last one writes.
+// Without TAIL (the faster form on an H100: the tail serialises in one workgroup what hc_pre_split
+// does in two) step 3 is left to hc_pre_split.comp, and each workgroup instead sums the squares of
+// its block, which is one node of the pairwise tree (where hc*D / 512 is a power of two), into
+// the node sums hc_pre_split reads: hc_post and hc_mix_partials in one dispatch.
 #define HC_MIX_PARTIALS_BINDING 8
 #define HC_NORM_BINDINGS  // 9, 10: the fused RMSNorm
 #define HC_MIX_OWN_SQUARES
@@ -38,6 +42,7 @@ layout(std430, binding = 13) readonly buffer Route { uint route[]; };         //
 layout(std430, binding = 14) readonly buffer Part { float part[]; };          // COMBINE: [max_rows, k+1, D]
 layout(std430, binding = 15) coherent buffer Counters { uint counters[]; };   // [max_rows], zero between calls
 layout(constant_id = 1) const bool COMBINE = false;
+layout(constant_id = 2) const bool TAIL = true;
 #include "../moe/combine.glsl"
 
 shared float x_block[BLOCK_K];
@@ -93,6 +98,13 @@ void main() {
   }
   const float part = block_dot(begin, len, outputs);
   if (t < outputs) partials[(row * outputs + t) * blocks + b] = part;
+  if (!TAIL) {  // the block's sum of squares, one node of the tree hc_pre_split adds up
+    memoryBarrierBuffer();  // this workgroup's new stream values, read back by pairwise_sum_wg
+    row_base = row * width + begin;
+    const float sq = pairwise_sum_wg(len, p.node_depth);
+    if (t == 0u) partials[p.node_base + row * p.nodes + b] = sq;
+    return;
+  }
   memoryBarrierBuffer();  // the new streams and partials are visible before this workgroup counts itself done
   barrier();
   if (t == 0u) last_of_row = atomicAdd(counters[row], 1u) == blocks - 1u;

@@ -156,30 +156,34 @@ TEST_F(ExecutorTest, SmallPresetMatchesTheCpuReference) {
 }
 
 // The recording options change the dispatches, never the numbers: dependency-level order vs op
-// order, act_quant fused into the FP8 GEMVs vs its own dispatch, hc_pre inside the hc_post before
-// it vs its own dispatches; the logits are bit-equal.
+// order, act_quant fused into the FP8 GEMVs vs its own dispatch, none / part / all of hc_pre
+// inside the hc_post before it; the logits are bit-equal.
 TEST_F(ExecutorTest, RecordingOptionsGiveBitEqualLogits) {
   const fs::path dir = synthetic_dir("tiny", 5, 11);
   const std::vector<int64_t> t = some_tokens(24, 1024, 9);
+  using F = gpu::ExecutorOptions::HcFusion;
   struct Options {
-    bool reorder, fuse_act_quant, fuse_hc;
+    bool reorder, fuse_act_quant;
+    F hc;
   };
   std::vector<float> first;
   std::vector<size_t> dispatches;
   int64_t layers = 0;
-  for (const Options& o : {Options{true, true, true}, Options{false, true, true}, Options{true, false, true},
-                           Options{true, true, false}, Options{false, false, false}}) {
+  for (const Options& o : {Options{true, true, F::Partials}, Options{false, true, F::Partials}, Options{true, false, F::Partials},
+                           Options{true, true, F::None}, Options{true, true, F::Full}, Options{false, false, F::None}}) {
     Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 8, .reorder = o.reorder,
-                       .fuse_act_quant = o.fuse_act_quant, .fuse_hc = o.fuse_hc});
+                       .fuse_act_quant = o.fuse_act_quant, .hc_fusion = o.hc});
     const std::vector<float> got = gpu_logits(*g.ex, t, 12);
     dispatches.push_back(g.ex->stats().decode_dispatches);
     layers = g.ex->cfg().n_layers;
     if (first.empty()) first = got;
-    else EXPECT_TRUE(got == first) << "reorder " << o.reorder << " fuse_act_quant " << o.fuse_act_quant << " fuse_hc " << o.fuse_hc;
+    else EXPECT_TRUE(got == first) << "reorder " << o.reorder << " fuse_act_quant " << o.fuse_act_quant << " hc_fusion " << int(o.hc);
   }
   EXPECT_LT(dispatches[0], dispatches[2]);  // the act_quant dispatches are gone
-  // Each hc_post but the last layer's FFN one runs the next hc_pre: 2 dispatches fewer each.
-  EXPECT_EQ(dispatches[3] - dispatches[0], size_t(2 * (2 * layers - 1)));
+  // Each hc_post but the last layer's FFN one takes over the next hc_mix_partials (Partials), or
+  // that and the hc_pre (Full).
+  EXPECT_EQ(dispatches[3] - dispatches[0], size_t(2 * layers - 1));
+  EXPECT_EQ(dispatches[0] - dispatches[4], size_t(2 * layers - 1));
 }
 
 // Greedy generation: the GPU sampler feeding the next step gives the CPU's greedy tokens.

@@ -196,9 +196,13 @@ TEST_F(MhcTest, PostFusedWithTheNextPreMatchesPostThenPre) {
     std::vector<int> counts;
     uint32_t max_rows;
   };
-  // 200: blocks straddle streams; 1024: 8 blocks per row; 4096: V4-Flash's 32 blocks.
-  for (const Case& c : {Case{200, {2, 1}, 4}, Case{1024, {1}, 1}, Case{4096, {1, 1}, 3}}) {
-    SCOPED_TRACE("dim " + std::to_string(c.dim));
+  // 200: blocks straddle streams (the whole hc_pre only: the blocks are no tree nodes); 1024: 8
+  // blocks per row; 4096: V4-Flash's 32 blocks. tail false: the dispatch stops after the mix
+  // partials and node sums, and hc_pre_split follows (HcPreArgs::partials_ready).
+  for (const Case& c : {Case{200, {2, 1}, 4}, Case{1024, {1}, 1}, Case{4096, {1, 1}, 3}})
+  for (const bool tail : {true, false}) {
+    if (!tail && c.dim == 200) continue;
+    SCOPED_TRACE("dim " + std::to_string(c.dim) + (tail ? " with the tail" : " without the tail"));
     const uint32_t d = c.dim, width = kHc * d, m_out = (2 + kHc) * kHc, k = 3, seed = d;
     const auto rows = ragged_rows(c.counts, {1});
     const uint32_t n = uint32_t(rows.size());
@@ -244,8 +248,13 @@ TEST_F(MhcTest, PostFusedWithTheNextPreMatchesPostThenPre) {
       a.pre.norm_out = norm_out.range();
       a.pre.rms_eps = 1e-5f;
       a.counters = counters.range();
-      ASSERT_TRUE(gpu::hc_post_pre_supported(ctx(), a.pre));
+      a.tail = tail;
+      ASSERT_TRUE(gpu::hc_post_pre_supported(ctx(), a.pre, tail));
       gpu::encode_hc_post_pre(ctx(), a, ds);
+      if (!tail) {
+        a.pre.partials_ready = true;
+        gpu::encode_hc_pre(ctx(), a.pre, ds);
+      }
       if (l == 0) {  // keep the first call's outputs
         run(std::move(ds));
         ds.clear();
