@@ -104,13 +104,31 @@ bool hc_pre_fuses_norm(const HcPreArgs& a) {
          (uint64_t(1) << pairwise_depth(a.dim)) <= 1024;
 }
 
+namespace {
+
+// Whether hc_pre fuses its norm (hc_pre_fuses_norm), with the norm's buffers checked.
+bool checked_fused_norm(const HcPreArgs& a) {
+  const bool norm = hc_pre_fuses_norm(a);
+  if (norm && (a.norm_weight.size < uint64_t(a.dim) * 2 || a.norm_out.size < uint64_t(a.max_rows) * a.dim * 4))
+    throw std::invalid_argument("mhc: hc_pre's fused norm weight or output too small");
+  return norm;
+}
+
+// Whether hc_post combines the MoE's expert outputs (HcPostArgs::parts), with its arguments checked.
+bool checked_combine(const HcPostArgs& a) {
+  const bool combine = a.parts.size > 0;
+  if (combine && (a.topk == 0 || a.topk > 32 || a.route.size == 0))
+    throw std::invalid_argument("hc_post: combining the MoE needs its route and 1 <= topk <= 32");
+  return combine;
+}
+
+}  // namespace
+
 void encode_hc_pre(Context& ctx, const HcPreArgs& a, std::vector<vk::Dispatch>& out) {
   MixPush push = mix_push(a.dim, a.hc, a.norm_eps, a.hc_eps, a.sinkhorn_iters);
   push.y_eps = a.rms_eps;
   const bool split = use_partials(a.mix_partials, a.dim, a.hc, a.max_rows);
-  const bool norm = hc_pre_fuses_norm(a);
-  if (norm && (a.norm_weight.size < uint64_t(a.dim) * 2 || a.norm_out.size < uint64_t(a.max_rows) * a.dim * 4))
-    throw std::invalid_argument("mhc: hc_pre's fused norm weight or output too small");
+  const bool norm = checked_fused_norm(a);
   if (a.partials_ready && !split) throw std::invalid_argument("hc_pre: partials_ready needs the mix_partials scratch");
   if (split) {
     if (!a.partials_ready)
@@ -175,9 +193,7 @@ void encode_hc_head(Context& ctx, const HcHeadArgs& a, std::vector<vk::Dispatch>
 
 void encode_hc_post(Context& ctx, const HcPostArgs& a, std::vector<vk::Dispatch>& out) {
   if (a.hc == 0 || a.hc > 4) throw std::invalid_argument("hc_post: hc_mult must be in [1, 4]");
-  const bool combine = a.parts.size > 0;
-  if (combine && (a.topk == 0 || a.topk > 32 || a.route.size == 0))
-    throw std::invalid_argument("hc_post: combining the MoE needs its route and 1 <= topk <= 32");
+  const bool combine = checked_combine(a);
   const uint32_t push[3] = {a.dim, a.hc, a.topk};
   const vk::Kernel& k = ctx.kernels.get({"mhc/hc_post", 7, sizeof(push), {{0, combine ? 1u : 0u}}, 0});
   // Unused bindings (f when combining, route and parts otherwise) take a read-only stand-in.
@@ -217,12 +233,8 @@ void encode_hc_post_pre(Context& ctx, const HcPostPreArgs& a, std::vector<vk::Di
   if (q.streams.buffer == r.streams.buffer)
     throw std::invalid_argument("hc_post_pre: the new streams need a buffer of their own");
   if (a.tail && a.counters.size < uint64_t(r.max_rows) * 4) throw std::invalid_argument("hc_post_pre: counters too small");
-  const bool combine = q.parts.size > 0;
-  if (combine && (q.topk == 0 || q.topk > 32 || q.route.size == 0))
-    throw std::invalid_argument("hc_post: combining the MoE needs its route and 1 <= topk <= 32");
-  const bool norm = hc_pre_fuses_norm(r);
-  if (norm && (r.norm_weight.size < uint64_t(r.dim) * 2 || r.norm_out.size < uint64_t(r.max_rows) * r.dim * 4))
-    throw std::invalid_argument("mhc: hc_pre's fused norm weight or output too small");
+  const bool combine = checked_combine(q);
+  const bool norm = checked_fused_norm(r);
   MixPush push = mix_push(r.dim, r.hc, r.norm_eps, r.hc_eps, r.sinkhorn_iters);
   push.y_eps = r.rms_eps;
   push.topk = q.topk;
