@@ -283,7 +283,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--act-quant-dispatch", [a](int64_t) { a->rt.fuse_act_quant = false; },
                 "Quantise the decode GEMVs' inputs (FP8 linears, MoE experts) and apply q_norm in dispatches of their own instead of inside the GEMVs (to compare)");
   cmd->add_option("--hc-fusion", a->rt.hc_fusion,
-                  "How much of the next hc_pre each decode hc_post runs: none, partials (its mix dots; default) or full (all of it)")
+                  "How much of the next hc_pre each decode hc_post runs: none (default), partials (its mix dots) or full (all of it)")
       ->check(CLI::IsMember({"none", "partials", "full"}));
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
   cmd->add_option("--plot", a->plot, "Write an SVG plot: decode tokens/s vs context (or vs batch size for one context)");

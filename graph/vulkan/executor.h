@@ -34,12 +34,13 @@ struct ExecutorOptions {
   // (stage_quant.glsl). Off: act_quant and q_norm dispatches first (for comparison; same results).
   bool fuse_act_quant = true;
   // Decode: what each hc_post does of the next sub-layer's hc_pre (mhc.h encode_hc_post_pre; the
-  // streams then alternate between two buffers). Partials: its mix partials, one dispatch fewer
-  // per sub-layer. Full: all of it, two fewer, but slower on an H100 (its one-workgroup tail
-  // serialises what hc_pre's two workgroups overlap). None: hc_post, hc_mix_partials and hc_pre
-  // dispatches. The same results every way.
+  // streams then alternate between two buffers). None: hc_post, hc_mix_partials and hc_pre
+  // dispatches, the fastest measured (H100, demo model: the same step as Partials at batch 1, 4-14%
+  // shorter at batch 8). Partials: its mix partials, one dispatch fewer per sub-layer. Full: all of
+  // it, two fewer, slower still (its one-workgroup tail serialises what hc_pre's two workgroups
+  // overlap). The same results every way.
   enum class HcFusion { None, Partials, Full };
-  HcFusion hc_fusion = HcFusion::Partials;
+  HcFusion hc_fusion = HcFusion::None;
 };
 
 // Sampling parameters of one sequence slot (graph/sampling.h semantics).

@@ -1,19 +1,20 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Grouped expert GEMV (model-spec §3.6, §4.2): for every (step row, expert slot) the selected
-// expert's FP4 or FP8 matrix times the act-quantised input row; only the selected experts'
-// weights are read. Workgroup y = step row * n_slots + slot (rows >= n_rows skipped), x = a tile
-// of output rows. The input row is staged once in shared memory (weights are the only DRAM
-// stream); 4 units of 64 threads each stream RPU weight rows word by word (coalesced 256-byte
-// runs), each word's dot taken on the raw codes then scaled (FP4: ldexp by the e8m0 exponent,
-// exact even for tiny scales), and the 64 partial sums of each row are tree-reduced in shared
+// Grouped expert GEMV for FP8 stacks (model-spec §3.6, §4.2): the shared expert, and the routed
+// experts of base checkpoints (MXFP4 stacks take expert_gemv_fp4.comp: same bindings, push
+// constants and grid). For every (step row, expert slot) the selected expert's matrix times the
+// act-quantised input row; only the selected experts' weights are read. Workgroup y = step row *
+// n_slots + slot (rows >= n_rows skipped), x = a tile of output rows. The input row is staged once
+// in shared memory (weights are the only DRAM stream); 4 units of 64 threads each stream RPU
+// weight rows word by word (coalesced 256-byte runs), each word's dot taken on the raw codes then
+// scaled by the fp32 block scale, and the 64 partial sums of each row are tree-reduced in shared
 // memory (the same order on every device, whatever its subgroup size).
 //   MODE 0 (gate/up): units 0,1 = w1 rows, units 2,3 = the same w3 rows (2 * RPU rows per
 //          workgroup); h = bf16(weight * silu(min(g, L)) * clamp(u, -L, L)) with g, u the bf16
 //          linear outputs (graph::expert_forward).
 //   MODE 1 (down):    4 * RPU output rows of w2 per workgroup, out = bf16(linear).
 layout(local_size_x = 256) in;
-layout(constant_id = 0) const uint FORMAT = 0;  // 0 FP4 (packed e2m1 + e8m0 per 32), 1 FP8 (e4m3 + fp32 128x128)
+layout(constant_id = 0) const uint FORMAT = 1;  // must be 1: FP8 (e4m3 + fp32 128x128 scales)
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint RPU = 4;          // rows per unit
 layout(constant_id = 3) const uint XS_VEC4 = 1024;   // >= cols / 4: the staged input row
@@ -48,14 +49,6 @@ shared vec4 xs[XS_VEC4];
 shared float red[RPU][256];
 #include "stage_quant.glsl"
 
-// 8 FP4 codes of a word times the staged inputs 8w..8w+7.
-float fp4_word(uint q, uint w) {
-  const vec4 a = xs[2u * w], b = xs[2u * w + 1u];
-  return a.x * e2m1_to_float(q) + a.y * e2m1_to_float(q >> 4) + a.z * e2m1_to_float(q >> 8) +
-         a.w * e2m1_to_float(q >> 12) + b.x * e2m1_to_float(q >> 16) + b.y * e2m1_to_float(q >> 20) +
-         b.z * e2m1_to_float(q >> 24) + b.w * e2m1_to_float(q >> 28);
-}
-
 // 4 FP8 codes of a word times the staged inputs 4w..4w+3, divided by 256. An e4m3 code's bits
 // moved into fp16 position (s eeee mmm -> s 0eeee mmm0000000) read exactly 2^-8 times its value,
 // normals and subnormals alike, so two codes decode per shift-and-mask and unpackHalf2x16 (NaN
@@ -75,7 +68,7 @@ float fp8_word_div256(uint q, uint w) {
 void unit_partials(bool b, uint m, uint row0, uint phases, uint phase) {
   const uint lid = gl_LocalInvocationID.x;
   const uint t = lid % THREADS_PER_ROW;
-  const uint words = FORMAT == 0u ? p.cols / 8u : p.cols / 4u;
+  const uint words = p.cols / 4u;
   uint rows[RPU];
   float acc[RPU];
   for (uint i = 0u; i < RPU; ++i) {
@@ -83,29 +76,16 @@ void unit_partials(bool b, uint m, uint row0, uint phases, uint phase) {
     acc[i] = 0.0;
   }
   const uint mbase = m * (p.data_stride16 * 4u);
-  if (FORMAT == 0u) {
-    const uint sbase = m * p.scale_stride;
-    for (uint w = t; w < words; w += THREADS_PER_ROW) {
-      uint q[RPU], sw[RPU];
-      for (uint i = 0u; i < RPU; ++i) {
-        const uint di = mbase + rows[i] * words + w, si = sbase + rows[i] * (p.cols / 32u) + w / 4u;
-        q[i] = b ? wb[di] : wa[di];
-        sw[i] = byte_in_word(b ? wb_scale[si >> 2] : wa_scale[si >> 2], si);
-      }
-      for (uint i = 0u; i < RPU; ++i) acc[i] += ldexp(fp4_word(q[i], w), e8m0_exponent(sw[i]));
+  const uint scols = (p.cols + 127u) / 128u;
+  const uint sbase = m * (p.scale_stride / 4u);
+  for (uint w = t; w < words; w += THREADS_PER_ROW) {
+    uint q[RPU], sb[RPU];
+    for (uint i = 0u; i < RPU; ++i) {
+      const uint di = mbase + rows[i] * words + w, si = sbase + (rows[i] / 128u) * scols + w / 32u;
+      q[i] = b ? wb[di] : wa[di];
+      sb[i] = b ? wb_scale[si] : wa_scale[si];
     }
-  } else {
-    const uint scols = (p.cols + 127u) / 128u;
-    const uint sbase = m * (p.scale_stride / 4u);
-    for (uint w = t; w < words; w += THREADS_PER_ROW) {
-      uint q[RPU], sb[RPU];
-      for (uint i = 0u; i < RPU; ++i) {
-        const uint di = mbase + rows[i] * words + w, si = sbase + (rows[i] / 128u) * scols + w / 32u;
-        q[i] = b ? wb[di] : wa[di];
-        sb[i] = b ? wb_scale[si] : wa_scale[si];
-      }
-      for (uint i = 0u; i < RPU; ++i) acc[i] += times_scale(fp8_word_div256(q[i], w) * 256.0, sb[i]);
-    }
+    for (uint i = 0u; i < RPU; ++i) acc[i] += times_scale(fp8_word_div256(q[i], w) * 256.0, sb[i]);
   }
   for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
 }

@@ -25,6 +25,7 @@ layout(constant_id = 4) const bool QUANT_X = false;  // stage and act-quantise t
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
 #include "quant.glsl"
+#include "expert_scale.glsl"
 
 layout(std430, binding = 1) readonly buffer Route { uint route[]; };
 layout(std430, binding = 2) readonly buffer In { vec4 xin[]; };
@@ -58,14 +59,6 @@ float word_dot(uint q, vec4 a, vec4 b) {
   return dot(lo, a) + dot(hi, b);
 }
 
-// v * 2^(e8m0 exponent + 14), the word's scale (word_dot's units undone): a multiply by a power of
-// two where that is a normal fp32 (every realistic scale), ldexp otherwise; exact either way while
-// the result is normal. ldexp for every word cost ~9 us of the 56 us Flash gate/up on an H100.
-float scaled(float v, uint code) {
-  const int e = e8m0_exponent(code) + 14;
-  return e > -127 && e < 128 ? v * uintBitsToFloat(uint(e + 127) << 23) : ldexp(v, e);
-}
-
 // This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
 // operand A (b == false) or B, into red[i][lid]. Rows past the matrix read its last row and are
 // dropped.
@@ -91,7 +84,7 @@ void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow
       sw[i] = byte_in_word(sw[i], si);
     }
     const vec4 xa = QUANT_X ? xs[2u * w] : xin[xbase + 2u * w], xb = QUANT_X ? xs[2u * w + 1u] : xin[xbase + 2u * w + 1u];
-    for (uint i = 0u; i < RPU; ++i) acc[i] += scaled(word_dot(q[i], xa, xb), sw[i]);
+    for (uint i = 0u; i < RPU; ++i) acc[i] += times_pow2(word_dot(q[i], xa, xb), e8m0_exponent(sw[i]) + 14);
   }
   for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
 }

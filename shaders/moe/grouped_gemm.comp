@@ -90,7 +90,7 @@ void stage_weights(bool b, uint m, uint n0, uint k0) {
   }
 }
 
-float scaled(float dot, uint s) { return FORMAT == 0u ? ldexp(dot, e8m0_exponent(s)) : times_scale(dot, s); }
+float scaled(float dot, uint s) { return FORMAT == 0u ? times_pow2(dot, e8m0_exponent(s)) : times_scale(dot, s); }
 
 float silu(float v) { return v / (1.0 + exp(-v)); }
 
