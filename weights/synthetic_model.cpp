@@ -248,7 +248,8 @@ class Progress {
 
  private:
   std::atomic<uint64_t> done_{0};
-  uint64_t total_, last_ = 0;
+  const uint64_t total_;
+  uint64_t last_ = 0;
   const ProgressFn& fn_;
   std::mutex mu_;
 };
@@ -447,8 +448,9 @@ void write_shard(const fs::path& dir, const ShardPlan& plan, const std::vector<E
 }
 
 // Shards on up to hardware_concurrency() threads: every tensor draws from its own generator
-// (seeded by its name), so the files are the same whatever the order. A Flash-shaped 4-layer
-// model took over 7 minutes one shard at a time. The first failure is rethrown once all are done.
+// (seeded by its name), so the files are the same whatever the order. The first failure stops
+// handing out shards and is rethrown once the running ones are done. (graph::parallel_for is a
+// layer up and neither balances uneven shards nor carries exceptions.)
 void write_shards_in_parallel(size_t n, const std::function<void(size_t)>& write) {
   const size_t threads = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, n);
   std::atomic<size_t> next{0};
