@@ -21,6 +21,7 @@ layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint RPU = 4;          // rows per unit
 layout(constant_id = 3) const uint XS_VEC4 = 1;     // QUANT_X: >= cols / 4, the staged input row
 layout(constant_id = 4) const bool QUANT_X = false;  // stage and act-quantise the raw input row here
+const bool PIPELINE = true;
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -59,9 +60,22 @@ float word_dot(uint q, vec4 a, vec4 b) {
   return dot(lo, a) + dot(hi, b);
 }
 
+// The word loads of one loop step (word w of the RPU rows) of this thread: codes and the words
+// holding their scale bytes.
+void load_words(bool b, uint mbase, uint sbase, uint rows[RPU], uint w, out uint q[RPU], out uint sw[RPU]) {
+  const uint words = p.cols / 8u, blocks = p.cols / 32u, c = w >> 2;  // c: the word's 32-code block
+  for (uint i = 0u; i < RPU; ++i) {
+    const uint di = mbase + rows[i] * words + w, si = sbase + rows[i] * blocks + c;
+    q[i] = b ? wb[di] : wa[di];
+    sw[i] = b ? wb_scale[si >> 2] : wa_scale[si >> 2];
+  }
+}
+
 // This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
 // operand A (b == false) or B, into red[i][lid]. Rows past the matrix read its last row and are
-// dropped.
+// dropped. The first step's loads are issued before the input row is staged (QUANT_X: an L2 read
+// and three barriers every workgroup would otherwise wait through with nothing in flight), and
+// each step issues the next step's loads before using its own.
 void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow) {
   const uint lid = gl_LocalInvocationID.x;
   const uint t = lid % THREADS_PER_ROW;
@@ -74,17 +88,21 @@ void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow
   }
   const uint mbase = m * p.data_stride16 * 4u, sbase = m * p.scale_stride;
   const uint xbase = xrow * (p.cols / 4u);
+  uint q[RPU], sw[RPU], nq[RPU], nsw[RPU];
+  load_words(b, mbase, sbase, rows, min(t, words - 1u), q, sw);
+  if (QUANT_X) stage_act_quant(xbase, p.cols);
   for (uint w = t; w < words; w += THREADS_PER_ROW) {
-    const uint c = w >> 2;  // the word's 32-code scale block
-    uint q[RPU], sw[RPU];
-    for (uint i = 0u; i < RPU; ++i) {
-      const uint di = mbase + rows[i] * words + w, si = sbase + rows[i] * blocks + c;
-      q[i] = b ? wb[di] : wa[di];
-      sw[i] = b ? wb_scale[si >> 2] : wa_scale[si >> 2];
-      sw[i] = byte_in_word(sw[i], si);
-    }
+    if (PIPELINE) load_words(b, mbase, sbase, rows, min(w + THREADS_PER_ROW, words - 1u), nq, nsw);
+    else if (w != t) load_words(b, mbase, sbase, rows, w, q, sw);
+    const uint c = w >> 2;
     const vec4 xa = QUANT_X ? xs[2u * w] : xin[xbase + 2u * w], xb = QUANT_X ? xs[2u * w + 1u] : xin[xbase + 2u * w + 1u];
-    for (uint i = 0u; i < RPU; ++i) acc[i] += times_pow2(word_dot(q[i], xa, xb), e8m0_exponent(sw[i]) + 14);
+    for (uint i = 0u; i < RPU; ++i) {
+      const uint si = sbase + rows[i] * blocks + c;
+      acc[i] += times_pow2(word_dot(q[i], xa, xb), e8m0_exponent(byte_in_word(sw[i], si)) + 14);
+    }
+    if (PIPELINE) {
+      for (uint i = 0u; i < RPU; ++i) q[i] = nq[i], sw[i] = nsw[i];
+    }
   }
   for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
 }
@@ -111,7 +129,6 @@ void main() {
   const uint phase = MODE == 0u ? (unit & 1u) : unit;
   const bool use_b = MODE == 0u && unit >= 2u;
   const uint row0 = gl_WorkGroupID.x * phases * RPU;
-  if (QUANT_X) stage_act_quant(xrow * (p.cols / 4u), p.cols);
   unit_partials(use_b, expert, row0, phases, phase, xrow);
   barrier();
   for (uint s = THREADS_PER_ROW / 2u; s > 0u; s >>= 1) {
