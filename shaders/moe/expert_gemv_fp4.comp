@@ -21,7 +21,10 @@ layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint RPU = 4;          // rows per unit
 layout(constant_id = 3) const uint XS_VEC4 = 1;     // QUANT_X: >= cols / 4, the staged input row
 layout(constant_id = 4) const bool QUANT_X = false;  // stage and act-quantise the raw input row here
-const bool PIPELINE = true;
+// Each step issues the next step's loads before using its own (gate/up only: on an H100 that took
+// Flash's routed gate/up 51.9 -> 46.6 us and Pro's 126.1 -> 105.5, but down 26.8 -> 29.6 and
+// Pro's 59.2 -> 63.6, with the first loads issued before the staging either way).
+const bool PIPELINE = MODE == 0u;
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -74,8 +77,7 @@ void load_words(bool b, uint mbase, uint sbase, uint rows[RPU], uint w, out uint
 // This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
 // operand A (b == false) or B, into red[i][lid]. Rows past the matrix read its last row and are
 // dropped. The first step's loads are issued before the input row is staged (QUANT_X: an L2 read
-// and three barriers every workgroup would otherwise wait through with nothing in flight), and
-// each step issues the next step's loads before using its own.
+// and three barriers every workgroup would otherwise wait through with nothing in flight).
 void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow) {
   const uint lid = gl_LocalInvocationID.x;
   const uint t = lid % THREADS_PER_ROW;
