@@ -78,16 +78,22 @@ double seconds_of(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Runs f until at least `seconds` have passed (at least once). A GPU idle for a moment (loading,
-// recording a new executor) runs at reduced clocks for a while: one warm-up step left the first
-// Flash point of an H100 run at 8.7 ms/step against 3.0 for the same step warm.
-void warm_up(double seconds, const std::function<void()>& f) {
+// Runs f until its time has settled: at least `min_seconds`, then until two runs in a row agree
+// within 3% (at most `max_seconds`). A GPU idle for a moment (loading, recording a new executor)
+// runs at reduced clocks for a while: one warm-up step left the first Flash point of an H100 run
+// at 8.7 ms/step, and half a second of steps at 4.5, against 2.7-2.8 for the same step warm.
+void warm_up(double min_seconds, double max_seconds, const std::function<void()>& f) {
   const auto t0 = std::chrono::steady_clock::now();
-  do f();
-  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < seconds);
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  double prev = seconds_of(f);
+  for (;;) {
+    const double t = seconds_of(f);
+    if ((elapsed() >= min_seconds && std::fabs(t - prev) <= 0.03 * prev) || elapsed() >= max_seconds) return;
+    prev = t;
+  }
 }
 
-constexpr double kWarmUpSeconds = 0.5;
+constexpr double kWarmUpMinSeconds = 0.5, kWarmUpMaxSeconds = 5;
 
 // Decode tokens/s against context (log2 axis), one line per batch size; or, when one context and
 // several batch sizes were measured, aggregate tokens/s against batch size (log2 axis).
@@ -200,7 +206,7 @@ void bench(BenchArgs a) {
       if (prefill)
         for (int64_t pl : a.prompt_len) prompts.push_back(random_rows(std::min<int64_t>(pl, ra.chunk), 0, 0, rt->cfg.vocab_size, rng));
       for (const auto& rows : prompts) {
-        warm_up(kWarmUpSeconds, [&] { rt->executor->step(rows, false); });  // first-use costs, clocks
+        warm_up(kWarmUpMinSeconds, kWarmUpMaxSeconds, [&] { rt->executor->step(rows, false); });  // first-use costs, clocks
         const double s = seconds_of([&] { rt->executor->step(rows, false); });
         pt["prefill"][std::to_string(rows.size())] = double(rows.size()) / s;
       }
@@ -215,7 +221,7 @@ void bench(BenchArgs a) {
           ex.step(rows, true);
         }
       };
-      warm_up(kWarmUpSeconds, [&] { decode_steps(*rt->executor, 1); });
+      warm_up(kWarmUpMinSeconds, kWarmUpMaxSeconds, [&] { decode_steps(*rt->executor, 8); });
       const double s = seconds_of([&] { decode_steps(*rt->executor, a.steps); });
       const double per_step = s / a.steps;
       pt["decode_tok_s"] = double(batch) / per_step;
