@@ -6,6 +6,7 @@
 // any L2 cache, as in a decode step where the other layers evict it. GB/s counts fn's bytes.
 #include <benchmark/benchmark.h>
 
+#include <bit>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -41,7 +42,7 @@ vk::Buffer filled(uint64_t floats, float v, const char* what) {
   return b;
 }
 
-void run_mhc(benchmark::State& state, bool head, uint32_t dim, uint32_t rows, bool split) {
+void run_mhc(benchmark::State& state, bool head, uint32_t dim, uint32_t rows, bool split, bool norm) {
   Env& e = env();
   const uint32_t hc = 4, width = hc * dim, outputs = head ? hc : (2 + hc) * hc;
   const uint64_t fn_floats = uint64_t(outputs) * width;
@@ -59,7 +60,8 @@ void run_mhc(benchmark::State& state, bool head, uint32_t dim, uint32_t rows, bo
   vk::Buffer xs = filled(uint64_t(rows) * width, 0.5f, "streams"), base = filled(outputs, 0.1f, "base"),
              scale = filled(3, 0.5f, "scale"), y = filled(uint64_t(rows) * dim, 0.f, "y"),
              post = filled(uint64_t(rows) * hc, 0.f, "post"), comb = filled(uint64_t(rows) * hc * hc, 0.f, "comb"),
-             scratch = filled(gpu::hc_mix_scratch_bytes(dim, hc, rows) / 4, 0.f, "scratch");
+             scratch = filled(gpu::hc_mix_scratch_bytes(dim, hc, rows) / 4, 0.f, "scratch"),
+             norm_w = filled(dim / 2, std::bit_cast<float>(0x3f803f80u), "norm weight (bf16 pairs of 1.0)"), norm_out = filled(uint64_t(rows) * dim, 0.f, "norm out");
   std::vector<vk::Dispatch> d;
   for (uint32_t i = 0; i < copies; ++i) {
     const gpu::HcDeviceWeights w{fns[i].range(), base.range(), scale.range()};
@@ -71,6 +73,7 @@ void run_mhc(benchmark::State& state, bool head, uint32_t dim, uint32_t rows, bo
     } else {
       gpu::HcPreArgs a{step.range(), xs.range(), w, y.range(), post.range(), comb.range(), dim, hc, rows};
       a.mix_partials = partials;
+      if (norm) a.norm_weight = norm_w.range(), a.norm_out = norm_out.range();  // attn_norm / ffn_norm fused
       gpu::encode_hc_pre(e.ctx, a, d);
     }
   }
@@ -98,10 +101,11 @@ const bool registered = [] {
   for (bool head : {false, true})
     for (uint32_t dim : {4096u, 7168u})
       for (uint32_t rows : {1u, 8u})
-        for (bool split : {false, true}) {
+        for (int path = 0; path < (head ? 2 : 3); ++path) {  // one workgroup per row, split, split + norm
+          const bool split = path > 0, norm = path == 2;
           const std::string n = std::string(head ? "hc_head" : "hc_pre") + "/dim" + std::to_string(dim) + "/rows" +
-                                std::to_string(rows) + (split ? "/split" : "/one_wg_per_row");
-          benchmark::RegisterBenchmark(n.c_str(), run_mhc, head, dim, rows, split)->UseManualTime()->Iterations(20);
+                                std::to_string(rows) + (norm ? "/split_norm" : split ? "/split" : "/one_wg_per_row");
+          benchmark::RegisterBenchmark(n.c_str(), run_mhc, head, dim, rows, split, norm)->UseManualTime()->Iterations(20);
         }
   return true;
 }();
