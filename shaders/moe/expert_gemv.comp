@@ -18,6 +18,7 @@ layout(constant_id = 0) const uint FORMAT = 1;  // must be 1: FP8 (e4m3 + fp32 1
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint RPU = 4;          // rows per unit
 layout(constant_id = 3) const uint XS_VEC4 = 1024;   // >= cols / 4: the staged input row
+const bool PIPELINE = true;
 layout(constant_id = 4) const bool QUANT_X = false;  // act-quantise the raw input row while staging it
 
 #define DSV4_STEP_BINDING 0
@@ -61,11 +62,32 @@ float fp8_word_div256(uint q, uint w) {
   return a.x * v02.x + a.y * v13.x + a.z * v02.y + a.w * v13.y;
 }
 
+// The word loads of one loop step (word w of the RPU rows) of this thread: codes and fp32 scales.
+void load_words(bool b, uint mbase, uint sbase, uint scols, uint rows[RPU], uint w, out uint q[RPU], out uint sb[RPU]) {
+  const uint words = p.cols / 4u;
+  for (uint i = 0u; i < RPU; ++i) {
+    const uint di = mbase + rows[i] * words + w, si = sbase + (rows[i] / 128u) * scols + w / 32u;
+    q[i] = b ? wb[di] : wa[di];
+    sb[i] = b ? wb_scale[si] : wa_scale[si];
+  }
+}
+
+// The input row `xrow` into xs: act-quantised (QUANT_X) or as it is. All invocations call it.
+void stage_input(uint xrow) {
+  if (QUANT_X) {
+    stage_act_quant(xrow * (p.cols / 4u), p.cols);
+  } else {
+    for (uint i = gl_LocalInvocationID.x; i < p.cols / 4u; i += 256u) xs[i] = xin[xrow * (p.cols / 4u) + i];
+    barrier();
+  }
+}
+
 // This thread's shares of the RPU rows row0 + i * phases + phase of matrix `m` (stack index) of
 // operand A (b == false) or B, into red[i][lid]. The loads of all RPU rows are issued together
 // so that each thread keeps RPU reads in flight (a decode step is one wave: latency-bound
-// otherwise). Rows past the matrix read its last row and are dropped.
-void unit_partials(bool b, uint m, uint row0, uint phases, uint phase) {
+// otherwise): the first step's before the input row is staged, and each step's next before it
+// uses its own (as expert_gemv_fp4.comp). Rows past the matrix read its last row and are dropped.
+void unit_partials(bool b, uint m, uint row0, uint phases, uint phase, uint xrow) {
   const uint lid = gl_LocalInvocationID.x;
   const uint t = lid % THREADS_PER_ROW;
   const uint words = p.cols / 4u;
@@ -78,14 +100,16 @@ void unit_partials(bool b, uint m, uint row0, uint phases, uint phase) {
   const uint mbase = m * (p.data_stride16 * 4u);
   const uint scols = (p.cols + 127u) / 128u;
   const uint sbase = m * (p.scale_stride / 4u);
+  uint q[RPU], sb[RPU], nq[RPU], nsb[RPU];
+  load_words(b, mbase, sbase, scols, rows, min(t, words - 1u), q, sb);
+  stage_input(xrow);
   for (uint w = t; w < words; w += THREADS_PER_ROW) {
-    uint q[RPU], sb[RPU];
-    for (uint i = 0u; i < RPU; ++i) {
-      const uint di = mbase + rows[i] * words + w, si = sbase + (rows[i] / 128u) * scols + w / 32u;
-      q[i] = b ? wb[di] : wa[di];
-      sb[i] = b ? wb_scale[si] : wa_scale[si];
-    }
+    if (PIPELINE) load_words(b, mbase, sbase, scols, rows, min(w + THREADS_PER_ROW, words - 1u), nq, nsb);
+    else if (w != t) load_words(b, mbase, sbase, scols, rows, w, q, sb);
     for (uint i = 0u; i < RPU; ++i) acc[i] += times_scale(fp8_word_div256(q[i], w) * 256.0, sb[i]);
+    if (PIPELINE) {
+      for (uint i = 0u; i < RPU; ++i) q[i] = nq[i], sb[i] = nsb[i];
+    }
   }
   for (uint i = 0u; i < RPU; ++i) red[i][lid] = row0 + i * phases + phase < p.rows ? acc[i] : 0.0;
 }
@@ -105,12 +129,6 @@ void main() {
   const uint k1 = p.topk + 1u;
   const uint xrow = p.in_per_row == 1u ? step_row : step_row * k1 + slot;
   const uint lid = gl_LocalInvocationID.x;
-  if (QUANT_X) {
-    stage_act_quant(xrow * (p.cols / 4u), p.cols);
-  } else {
-    for (uint i = lid; i < p.cols / 4u; i += 256u) xs[i] = xin[xrow * (p.cols / 4u) + i];
-    barrier();
-  }
   const uint unit = lid / THREADS_PER_ROW;
   const uint t = lid % THREADS_PER_ROW;
   // MODE 0: unit & 1 picks the row parity, unit >> 1 the matrix (w1, w3); MODE 1: 4 row phases.
@@ -118,7 +136,7 @@ void main() {
   const uint phase = MODE == 0u ? (unit & 1u) : unit;
   const bool use_b = MODE == 0u && unit >= 2u;
   const uint row0 = gl_WorkGroupID.x * phases * RPU;
-  unit_partials(use_b, expert, row0, phases, phase);
+  unit_partials(use_b, expert, row0, phases, phase, xrow);
   barrier();
   for (uint s = THREADS_PER_ROW / 2u; s > 0u; s >>= 1) {
     if (t < s) {
