@@ -4,7 +4,7 @@
 // graph::hc_head for the rows that end their sequence in this step (row n_rows-1, or the next
 // row belongs to another sequence slot): pre_i = sigmoid(m_i scale_0 + base_i) + hc_eps over the
 // hc mixes (one invocation each), y[row] = bf16(sum_i pre_i X_i). Other rows of y are not written.
-layout(std430, binding = 5) writeonly buffer Y { float y[]; };  // [max_rows, D]
+layout(std430, binding = 5) coherent buffer Y { float y[]; };  // [max_rows, D]
 #include "hc_mix.glsl"
 
 shared float pre_w[HC_MAX];

@@ -49,7 +49,8 @@ const uint BLOCK_K = 512u;
 const uint BLOCKS_MAX = 64u;  // hc*D <= 32768 (pairwise.glsl's limit too)
 
 uint row_base, y_base;
-#define PAIRWISE_TERM(i) (xs[row_base + (i)] * xs[row_base + (i)])
+bool pw_from_y = false;  // the pairwise sum runs over y[y_base..] (fused RMSNorm) instead of the streams
+#define PAIRWISE_TERM(i) (pw_from_y ? y[y_base + (i)] * y[y_base + (i)] : xs[row_base + (i)] * xs[row_base + (i)])
 #include "../norm/pairwise.glsl"
 
 #ifdef HC_MIX_PARTIALS_BINDING

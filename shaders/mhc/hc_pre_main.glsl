@@ -4,7 +4,8 @@
 // (hc_mix.glsl), pre = sigmoid + hc_eps, post = 2 sigmoid (one invocation each), comb = Sinkhorn
 // of the hc x hc logits with one invocation per entry, then y = bf16(sum_i pre_i X_i). post and
 // comb stay for hc_post.
-layout(std430, binding = 5) writeonly buffer Y { float y[]; };          // [max_rows, D]
+// Y is read back by the fused RMSNorm (coherent: written by other invocations of the workgroup).
+layout(std430, binding = 5) coherent buffer Y { float y[]; };          // [max_rows, D]
 #ifndef HC_POST_COMB_QUALIFIER  // hc_post_pre.comp reads the previous post and comb first
 #define HC_POST_COMB_QUALIFIER writeonly
 #endif
@@ -69,74 +70,38 @@ uint sinkhorn(uint n) {
 #ifdef HC_NORM_BINDINGS
 // FUSED_NORM: the block's RMSNorm of y (attn_norm / ffn_norm, graph::rms_norm and
 // shaders/norm/rms_norm.comp bit for bit) done here, saving its dispatch: norm_out = bf16(w * (y *
-// (1 / sqrt(mean(y^2) + eps)))) with the same pairwise sum.
+// (1 / sqrt(mean(y^2) + eps)))) with the same pairwise sum, once the whole y row is written.
 layout(constant_id = 0) const bool FUSED_NORM = false;
 layout(std430, binding = 9) readonly buffer NormW { uint norm_w[]; };    // bf16 [D], two per word
 layout(std430, binding = 10) writeonly buffer NormOut { float norm_out[]; };  // [max_rows, D]
 
-// collapse() with FUSED_NORM: each invocation collapses the columns of its slots of the norm's
-// pairwise tree (pw_leaf_range: runs of <= 8), so the leaf sums of y^2 come from registers, and
-// so does the norm's output. Reading y back from memory for the sum (pairwise_sum_wg) cost 6 us
-// of hc_pre's ~24 at D 4,096 on an H100 and 19 us at 7,168.
-const uint NORM_SLOTS_PER = PW_MAX_SLOTS / 256u;
-void collapse_and_norm(float w[HC_MAX], uint row) {
-  const uint t = gl_LocalInvocationID.x, slots = 1u << p.y_depth;
+void fused_norm(uint row) {
+  memoryBarrierBuffer();
+  barrier();
+  pw_from_y = true;
   y_base = row * p.dim;
-  barrier();  // compute_mixes' tree may still be reading pw_tree
-  float yv[NORM_SLOTS_PER][8];
-  for (uint k = 0u; k < NORM_SLOTS_PER; ++k) {
-    const uint j = t + 256u * k;
-    if (j >= slots) break;
-    uint begin, size;
-    pw_leaf_range(p.dim, p.y_depth, j, begin, size);
-    float xv[8][HC_MAX];
-    for (uint i = 0u; i < 8u; ++i)
-      for (uint s = 0u; s < HC_MAX; ++s) xv[i][s] = i < size && s < p.hc ? xs[row_base + s * p.dim + begin + i] : 0.0;
-    precise float leaf = 0.0;
-    for (uint i = 0u; i < 8u; ++i) {
-      precise float acc = 0.0;
-      for (uint s = 0u; s < p.hc; ++s) acc += w[s] * xv[i][s];
-      yv[k][i] = round_bf16(acc);
-      if (i < size) {
-        y[y_base + begin + i] = yv[k][i];
-        precise float sq = yv[k][i] * yv[k][i];
-        leaf += sq;
-      }
-    }
-    pw_slots[j] = leaf;
-  }
-  const float sum = pw_reduce_slots(p.y_depth);
+  const float sum = pairwise_sum_wg(p.dim, p.y_depth);
   precise float ms = sum * p.y_inv_dim;
   precise float shifted = ms + p.y_eps;
   const float r = div_rn(1.0, sqrt_rn(shifted));
-  for (uint k = 0u; k < NORM_SLOTS_PER; ++k) {
-    const uint j = t + 256u * k;
-    if (j >= slots) break;
-    uint begin, size;
-    pw_leaf_range(p.dim, p.y_depth, j, begin, size);
-    uint wv[8];  // the weights' words, all loads issued before any use
-    for (uint i = 0u; i < 8u; ++i) wv[i] = norm_w[min(begin + i, p.dim - 1u) >> 1];
-    for (uint i = 0u; i < 8u; ++i) {
-      if (i < size) {
-        const uint c = begin + i;
-        precise float v = bf16_to_float(half_in_word(wv[i], c)) * (yv[k][i] * r);
-        norm_out[y_base + c] = round_bf16(v);
-      }
+  // NORM_COLS columns per pass with all their loads issued first: a loop of single loads paid one
+  // L2 round trip per 256 columns (~16 in a row for D = 4096).
+  const uint NORM_COLS = 8u;
+  for (uint c0 = gl_LocalInvocationID.x; c0 < p.dim; c0 += 256u * NORM_COLS) {
+    float wv[NORM_COLS], yv[NORM_COLS];
+    for (uint k = 0u; k < NORM_COLS; ++k) {
+      const uint c = min(c0 + 256u * k, p.dim - 1u);
+      wv[k] = bf16_to_float(half_in_word(norm_w[c >> 1], c));
+      yv[k] = y[y_base + c];
+    }
+    for (uint k = 0u; k < NORM_COLS; ++k) {
+      const uint c = c0 + 256u * k;
+      precise float v = wv[k] * (yv[k] * r);
+      if (c < p.dim) norm_out[y_base + c] = round_bf16(v);
     }
   }
 }
 #endif
-
-// The collapser's work: y, and under FUSED_NORM its RMSNorm. All invocations call it.
-void collapse_row(float w[HC_MAX], uint row) {
-#ifdef HC_NORM_BINDINGS
-  if (FUSED_NORM) {
-    collapse_and_norm(w, row);
-    return;
-  }
-#endif
-  collapse(w, row * p.dim);
-}
 
 #ifdef HC_SUBGROUP_SINKHORN
 // graph::sinkhorn as sinkhorn() computes it (the same operations in the same order, so the same
@@ -190,7 +155,10 @@ void hc_pre_row(uint row, bool collapser, bool mixer) {
 #ifdef HC_SUBGROUP_SINKHORN
   if (gl_SubgroupSize >= n * n) {  // uniform: the same for every subgroup
     if (mixer && gl_SubgroupID == 0u) sinkhorn_subgroup(n);
-    if (collapser) collapse_row(w, row);
+    if (collapser) collapse(w, row * p.dim);
+#ifdef HC_NORM_BINDINGS
+    if (collapser && FUSED_NORM) fused_norm(row);
+#endif
     barrier();
     if (mixer && t < n * n) comb_out[row * n * n + t] = sk[t];
     return;
@@ -200,7 +168,12 @@ void hc_pre_row(uint row, bool collapser, bool mixer) {
     const uint res = sinkhorn(n);
     if (t < n * n) comb_out[row * n * n + t] = sk[res + t];
   }
-  if (collapser) collapse_row(w, row);
+  if (collapser) {
+    collapse(w, row * p.dim);
+#ifdef HC_NORM_BINDINGS
+    if (FUSED_NORM) fused_norm(row);
+#endif
+  }
 }
 
 #ifndef HC_PRE_NO_MAIN

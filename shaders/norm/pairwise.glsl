@@ -25,14 +25,12 @@ shared float pw_slots[PW_MAX_SLOTS];
 #define pw_slots PW_SLOTS_ARRAY
 #endif
 
-// The terms [begin, begin + size) of slot j (size <= 8; 0 for a slot below a leaf reached early).
-void pw_leaf_range(uint n, uint depth, uint j, out uint begin, out uint size) {
-  begin = 0u;
-  size = n;
+float pw_slot(uint n, uint depth, uint j) {
+  uint begin = 0u, size = n;
   for (uint level = 0u; level < depth; ++level) {
     const uint bit = (j >> (depth - 1u - level)) & 1u;
     if (size <= 8u) {
-      if (bit != 0u) size = 0u;
+      if (bit != 0u) return 0.0;
       continue;
     }
     const uint half_n = size / 2u;
@@ -43,11 +41,6 @@ void pw_leaf_range(uint n, uint depth, uint j, out uint begin, out uint size) {
       size -= half_n;
     }
   }
-}
-
-float pw_slot(uint n, uint depth, uint j) {
-  uint begin, size;
-  pw_leaf_range(n, depth, j, begin, size);
   // A leaf has at most 8 terms: fetch them all before summing (in order), so its loads are in
   // flight together instead of one memory latency per term.
   float term[8];
@@ -59,13 +52,25 @@ float pw_slot(uint n, uint depth, uint j) {
   return s;
 }
 
-// The pairwise sum of pw_slots[0 .. 2^depth) (slot sums in tree order), by the whole workgroup:
-// the tree part of pairwise_sum_wg, for callers that write the leaves themselves.
-float pw_reduce_slots(uint depth) {
+float pairwise_sum_wg(uint n, uint depth) {
   const uint t = gl_LocalInvocationID.x;
   const uint slots = 1u << depth;
   const uint per = slots > PW_GROUP ? slots / PW_GROUP : 1u;  // power of two <= 16
   const uint owners = slots / per;
+  barrier();  // pw_tree and pw_slots may still be read by a previous call
+  // The leaves first, consecutive slots on consecutive invocations so that a subgroup's loads
+  // cover one contiguous range (an invocation walking its own subtree's terms made every load
+  // instruction touch as many cache lines as the subgroup has invocations: ~10 us for 16K terms
+  // on an H100). The sums and their order are unchanged.
+  for (uint j0 = t; j0 < slots; j0 += PW_GROUP * PW_HOIST) {
+    // PW_HOIST slots per pass, all their loads in flight together (a user whose terms come from
+    // a cache, not registers, pays one round trip per pass).
+    float leaf[PW_HOIST];
+    for (uint h = 0u; h < PW_HOIST; ++h) leaf[h] = j0 + PW_GROUP * h < slots ? pw_slot(n, depth, j0 + PW_GROUP * h) : 0.0;
+    for (uint h = 0u; h < PW_HOIST; ++h) {
+      if (j0 + PW_GROUP * h < slots) pw_slots[j0 + PW_GROUP * h] = leaf[h];
+    }
+  }
   barrier();
   if (t < owners) {
     float v[16];
@@ -91,27 +96,6 @@ float pw_reduce_slots(uint depth) {
   }
   barrier();
   return pw_tree[src];
-}
-
-
-float pairwise_sum_wg(uint n, uint depth) {
-  const uint t = gl_LocalInvocationID.x;
-  const uint slots = 1u << depth;
-  barrier();  // pw_tree and pw_slots may still be read by a previous call
-  // The leaves first, consecutive slots on consecutive invocations so that a subgroup's loads
-  // cover one contiguous range (an invocation walking its own subtree's terms made every load
-  // instruction touch as many cache lines as the subgroup has invocations: ~10 us for 16K terms
-  // on an H100). The sums and their order are unchanged.
-  for (uint j0 = t; j0 < slots; j0 += PW_GROUP * PW_HOIST) {
-    // PW_HOIST slots per pass, all their loads in flight together (a user whose terms come from
-    // a cache, not registers, pays one round trip per pass).
-    float leaf[PW_HOIST];
-    for (uint h = 0u; h < PW_HOIST; ++h) leaf[h] = j0 + PW_GROUP * h < slots ? pw_slot(n, depth, j0 + PW_GROUP * h) : 0.0;
-    for (uint h = 0u; h < PW_HOIST; ++h) {
-      if (j0 + PW_GROUP * h < slots) pw_slots[j0 + PW_GROUP * h] = leaf[h];
-    }
-  }
-  return pw_reduce_slots(depth);
 }
 
 #endif  // DSV4_PAIRWISE_GLSL
