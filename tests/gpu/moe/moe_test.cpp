@@ -115,10 +115,19 @@ class MoeTest : public GpuOpTest {
   };
 
   // Runs the gate (and the experts when `experts`) on random x for shape s; quantise_in_gemv as
-  // MoeArgs (the act_quant dispatches or the GEMVs quantising their input rows).
-  Result run_layer(const MoeShape& s, const MoeLayer& l, bool experts, uint32_t seed, bool quantise_in_gemv = false) {
+  // MoeArgs (the act_quant dispatches or the GEMVs quantising their input rows). spiky: each
+  // 128-block of x gets one value of 16 sd, in eighth (block % 8) of the block, so that its
+  // act-quant exponent comes from that eighth alone.
+  Result run_layer(const MoeShape& s, const MoeLayer& l, bool experts, uint32_t seed, bool quantise_in_gemv = false,
+                   bool spiky = false) {
     Result r;
     r.x = random_bf16(size_t(s.max_rows * s.dim), seed, s.x_sd);
+    if (spiky)
+      for (int64_t row = 0; row < s.max_rows; ++row)
+        for (int64_t b = 0; b * 128 < s.dim; ++b) {
+          const int64_t col = b * 128 + (b % 8) * 16 + row % 16;
+          if (col < s.dim) r.x[size_t(row * s.dim + col)] = (b % 2 ? -16.f : 16.f) * s.x_sd;
+        }
     const ModelConfig rope_cfg = [] {
       ModelConfig c;
       c.rope_head_dim = 8;
@@ -274,6 +283,22 @@ TEST_F(MoeTest, Fp4ExpertsDecodeRow) {
   s.topk = 3;
   s.inter = 192;
   check(s, 31);
+}
+
+// The GEMVs' own act_quant finds each 128-block's amax wherever in the block it sits (the
+// staging splits a block into eighths over its invocations): the same bits as the act_quant
+// dispatches on inputs whose every block has its amax in a different eighth.
+TEST_F(MoeTest, QuantisingInTheGemvFindsTheAmaxInEveryEighthOfABlock) {
+  for (WeightFormat f : {WeightFormat::FP4, WeightFormat::FP8}) {
+    MoeShape s;
+    s.routed = f;
+    s.dim = 1024;  // 8 blocks: the spikes visit every eighth
+    s.inter = 256;
+    const MoeLayer l = make_layer(s, 41);
+    const Result a = run_layer(s, l, true, 42, false, true), b = run_layer(s, l, true, 42, true, true);
+    EXPECT_TRUE(a.out == b.out) << "format " << int(f);
+    EXPECT_GT(*std::max_element(a.out.begin(), a.out.end()), 0.f);
+  }
 }
 
 TEST_F(MoeTest, Fp4ExpertsRaggedShapesSeveralRows) {
