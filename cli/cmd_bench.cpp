@@ -9,12 +9,14 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "cli/bench_scale.h"
 #include "cli/commands.h"
 #include "cli/runtime.h"
 #include "graph/memory_plan.h"
@@ -25,6 +27,7 @@
 #include "vk/error.h"
 #include "weights/model_dir.h"
 #include "weights/model_stats.h"
+#include "weights/synthetic_model.h"
 
 namespace dsv4::cli {
 
@@ -37,7 +40,19 @@ struct BenchArgs {
   std::vector<int64_t> prompt_len = {512};
   int steps = 16;
   std::string json, plot;
+  std::string scale_to;  // flash | pro | a config.json or model directory: report the step scaled to its layers
 };
+
+// The config --scale-to names: a preset's full layer mix, or a config.json (or its directory).
+ModelConfig scale_target(const std::string& what) {
+  if (what == "flash" || what == "pro") {
+    SyntheticOptions o;
+    o.preset = what;
+    return synthetic_config(o);
+  }
+  const std::filesystem::path p(what);
+  return load_model_config(std::filesystem::is_directory(p) ? p / "config.json" : p);
+}
 
 // Which family a dispatch belongs to, from its label (module names of the op list).
 std::string family_of(const std::string& label) {
@@ -183,7 +198,10 @@ void bench(BenchArgs a) {
     vk::Instance instance;
     bandwidth = probe_bandwidth(*vk::Device::open(instance, vk::device_selector(a.rt.device)));
   }
+  std::optional<ModelConfig> full;
+  if (!a.scale_to.empty()) full = scale_target(a.scale_to);
   std::unique_ptr<Runtime> rt = open_runtime(first, false);
+  if (full) scale_step_profile(rt->cfg, {}, *full);  // every layer kind of the target measured, or a clear error
   report["device"] = rt->device->caps().name;
   report["driver"] = rt->device->caps().driver_name;
   report["bandwidth_gbps"] = bandwidth;
@@ -258,6 +276,17 @@ void bench(BenchArgs a) {
       }
       pt["decode_split_ms"] = split;
       pt["decode_profiled_ms_per_step"] = profiled_ms;
+      if (full) {  // the timed step, in the proportion the profile scales by
+        const ScaledStep sc = scale_step_profile(rt->cfg, ex.last_profile(), *full);
+        const double ms = per_step * 1e3 * sc.scaled_ns / sc.measured_ns;
+        const double full_bytes = decode_step_bytes(*full, md.formats, ctx - 1, batch);
+        pt["scaled"] = {{"to", a.scale_to},
+                        {"layers", full->n_layers},
+                        {"decode_ms_per_step", ms},
+                        {"decode_tok_s", double(batch) / ms * 1e3},
+                        {"bytes_per_step", full_bytes},
+                        {"roofline_fraction", full_bytes / (ms * 1e-3) / (bandwidth * 1e9)}};
+      }
       std::vector<std::pair<std::string, double>> prof = ex.last_profile();
       for (const auto& [label, ns] : prof) pt["decode_profile"].push_back({{"dispatch", label}, {"ms", ns / 1e6}});
       std::sort(prof.begin(), prof.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
@@ -272,6 +301,11 @@ void bench(BenchArgs a) {
         for (auto& [k, v] : pt["prefill"].items()) std::printf(" %s: %.0f tok/s", k.c_str(), v.get<double>());
       }
       std::printf("\n");
+      if (pt.contains("scaled"))
+        std::printf("                       | scaled to %lld layers: %8.1f tok/s %7.2f ms/step %5.1f%% of roofline (%.2f GB/step)\n",
+                    (long long)full->n_layers, pt["scaled"]["decode_tok_s"].get<double>(),
+                    pt["scaled"]["decode_ms_per_step"].get<double>(), 100 * pt["scaled"]["roofline_fraction"].get<double>(),
+                    pt["scaled"]["bytes_per_step"].get<double>() / 1e9);
       std::fflush(stdout);
     }
   }
@@ -304,6 +338,9 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"none", "partials", "full"}));
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
   cmd->add_option("--plot", a->plot, "Write an SVG plot: decode tokens/s vs context (or vs batch size for one context)");
+  cmd->add_option("--scale-to", a->scale_to,
+                  "Also report each decode point scaled to another layer mix: flash or pro (the full presets) or a "
+                  "config.json / model directory (per-layer time by compress ratio, from the profiled step)");
   cmd->callback([a] { bench(*a); });
 }
 
