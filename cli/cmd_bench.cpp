@@ -276,8 +276,8 @@ void bench(BenchArgs a) {
       }
       pt["decode_split_ms"] = split;
       pt["decode_profiled_ms_per_step"] = profiled_ms;
-      if (full) {  // the timed step, in the proportion the profile scales by
-        const ScaledStep sc = scale_step_profile(rt->cfg, ex.last_profile(), *full);
+      const ScaledStep sc = full ? scale_step_profile(rt->cfg, ex.last_profile(), *full) : ScaledStep{};
+      if (sc.measured_ns > 0) {  // the timed step, in the proportion the profile scales by
         const double ms = per_step * 1e3 * sc.scaled_ns / sc.measured_ns;
         const double full_bytes = decode_step_bytes(*full, md.formats, ctx - 1, batch);
         pt["scaled"] = {{"to", a.scale_to},
