@@ -61,7 +61,8 @@ void run_mhc(benchmark::State& state, bool head, uint32_t dim, uint32_t rows, bo
              scale = filled(3, 0.5f, "scale"), y = filled(uint64_t(rows) * dim, 0.f, "y"),
              post = filled(uint64_t(rows) * hc, 0.f, "post"), comb = filled(uint64_t(rows) * hc * hc, 0.f, "comb"),
              scratch = filled(gpu::hc_mix_scratch_bytes(dim, hc, rows) / 4, 0.f, "scratch"),
-             norm_w = filled(dim / 2, std::bit_cast<float>(0x3f803f80u), "norm weight (bf16 pairs of 1.0)"), norm_out = filled(uint64_t(rows) * dim, 0.f, "norm out");
+             norm_w = filled(dim / 2, std::bit_cast<float>(0x3f803f80u), "norm weight (bf16 pairs of 1.0)"),
+             norm_out = filled(uint64_t(rows) * dim, 0.f, "norm out");
   std::vector<vk::Dispatch> d;
   for (uint32_t i = 0; i < copies; ++i) {
     const gpu::HcDeviceWeights w{fns[i].range(), base.range(), scale.range()};

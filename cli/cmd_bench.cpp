@@ -268,16 +268,17 @@ void bench(BenchArgs a) {
         pt["prefill_split_ms"][std::to_string(prompt.size())] = split;
       }
       decode_steps(ex, 2);
-      std::map<std::string, double> split;  // ms per family, from the last decode step's timestamps
+      std::vector<std::pair<std::string, double>> prof = ex.last_profile();  // the last decode step's timestamps
+      std::map<std::string, double> split;  // ms per family
       double profiled_ms = 0;
-      for (const auto& [label, ns] : ex.last_profile()) {
+      for (const auto& [label, ns] : prof) {
         split[family_of(label)] += ns / 1e6;
         profiled_ms += ns / 1e6;
       }
       pt["decode_split_ms"] = split;
       pt["decode_profiled_ms_per_step"] = profiled_ms;
-      const ScaledStep sc = full ? scale_step_profile(rt->cfg, ex.last_profile(), *full) : ScaledStep{};
-      if (sc.measured_ns > 0) {  // the timed step, in the proportion the profile scales by
+      if (full && profiled_ms > 0) {  // the timed step, in the proportion the profile scales by
+        const ScaledStep sc = scale_step_profile(rt->cfg, prof, *full);
         const double ms = per_step * 1e3 * sc.scaled_ns / sc.measured_ns;
         const double full_bytes = decode_step_bytes(*full, md.formats, ctx - 1, batch);
         pt["scaled"] = {{"to", a.scale_to},
@@ -287,7 +288,6 @@ void bench(BenchArgs a) {
                         {"bytes_per_step", full_bytes},
                         {"roofline_fraction", full_bytes / (ms * 1e-3) / (bandwidth * 1e9)}};
       }
-      std::vector<std::pair<std::string, double>> prof = ex.last_profile();
       for (const auto& [label, ns] : prof) pt["decode_profile"].push_back({{"dispatch", label}, {"ms", ns / 1e6}});
       std::sort(prof.begin(), prof.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
       for (size_t i = 0; i < std::min<size_t>(8, prof.size()); ++i)
@@ -302,7 +302,8 @@ void bench(BenchArgs a) {
       }
       std::printf("\n");
       if (pt.contains("scaled"))
-        std::printf("                       | scaled to %lld layers: %8.1f tok/s %7.2f ms/step %5.1f%% of roofline (%.2f GB/step)\n",
+        std::printf("                       | scaled to %lld layers: %8.1f tok/s %7.2f ms/step %5.1f%% of roofline"
+                    " (%.2f GB/step)\n",
                     (long long)full->n_layers, pt["scaled"]["decode_tok_s"].get<double>(),
                     pt["scaled"]["decode_ms_per_step"].get<double>(), 100 * pt["scaled"]["roofline_fraction"].get<double>(),
                     pt["scaled"]["bytes_per_step"].get<double>() / 1e9);
