@@ -5,7 +5,9 @@
 // Time is the GPU time of the attention dispatches (timestamps). Counters: bytes = the distinct
 // bytes a step must touch (KV entries read, q read, o written, selection read), GBps = bytes /
 // time, bw_fraction = GBps / the device's measured read bandwidth (vk/bandwidth.h), keys = keys
-// per row, splits = workgroups per row's keys.
+// per row, splits = workgroups per row's keys; max_us / pv_us / merge_us = mean GPU time of each
+// pass. A third argument, when non-zero, overrides the number of splits (to chart the trade-off
+// between workgroups per row and the merge's partials).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -69,6 +71,7 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
   Env& e = env();
   const uint64_t context = uint64_t(state.range(0));
   const uint32_t seqs = uint32_t(state.range(1));
+  const uint32_t splits_override = state.range(2) > 0 ? uint32_t(state.range(2)) : 0u;
   const ModelConfig cfg = flash_attention_config();
   const gpu::RopeSlots slots(cfg);
   const gpu::KvEntryLayout layout{kHeadDim - kRope, kRope};
@@ -121,7 +124,8 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
   a.entries_per_seq = uint32_t(entries);
   a.index_topk = kTopk;
   const uint64_t keys = std::min<uint64_t>(context, kWindow) + (ratio == 4 ? std::min<uint64_t>(kTopk, visible) : visible);
-  a.n_splits = gpu::attention_splits(gpu::max_attention_keys(kWindow, ratio, kTopk, uint32_t(entries)));
+  a.n_splits = splits_override > 0 ? splits_override
+                                   : gpu::attention_splits(gpu::max_attention_keys(kWindow, ratio, kTopk, uint32_t(entries)));
   a.rope_slot = slots.at_pos(ratio);
   a.offset_alignment = uint32_t(e.device->caps().min_storage_buffer_offset_alignment);
   a.keep_scores = true;  // the decode configuration
@@ -133,10 +137,12 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
   rec.run();  // warm-up (pipelines, caches)
 
   double sum_ns = 0;
+  std::vector<double> pass_ns(3, 0.0);  // max, pv, merge
   for (auto _ : state) {
     rec.run();
     const std::vector<double> ns = rec.dispatch_times_ns();
     const double total = ns.empty() ? 0 : std::accumulate(ns.begin(), ns.end(), 0.0);
+    for (size_t i = 0; i < ns.size() && i < pass_ns.size(); ++i) pass_ns[i] += ns[i];
     sum_ns += total;
     state.SetIterationTime(total > 0 ? total * 1e-9 : 1e-9);
   }
@@ -146,6 +152,10 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
   state.counters["bytes"] = bytes;
   state.counters["keys"] = double(keys);
   state.counters["splits"] = a.n_splits;
+  const double iters = double(std::max<int64_t>(1, int64_t(state.iterations())));
+  state.counters["max_us"] = pass_ns[0] / iters * 1e-3;
+  state.counters["pv_us"] = pass_ns[1] / iters * 1e-3;
+  state.counters["merge_us"] = pass_ns[2] / iters * 1e-3;
   const double gbps = mean_ns > 0 ? bytes / mean_ns : 0;  // bytes per ns = GB/s
   state.counters["GBps"] = gbps;
   state.counters["bw_fraction"] = e.read_gbps > 0 ? gbps / e.read_gbps : 0;
@@ -155,12 +165,21 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
 }
 
 void contexts(benchmark::internal::Benchmark* b) {
-  for (int64_t ctx : {int64_t(4096), int64_t(65536), int64_t(1) << 20}) b->Args({ctx, 1});
-  b->Args({65536, 8});
+  for (int64_t ctx : {int64_t(4096), int64_t(65536), int64_t(1) << 20}) b->Args({ctx, 1, 0});
+  b->Args({65536, 8, 0});
+}
+
+// HCA at 1M with fewer splits than attention_splits() picks.
+void hca_split_sweep(benchmark::internal::Benchmark* b) {
+  for (int64_t splits : {32, 64, 128}) b->Args({int64_t(1) << 20, 1, splits});
 }
 
 BENCHMARK_CAPTURE(BM_DecodeSparseAttention, csa, 4u)->Apply(contexts)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DecodeSparseAttention, hca, 128u)->Apply(contexts)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_DecodeSparseAttention, hca_splits, 128u)
+    ->Apply(hca_split_sweep)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

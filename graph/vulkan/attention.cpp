@@ -15,6 +15,8 @@ namespace {
 
 constexpr uint32_t kHeadsPerGroup = 8;  // sparse_attention.comp HG
 constexpr uint32_t kMaxHeadDim = 512;   // sparse_attention.comp MAX_DH
+constexpr uint32_t kScoreTile = 32;     // decode_scores.comp KT: keys per workgroup
+constexpr uint32_t kScoreHeads = 16;    // decode_scores.comp HG: heads per workgroup
 
 void require(bool ok, const char* what) {
   if (!ok) throw std::invalid_argument(what);
@@ -34,7 +36,7 @@ void check_entry(uint32_t head_dim, uint32_t rope_dim) {
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 struct ScratchParts {
-  vk::BufferRange max_part, den_part, acc_part, scores;
+  vk::BufferRange max_part, den_part, acc_part, scores, tile_max;
   uint64_t end = 0;  // bytes from the scratch offset
 };
 
@@ -42,13 +44,16 @@ uint64_t max_keys_of(const SparseAttentionArgs& a) {
   return max_attention_keys(a.window, a.ratio, a.index_topk, a.entries_per_seq);
 }
 
-// max_part, den_part, acc_part, scores at aligned offsets of the scratch range (unused parts get 4
-// bytes so every binding stays valid).
+uint64_t score_tiles_of(const SparseAttentionArgs& a) { return (max_keys_of(a) + kScoreTile - 1) / kScoreTile; }
+
+// max_part, den_part, acc_part, scores, tile_max at aligned offsets of the scratch range (unused
+// parts get 4 bytes so every binding stays valid).
 ScratchParts carve(const SparseAttentionArgs& a) {
   const uint64_t al = std::max<uint64_t>(a.offset_alignment, 4);
   const uint64_t small = uint64_t(a.max_rows) * a.n_heads * a.n_splits * 4;
   const uint64_t acc = a.n_splits > 1 ? small * a.head_dim : 4;
   const uint64_t scores = a.keep_scores ? uint64_t(a.max_rows) * a.n_heads * max_keys_of(a) * 4 : 4;
+  const uint64_t tile_max = a.keep_scores ? uint64_t(a.max_rows) * a.n_heads * score_tiles_of(a) * 4 : 4;
   ScratchParts p;
   uint64_t at = 0;
   const auto take = [&](uint64_t bytes) {
@@ -60,6 +65,7 @@ ScratchParts carve(const SparseAttentionArgs& a) {
   p.den_part = take(small);
   p.acc_part = take(acc);
   p.scores = take(scores);
+  p.tile_max = take(tile_max);
   p.end = at;
   return p;
 }
@@ -183,23 +189,37 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
   const std::array<uint32_t, 3> groups{a.n_splits, (a.n_heads + kHeadsPerGroup - 1) / kHeadsPerGroup, a.max_rows};
   const bool split = a.n_splits > 1;
 
-  const vk::Kernel& scores = ctx.kernels.get({"attention/sparse_attention", 13, sizeof(Push), {{0, 0}}, 0});
-  out.push_back({&scores,
-                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
-                  {a.kv, vk::Access::Read}, {a.ring, vk::Access::Read}, compressed, index_sel, filler,
-                  {s.max_part, vk::Access::Write}, filler, filler, filler,
-                  a.keep_scores ? vk::Binding{s.scores, vk::Access::Write} : filler},
-                 vk::push_words(push), groups, std::nullopt, "attn.sparse.max"});
+  if (a.keep_scores) {
+    const vk::Kernel& scores = ctx.kernels.get({"attention/decode_scores", 8, sizeof(Push), {}, 0});
+    out.push_back({&scores,
+                   {{a.step, vk::Access::Read}, {a.q, vk::Access::Read}, {a.kv, vk::Access::Read},
+                    {a.ring, vk::Access::Read}, compressed, index_sel, {s.scores, vk::Access::Write},
+                    {s.tile_max, vk::Access::Write}},
+                   vk::push_words(push),
+                   {uint32_t(score_tiles_of(a)), (a.n_heads + kScoreHeads - 1) / kScoreHeads, a.max_rows},
+                   std::nullopt,
+                   "attn.sparse.scores"});
+  } else {
+    const vk::Kernel& scores = ctx.kernels.get({"attention/sparse_attention", 14, sizeof(Push), {{0, 0}}, 0});
+    out.push_back({&scores,
+                   {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
+                    {a.kv, vk::Access::Read}, {a.ring, vk::Access::Read}, compressed, index_sel, filler,
+                    {s.max_part, vk::Access::Write}, filler, filler, filler, filler, filler},
+                   vk::push_words(push), groups, std::nullopt, "attn.sparse.max"});
+  }
 
-  const vk::Kernel& pv = ctx.kernels.get({"attention/sparse_attention", 13, sizeof(Push), {{0, 1}}, 0});
+  // Decode (kept scores): PASS 1 takes m from the score tiles and writes max_part for the merge.
+  const vk::Kernel& pv = ctx.kernels.get({"attention/sparse_attention", 14, sizeof(Push), {{0, 1}}, 0});
   out.push_back({&pv,
                  {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
                   {a.kv, vk::Access::Read}, {a.ring, vk::Access::Read}, compressed, index_sel,
-                  {a.attn_sink, vk::Access::Read}, {s.max_part, vk::Access::Read},
+                  {a.attn_sink, vk::Access::Read},
+                  {s.max_part, a.keep_scores ? vk::Access::Write : vk::Access::Read},
                   split ? vk::Binding{s.acc_part, vk::Access::Write} : filler,
                   split ? vk::Binding{s.den_part, vk::Access::Write} : filler,
                   split ? filler : vk::Binding{a.o, vk::Access::Write},
-                  a.keep_scores ? vk::Binding{s.scores, vk::Access::Read} : filler},
+                  a.keep_scores ? vk::Binding{s.scores, vk::Access::Read} : filler,
+                  a.keep_scores ? vk::Binding{s.tile_max, vk::Access::Read} : filler},
                  vk::push_words(push), groups, std::nullopt, "attn.sparse.pv"});
   if (!split) return;
 

@@ -67,15 +67,17 @@ struct SparseAttentionArgs {
   uint32_t n_splits = 1;
   uint32_t rope_slot = 0;        // RopeSlots::at_pos(ratio)
   uint32_t offset_alignment = 256;  // Caps::min_storage_buffer_offset_alignment (scratch carving)
-  // Keep the first pass's scores in scratch ([max_rows, n_heads, max_attention_keys] floats) so
-  // the second pass skips the dot products: for decode; prefill at long context would need GBs.
+  // Keep the scores in scratch ([max_rows, n_heads, max_attention_keys] floats) so the second
+  // pass skips the dot products: for decode; prefill at long context would need GBs. The scores
+  // then come from a register-tiled kernel (decode_scores.comp), not a split pass.
   bool keep_scores = false;
 };
 void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::vector<vk::Dispatch>& out);
 
 // Bytes of SparseAttentionArgs::scratch: per-split maxima and denominators [max_rows, n_heads,
 // n_splits], when n_splits > 1 partial outputs [max_rows, n_splits, n_heads, head_dim], and with
-// keep_scores the scores [max_rows, n_heads, max_attention_keys] (floats, each part aligned).
+// keep_scores the scores [max_rows, n_heads, max_attention_keys] and their 32-key tiles' maxima
+// [max_rows, n_heads, ceil(max_attention_keys / 32)] (floats, each part aligned).
 uint64_t sparse_attention_scratch_bytes(const SparseAttentionArgs& a);
 
 // Splits for decode rows with up to `max_keys` keys (window + compressed): ~32 keys per split,

@@ -1,9 +1,6 @@
 #version 450
-// Sparse attention with the attention sink (model-spec §3.5.8; graph/attention.cpp). Per row (a
-// query at position p of sequence slot s) the keys are the window positions max(0,p-W+1)..p
-// (positions before the row's chunk from the native ring, the others from this step's kv rows)
-// then the compressed entries: the indexer's selection (ratio 4; -1 = none), or all c < (p+1)/ratio
-// (ratio > 4), or none (ratio 0). K = V; one KV head shared by all query heads.
+// Sparse attention with the attention sink (model-spec §3.5.8; graph/attention.cpp) over the keys
+// of attention_keys.glsl. K = V; one KV head shared by all query heads.
 //
 // Two passes over the keys (spec constant PASS) so that, as in the reference, every probability is
 // exp(s - m) with m the row's GLOBAL max and is rounded to bf16 before P.V (an online softmax
@@ -12,15 +9,17 @@
 //   PASS 1: m = max over splits; p = bf16(exp(s - m)); acc = sum p k, den = sum exp(s - m).
 //           One split: finish here (den += exp(sink - m), bf16(acc / den), inverse RoPE -> o).
 //           Several: write acc_part / den_part; attn_merge finishes.
-// With max_keys > 0 (decode: scratch for every row's scores is small) PASS 0 stores the scores
-// and PASS 1 skips the dot products and their reductions, its costliest part.
+// With max_keys > 0 (decode: scratch for every row's scores is small) decode_scores.comp replaces
+// PASS 0: it stores the scores and per-32-key-tile maxima (tile_max), and PASS 1 takes m from
+// those, skips the dot products and their reductions, and writes max_part itself (m for its used
+// splits, -inf for the others) for attn_merge.
 // The keys of a row are split evenly over n_splits workgroups (flash-decoding: decode rows get
-// parallelism over keys), at least MIN_CHUNK keys each: n_splits is sized for the longest context
-// the cache holds, and a short context would otherwise leave one key per split and make the merge
-// add hundreds of near-empty partials. Splits past the last used one write max_part = -inf in
-// PASS 0 and nothing else (attn_merge skips them). A workgroup serves HG heads, so each key it
-// loads is used HG times. PASS 1 reduces the splits' maxima over all threads (subgroupMax), not
-// in one thread's serial loop.
+// parallelism over keys), at least MIN_CHUNK keys each and whole KT tiles: n_splits is sized for
+// the longest context the cache holds, and a short context would otherwise leave one key per
+// split and make the merge add hundreds of near-empty partials. Splits past the last used one
+// write max_part = -inf and nothing else (attn_merge skips them). A workgroup serves HG heads, so
+// each key it loads is used HG times. PASS 1 reduces the maxima over all threads (subgroupMax),
+// not in one thread's serial loop.
 // Thread t owns dims 4t..4t+3 (head_dim <= 512, a multiple of 4): it keeps those dims of the HG
 // query heads and of their P.V sums in registers and loads only those dims of each key (one word
 // of e4m3 codes, or two of bf16). Dot products are reduced over threads with subgroupAdd and then
@@ -50,13 +49,14 @@ layout(std430, set = 0, binding = 9) buffer AccPart { vec4 acc_part4[]; };
 layout(std430, set = 0, binding = 10) buffer DenPart { float den_part[]; };
 layout(std430, set = 0, binding = 11) buffer Out { vec4 o4[]; };
 layout(std430, set = 0, binding = 12) buffer Scores { float scores[]; };  // [max_rows][n_heads][max_keys]
+layout(std430, set = 0, binding = 13) readonly buffer TileMax { float tile_max[]; };  // decode_scores.comp
 
 layout(push_constant) uniform Push {
   uint n_heads, head_dim, rope_dim, window;
   uint ratio, entries_per_seq, index_topk, n_splits;
   uint rope_slot;
   float scale;
-  uint max_keys;  // > 0: PASS 0 keeps its scaled scores and PASS 1 reads them instead of recomputing
+  uint max_keys;  // > 0: decode_scores.comp wrote the scaled scores and PASS 1 reads them
 } pc;
 
 const uint THREADS = 128;
@@ -65,75 +65,26 @@ const uint KT = 8;        // keys per tile
 const uint SLOTS = HG * KT;
 const uint MAX_SUBGROUPS = 32;
 const uint MIN_CHUNK = 8;  // keys per split at least: one KT tile
+const uint SCORE_TILE = 32;  // decode_scores.comp KT: keys per tile_max entry
 const float NEG_INF = -1.0 / 0.0;
-
-const uint KEY_NONE = 0, KEY_KV = 1, KEY_RING = 2, KEY_COMPRESSED = 3;
 
 shared float red[MAX_SUBGROUPS * SLOTS];
 shared float p_sh[SLOTS];
 shared float m_sh[HG];
 
-uint n_keys(uint row) {
-  const int p = step.rows[row].pos;
-  const uint nw = uint(p - max(0, p - int(pc.window) + 1) + 1);
-  if (pc.ratio == 4u) return nw + pc.index_topk;
-  if (pc.ratio > 0u) return nw + uint(p + 1) / pc.ratio;
-  return nw;
-}
-
-// Key j of the row: where it lives (kind) and its kv row or entry index (at).
-uint describe_key(uint row, uint j, out uint at) {
-  const StepRow r = step.rows[row];
-  const int ws = max(0, r.pos - int(pc.window) + 1);
-  const uint nw = uint(r.pos - ws + 1);
-  if (j < nw) {
-    const int qpos = ws + int(j), cs = step_chunk_start(row);
-    if (qpos < cs) {
-      at = uint(r.seq) * pc.window + uint(qpos) % pc.window;
-      return KEY_RING;
-    }
-    at = uint(r.first_row + (qpos - cs));
-    return KEY_KV;
-  }
-  int c = int(j - nw);
-  if (pc.ratio == 4u) c = index_sel[row * pc.index_topk + uint(c)];
-  at = uint(r.seq) * pc.entries_per_seq + uint(max(c, 0));
-  return c < 0 ? KEY_NONE : KEY_COMPRESSED;
-}
-
-uint entry_word(bool from_ring, uint w) { return from_ring ? ring[w] : compressed[w]; }
-
-// Dims d0..d0+3 of a native entry (cache_layout.glsl) starting at word `base`. nope % 4 == 0, so
-// the four are all e4m3 codes of one 64-block (one word) or all bf16 (two words).
-vec4 entry_dims(bool from_ring, uint base, uint d0) {
-  const uint nope = pc.head_dim - pc.rope_dim;
-  if (d0 < nope) {
-    const uint sb = kv_scale_byte(nope, pc.rope_dim) + d0 / 64u;
-    const uint codes = entry_word(from_ring, base + d0 / 4u);
-    const int e = e8m0_exponent(byte_in_word(entry_word(from_ring, base + sb / 4u), sb));
-    return vec4(ldexp(e4m3_to_float(byte_in_word(codes, 0u)), e), ldexp(e4m3_to_float(byte_in_word(codes, 1u)), e),
-                ldexp(e4m3_to_float(byte_in_word(codes, 2u)), e), ldexp(e4m3_to_float(byte_in_word(codes, 3u)), e));
-  }
-  const uint w = base + (nope + 2u * (d0 - nope)) / 4u;
-  const uint lo = entry_word(from_ring, w), hi = entry_word(from_ring, w + 1u);
-  return vec4(bf16_to_float(lo & 0xffffu), bf16_to_float(lo >> 16), bf16_to_float(hi & 0xffffu), bf16_to_float(hi >> 16));
-}
-
-vec4 load_key(uint kind, uint at, uint d0, uint words) {
-  if (kind == KEY_NONE || d0 >= pc.head_dim) return vec4(0.0);
-  if (kind == KEY_KV) return kv4[(at * pc.head_dim + d0) / 4u];
-  return entry_dims(kind == KEY_RING, at * words, d0);
-}
+#include "attention_keys.glsl"
 
 void main() {
   const uint split = gl_WorkGroupID.x, h0 = gl_WorkGroupID.y * HG, row = gl_WorkGroupID.z;
   const uint t = gl_LocalInvocationID.x, d0 = 4u * t;
   if (row >= step.n_rows) return;
   const uint n_active = min(HG, pc.n_heads - h0);
-  const uint nk = n_keys(row), chunk = max((nk + pc.n_splits - 1u) / pc.n_splits, MIN_CHUNK);
+  const bool kept = pc.max_keys > 0u;
+  const uint nk = n_keys(row);
+  const uint chunk = (max((nk + pc.n_splits - 1u) / pc.n_splits, MIN_CHUNK) + KT - 1u) / KT * KT;
   const uint used = (nk + chunk - 1u) / chunk;
   if (split >= used) {  // uniform: the whole workgroup leaves
-    if (PASS == 0u && t < n_active) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = NEG_INF;
+    if ((PASS == 0u || kept) && t < n_active) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = NEG_INF;
     return;
   }
   const uint j_begin = min(nk, split * chunk), j_end = min(nk, j_begin + chunk);
@@ -145,11 +96,16 @@ void main() {
     qv[h] = owns_dims && h < n_active ? q4[((row * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] : vec4(0.0);
     acc[h] = vec4(0.0);
   }
-  if (PASS == 1u) {  // m of each head: max over the used splits, spread over all threads
+  if (PASS == 1u) {  // m of each head: max over the used splits (or score tiles), spread over all threads
+    const uint parts = kept ? (nk + SCORE_TILE - 1u) / SCORE_TILE : used;
+    const uint stride = kept ? (pc.max_keys + SCORE_TILE - 1u) / SCORE_TILE : pc.n_splits;
     for (uint h = 0u; h < HG; ++h) {
       float m = NEG_INF;
       if (h < n_active)
-        for (uint s = t; s < used; s += THREADS) m = max(m, max_part[(row * pc.n_heads + h0 + h) * pc.n_splits + s]);
+        for (uint s = t; s < parts; s += THREADS) {
+          const uint at = (row * pc.n_heads + h0 + h) * stride + s;
+          m = max(m, kept ? tile_max[at] : max_part[at]);
+        }
       m = subgroupMax(m);
       if (subgroupElect()) red[gl_SubgroupID * HG + h] = m;
     }
@@ -174,7 +130,7 @@ void main() {
       valid[k] = kind != KEY_NONE;
       kv[k] = load_key(kind, at, d0, words);
     }
-    const bool recompute = PASS == 0u || pc.max_keys == 0u;
+    const bool recompute = !kept;
     if (recompute) {
       for (uint h = 0u; h < HG; ++h)
         for (uint k = 0u; k < KT; ++k) {
@@ -190,7 +146,6 @@ void main() {
         s = 0.0;
         for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[g * SLOTS + t];
         s = slot_h < n_active && valid[slot_k] ? s * pc.scale : NEG_INF;
-        if (PASS == 0u && pc.max_keys > 0u && slot_h < n_active && j0 + slot_k < j_end) scores[score_at] = s;
       } else {
         s = slot_h < n_active && j0 + slot_k < j_end ? scores[score_at] : NEG_INF;
       }
@@ -222,8 +177,10 @@ void main() {
   if (t < n_active) {
     float den_h = 0.0;
     for (uint k = 0u; k < KT; ++k) den_h += red[t * KT + k];
-    if (pc.n_splits > 1u) den_part[(row * pc.n_splits + split) * pc.n_heads + h0 + t] = den_h;
-    else p_sh[t] = den_h + exp(attn_sink[h0 + t] - m_sh[t]);  // the full denominator
+    if (pc.n_splits > 1u) {
+      den_part[(row * pc.n_splits + split) * pc.n_heads + h0 + t] = den_h;
+      if (kept) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = m_sh[t];
+    } else p_sh[t] = den_h + exp(attn_sink[h0 + t] - m_sh[t]);  // the full denominator
   }
   barrier();
   if (!owns_dims) return;

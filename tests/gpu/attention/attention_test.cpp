@@ -450,6 +450,11 @@ TEST_F(SparseAttentionTest, SplitKeysMerge) {
 TEST_F(SparseAttentionTest, KeptScores) {  // the decode variant: the second pass reads the first's scores
   for (const AttnCase& c : kCases) check(c, 2, true);
   check(kCases[1], 1, true);
+  // decode_scores.comp's tiling: 20 heads (a second, partial 16-head group) and 8 + 75 keys (two
+  // full 32-key tiles and a partial one), with a short row beside the long one.
+  const AttnCase tiles{"20 heads, 83 keys", 8, {{0, 600, 1}, {1, 37, 1}}, 20, 64, 6, 96};
+  check(tiles, 1, true);
+  check(tiles, 5, true);
 }
 
 TEST_F(SparseAttentionTest, MoreSplitsThanKeys) {
