@@ -231,7 +231,7 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
                  {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.attn_sink, vk::Access::Read},
                   {s.max_part, vk::Access::Read}, {s.acc_part, vk::Access::Read}, {s.den_part, vk::Access::Read},
                   {a.o, vk::Access::Write}},
-                 vk::push_words(mp), {a.n_heads, a.max_rows, 1}, std::nullopt, "attn.sparse.merge"});
+                 vk::push_words(mp), {a.n_heads, (a.head_dim + 127) / 128, a.max_rows}, std::nullopt, "attn.sparse.merge"});
 }
 
 }  // namespace dsv4::gpu
