@@ -17,6 +17,7 @@ constexpr uint32_t kHeadsPerGroup = 8;  // sparse_attention.comp HG
 constexpr uint32_t kMaxHeadDim = 512;   // sparse_attention.comp MAX_DH
 constexpr uint32_t kScoreTile = 32;     // decode_scores.comp KT: keys per workgroup
 constexpr uint32_t kScoreHeads = 16;    // decode_scores.comp HG: heads per workgroup
+constexpr uint32_t kPvHeads = 16;       // decode_pv.comp HG
 
 void require(bool ok, const char* what) {
   if (!ok) throw std::invalid_argument(what);
@@ -189,7 +190,7 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
   const std::array<uint32_t, 3> groups{a.n_splits, (a.n_heads + kHeadsPerGroup - 1) / kHeadsPerGroup, a.max_rows};
   const bool split = a.n_splits > 1;
 
-  if (a.keep_scores) {
+  if (a.keep_scores) {  // decode: register-tiled scores, then P.V from the stored scores
     const vk::Kernel& scores = ctx.kernels.get({"attention/decode_scores", 8, sizeof(Push), {}, 0});
     out.push_back({&scores,
                    {{a.step, vk::Access::Read}, {a.q, vk::Access::Read}, {a.kv, vk::Access::Read},
@@ -199,28 +200,36 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
                    {uint32_t(score_tiles_of(a)), (a.n_heads + kScoreHeads - 1) / kScoreHeads, a.max_rows},
                    std::nullopt,
                    "attn.sparse.scores"});
-  } else {
-    const vk::Kernel& scores = ctx.kernels.get({"attention/sparse_attention", 14, sizeof(Push), {{0, 0}}, 0});
-    out.push_back({&scores,
+    const vk::Kernel& pv = ctx.kernels.get({"attention/decode_pv", 13, sizeof(Push), {}, 0});
+    out.push_back({&pv,
+                   {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.kv, vk::Access::Read},
+                    {a.ring, vk::Access::Read}, compressed, index_sel, {a.attn_sink, vk::Access::Read},
+                    {s.scores, vk::Access::Read}, {s.tile_max, vk::Access::Read},
+                    split ? vk::Binding{s.max_part, vk::Access::Write} : filler,
+                    split ? vk::Binding{s.acc_part, vk::Access::Write} : filler,
+                    split ? vk::Binding{s.den_part, vk::Access::Write} : filler,
+                    split ? filler : vk::Binding{a.o, vk::Access::Write}},
+                   vk::push_words(push),
+                   {a.n_splits, (a.n_heads + kPvHeads - 1) / kPvHeads, a.max_rows},
+                   std::nullopt,
+                   "attn.sparse.pv"});
+  } else {  // prefill: two split passes that recompute the dot products
+    const vk::Kernel& max = ctx.kernels.get({"attention/sparse_attention", 12, sizeof(Push), {{0, 0}}, 0});
+    out.push_back({&max,
                    {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
                     {a.kv, vk::Access::Read}, {a.ring, vk::Access::Read}, compressed, index_sel, filler,
-                    {s.max_part, vk::Access::Write}, filler, filler, filler, filler, filler},
+                    {s.max_part, vk::Access::Write}, filler, filler, filler},
                    vk::push_words(push), groups, std::nullopt, "attn.sparse.max"});
+    const vk::Kernel& pv = ctx.kernels.get({"attention/sparse_attention", 12, sizeof(Push), {{0, 1}}, 0});
+    out.push_back({&pv,
+                   {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
+                    {a.kv, vk::Access::Read}, {a.ring, vk::Access::Read}, compressed, index_sel,
+                    {a.attn_sink, vk::Access::Read}, {s.max_part, vk::Access::Read},
+                    split ? vk::Binding{s.acc_part, vk::Access::Write} : filler,
+                    split ? vk::Binding{s.den_part, vk::Access::Write} : filler,
+                    split ? filler : vk::Binding{a.o, vk::Access::Write}},
+                   vk::push_words(push), groups, std::nullopt, "attn.sparse.pv"});
   }
-
-  // Decode (kept scores): PASS 1 takes m from the score tiles and writes max_part for the merge.
-  const vk::Kernel& pv = ctx.kernels.get({"attention/sparse_attention", 14, sizeof(Push), {{0, 1}}, 0});
-  out.push_back({&pv,
-                 {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
-                  {a.kv, vk::Access::Read}, {a.ring, vk::Access::Read}, compressed, index_sel,
-                  {a.attn_sink, vk::Access::Read},
-                  {s.max_part, a.keep_scores ? vk::Access::Write : vk::Access::Read},
-                  split ? vk::Binding{s.acc_part, vk::Access::Write} : filler,
-                  split ? vk::Binding{s.den_part, vk::Access::Write} : filler,
-                  split ? filler : vk::Binding{a.o, vk::Access::Write},
-                  a.keep_scores ? vk::Binding{s.scores, vk::Access::Read} : filler,
-                  a.keep_scores ? vk::Binding{s.tile_max, vk::Access::Read} : filler},
-                 vk::push_words(push), groups, std::nullopt, "attn.sparse.pv"});
   if (!split) return;
 
   struct MergePush {

@@ -9,10 +9,8 @@
 //   PASS 1: m = max over splits; p = bf16(exp(s - m)); acc = sum p k, den = sum exp(s - m).
 //           One split: finish here (den += exp(sink - m), bf16(acc / den), inverse RoPE -> o).
 //           Several: write acc_part / den_part; attn_merge finishes.
-// With max_keys > 0 (decode: scratch for every row's scores is small) decode_scores.comp replaces
-// PASS 0: it stores the scores and per-32-key-tile maxima (tile_max), and PASS 1 takes m from
-// those, skips the dot products and their reductions, and writes max_part itself (m for its used
-// splits, -inf for the others) for attn_merge.
+// This is the prefill path (and any step recorded without kept scores); decode keeps its scores
+// and runs decode_scores.comp and decode_pv.comp instead.
 // The keys of a row are split evenly over n_splits workgroups (flash-decoding: decode rows get
 // parallelism over keys), at least MIN_CHUNK keys each and whole KT tiles: n_splits is sized for
 // the longest context the cache holds, and a short context would otherwise leave one key per
@@ -48,15 +46,13 @@ layout(std430, set = 0, binding = 8) buffer MaxPart { float max_part[]; };
 layout(std430, set = 0, binding = 9) buffer AccPart { vec4 acc_part4[]; };
 layout(std430, set = 0, binding = 10) buffer DenPart { float den_part[]; };
 layout(std430, set = 0, binding = 11) buffer Out { vec4 o4[]; };
-layout(std430, set = 0, binding = 12) buffer Scores { float scores[]; };  // [max_rows][n_heads][max_keys]
-layout(std430, set = 0, binding = 13) readonly buffer TileMax { float tile_max[]; };  // decode_scores.comp
 
 layout(push_constant) uniform Push {
   uint n_heads, head_dim, rope_dim, window;
   uint ratio, entries_per_seq, index_topk, n_splits;
   uint rope_slot;
   float scale;
-  uint max_keys;  // > 0: decode_scores.comp wrote the scaled scores and PASS 1 reads them
+  uint max_keys;  // decode only (decode_scores.comp, decode_pv.comp)
 } pc;
 
 const uint THREADS = 128;
@@ -65,7 +61,6 @@ const uint KT = 8;        // keys per tile
 const uint SLOTS = HG * KT;
 const uint MAX_SUBGROUPS = 32;
 const uint MIN_CHUNK = 8;  // keys per split at least: one KT tile
-const uint SCORE_TILE = 32;  // decode_scores.comp KT: keys per tile_max entry
 const float NEG_INF = -1.0 / 0.0;
 
 shared float red[MAX_SUBGROUPS * SLOTS];
@@ -73,18 +68,18 @@ shared float p_sh[SLOTS];
 shared float m_sh[HG];
 
 #include "attention_keys.glsl"
+#include "attention_output.glsl"
 
 void main() {
   const uint split = gl_WorkGroupID.x, h0 = gl_WorkGroupID.y * HG, row = gl_WorkGroupID.z;
   const uint t = gl_LocalInvocationID.x, d0 = 4u * t;
   if (row >= step.n_rows) return;
   const uint n_active = min(HG, pc.n_heads - h0);
-  const bool kept = pc.max_keys > 0u;
   const uint nk = n_keys(row);
   const uint chunk = (max((nk + pc.n_splits - 1u) / pc.n_splits, MIN_CHUNK) + KT - 1u) / KT * KT;
   const uint used = (nk + chunk - 1u) / chunk;
   if (split >= used) {  // uniform: the whole workgroup leaves
-    if ((PASS == 0u || kept) && t < n_active) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = NEG_INF;
+    if (PASS == 0u && t < n_active) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = NEG_INF;
     return;
   }
   const uint j_begin = min(nk, split * chunk), j_end = min(nk, j_begin + chunk);
@@ -96,16 +91,11 @@ void main() {
     qv[h] = owns_dims && h < n_active ? q4[((row * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] : vec4(0.0);
     acc[h] = vec4(0.0);
   }
-  if (PASS == 1u) {  // m of each head: max over the used splits (or score tiles), spread over all threads
-    const uint parts = kept ? (nk + SCORE_TILE - 1u) / SCORE_TILE : used;
-    const uint stride = kept ? (pc.max_keys + SCORE_TILE - 1u) / SCORE_TILE : pc.n_splits;
+  if (PASS == 1u) {  // m of each head: max over the used splits, spread over all threads
     for (uint h = 0u; h < HG; ++h) {
       float m = NEG_INF;
       if (h < n_active)
-        for (uint s = t; s < parts; s += THREADS) {
-          const uint at = (row * pc.n_heads + h0 + h) * stride + s;
-          m = max(m, kept ? tile_max[at] : max_part[at]);
-        }
+        for (uint s = t; s < used; s += THREADS) m = max(m, max_part[(row * pc.n_heads + h0 + h) * pc.n_splits + s]);
       m = subgroupMax(m);
       if (subgroupElect()) red[gl_SubgroupID * HG + h] = m;
     }
@@ -130,25 +120,16 @@ void main() {
       valid[k] = kind != KEY_NONE;
       kv[k] = load_key(kind, at, d0, words);
     }
-    const bool recompute = !kept;
-    if (recompute) {
-      for (uint h = 0u; h < HG; ++h)
-        for (uint k = 0u; k < KT; ++k) {
-          const float s = subgroupAdd(dot(qv[h], kv[k]));
-          if (subgroupElect()) red[gl_SubgroupID * SLOTS + h * KT + k] = s;
-        }
-    }
+    for (uint h = 0u; h < HG; ++h)
+      for (uint k = 0u; k < KT; ++k) {
+        const float s = subgroupAdd(dot(qv[h], kv[k]));
+        if (subgroupElect()) red[gl_SubgroupID * SLOTS + h * KT + k] = s;
+      }
     barrier();  // red ready; every thread is done with the previous tile's p_sh
     if (t < SLOTS) {
-      const uint score_at = (row * pc.n_heads + h0 + slot_h) * pc.max_keys + j0 + slot_k;
-      float s;
-      if (recompute) {
-        s = 0.0;
-        for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[g * SLOTS + t];
-        s = slot_h < n_active && valid[slot_k] ? s * pc.scale : NEG_INF;
-      } else {
-        s = slot_h < n_active && j0 + slot_k < j_end ? scores[score_at] : NEG_INF;
-      }
+      float s = 0.0;
+      for (uint g = 0u; g < gl_NumSubgroups; ++g) s += red[g * SLOTS + t];
+      s = slot_h < n_active && valid[slot_k] ? s * pc.scale : NEG_INF;
       if (PASS == 0u) {
         m_run = max(m_run, s);
       } else {
@@ -177,28 +158,16 @@ void main() {
   if (t < n_active) {
     float den_h = 0.0;
     for (uint k = 0u; k < KT; ++k) den_h += red[t * KT + k];
-    if (pc.n_splits > 1u) {
-      den_part[(row * pc.n_splits + split) * pc.n_heads + h0 + t] = den_h;
-      if (kept) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = m_sh[t];
-    } else p_sh[t] = den_h + exp(attn_sink[h0 + t] - m_sh[t]);  // the full denominator
+    if (pc.n_splits > 1u) den_part[(row * pc.n_splits + split) * pc.n_heads + h0 + t] = den_h;
+    else p_sh[t] = den_h + exp(attn_sink[h0 + t] - m_sh[t]);  // the full denominator
   }
   barrier();
   if (!owns_dims) return;
-  const uint nope = pc.head_dim - pc.rope_dim;
   for (uint h = 0u; h < n_active; ++h) {
     if (pc.n_splits > 1u) {
       acc_part4[(((row * pc.n_splits + split) * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] = acc[h];
       continue;
     }
-    const float den_h = p_sh[h];
-    vec4 y = vec4(round_bf16(acc[h].x / den_h), round_bf16(acc[h].y / den_h), round_bf16(acc[h].z / den_h),
-                  round_bf16(acc[h].w / den_h));
-    if (d0 >= nope) {  // the inverse RoPE of attn_output on this thread's two pairs
-      const uint pair = (d0 - nope) / 2u;
-      const vec2 a = rope_rotate(y.xy, rope_cs(row, pc.rope_slot, pair), true);
-      const vec2 b = rope_rotate(y.zw, rope_cs(row, pc.rope_slot, pair + 1u), true);
-      y = vec4(round_bf16(a.x), round_bf16(a.y), round_bf16(b.x), round_bf16(b.y));
-    }
-    o4[((row * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] = y;
+    o4[((row * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] = attention_output(acc[h], p_sh[h], row, d0);
   }
 }
