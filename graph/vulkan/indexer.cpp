@@ -59,7 +59,7 @@ uint64_t indexer_scores_bytes(uint32_t max_rows, int64_t max_entries) {
 
 void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk::Dispatch>& out) {
   // Shared memory stays within 32 KiB (lavapipe): packed bf16 queries, weights, a tile's head
-  // terms and keys in the scores kernel, (key, index) survivor pairs + 5 KiB of histogram and scan in the
+  // terms and keys in the scores kernel, (key, index) survivor pairs + 13 KiB of histograms and scan in the
   // selection.
   if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || score_shared_bytes(uint64_t(a.heads), uint64_t(a.dim)) > 32768)
     throw std::invalid_argument("encode_indexer_topk: heads * dim must fit 32 KiB of packed bf16 queries");

@@ -9,6 +9,9 @@
 // row's scores, independent of topk. Decode rows are latency-bound (a 4K context has 1,024
 // scores): 1,024 invocations per row, and the threshold bin is found with a parallel suffix sum
 // of the histogram instead of one invocation walking the bins.
+// The histograms are counted in COPIES copies (one per group of 32 invocations modulo COPIES) and
+// then added: bf16 scores of one row crowd into a few high-byte bins, and 1,024 invocations
+// adding to one shared counter serialise.
 #extension GL_GOOGLE_include_directive : require
 
 #define DSV4_STEP_BINDING 0
@@ -17,6 +20,7 @@
 layout(constant_id = 0) const uint TOPK = 512u;  // index_topk
 const uint WG = 1024u;
 const uint BINS = 256u;
+const uint COPIES = 8u;
 layout(local_size_x = 1024) in;
 
 layout(std430, binding = 1) readonly buffer Scores { float scores[]; };  // [max_rows, max_entries]
@@ -28,6 +32,7 @@ layout(push_constant) uniform Params {
 } p;
 
 shared uint hist[BINS];
+shared uint hist_copy[COPIES * BINS];
 shared uint scan[WG];
 shared uint found_bin, found_above, n_gt;
 shared uint cand_key[TOPK];
@@ -37,6 +42,22 @@ shared int cand_idx[TOPK];
 uint order_key(float s) {
   const uint u = floatBitsToUint(s == 0.0 ? 0.0 : s);
   return (((u & 0x80000000u) != 0u) ? ~u : (u | 0x80000000u)) >> 16;
+}
+
+uint my_copy() { return (gl_LocalInvocationID.x / 32u) % COPIES; }
+
+void clear_copies() {
+  for (uint i = gl_LocalInvocationID.x; i < COPIES * BINS; i += WG) hist_copy[i] = 0u;
+}
+
+// hist = the sum of the copies.
+void merge_copies() {
+  const uint t = gl_LocalInvocationID.x;
+  if (t < BINS) {
+    uint n = 0u;
+    for (uint c = 0u; c < COPIES; ++c) n += hist_copy[c * BINS + t];
+    hist[t] = n;
+  }
 }
 
 // The bin holding the k-th best among hist (counting from the top) given `above` better keys
@@ -74,21 +95,26 @@ void main() {
     return;
   }
   // Pass 1: high byte of the key.
-  if (t < BINS) hist[t] = 0u;
+  clear_copies();
   if (t == 0u) n_gt = 0u;
   barrier();
-  for (uint c = t; c < visible; c += WG) atomicAdd(hist[order_key(scores[base + c]) >> 8], 1u);
+  const uint copy = my_copy() * BINS;
+  for (uint c = t; c < visible; c += WG) atomicAdd(hist_copy[copy + (order_key(scores[base + c]) >> 8)], 1u);
+  barrier();
+  merge_copies();
   barrier();
   find_bin(k, 0u);
   const uint hi = found_bin, above_hi = found_above;
   barrier();
   // Pass 2: low byte within the high-byte bin.
-  if (t < BINS) hist[t] = 0u;
+  clear_copies();
   barrier();
   for (uint c = t; c < visible; c += WG) {
     const uint key = order_key(scores[base + c]);
-    if ((key >> 8) == hi) atomicAdd(hist[key & 0xffu], 1u);
+    if ((key >> 8) == hi) atomicAdd(hist_copy[copy + (key & 0xffu)], 1u);
   }
+  barrier();
+  merge_copies();
   barrier();
   find_bin(k, above_hi);
   const uint T = (hi << 8) | found_bin, count_gt = found_above, need = k - count_gt;
