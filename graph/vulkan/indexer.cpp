@@ -19,20 +19,27 @@ struct SelectParams {
   uint32_t max_entries, ratio;
 };
 
-constexpr uint32_t kScoreThreads = 256;  // shaders/indexer/scores.comp WG: (key, head) pairs per pass
+constexpr uint32_t kScoreThreads = 256;  // shaders/indexer/scores.comp WG
+constexpr uint32_t kKeysPerThread = 4;   // scores.comp KPT: in-order dots an invocation runs at once
+constexpr uint64_t kSharedLimit = 32768; // lavapipe's shared memory per workgroup
 // Workgroups per row of the scores kernel at most: enough to fill an H100-class GPU (132 SMs x 8
 // workgroups of 256) at one row; longer contexts walk several key tiles per workgroup, reusing its
 // query load.
 constexpr uint64_t kMaxScoreGroups = 1024;
 
-// Keys per tile of the scores kernel: one (key, head) pair per invocation.
-uint32_t score_tile_keys(uint32_t heads) { return std::max<uint32_t>(1, kScoreThreads / heads); }
+// Shared memory of scores.comp with `units` key groups per tile: padded packed bf16 queries, head
+// weights, a tile's head terms and decoded keys.
+uint64_t score_shared_bytes(uint64_t heads, uint64_t dim, uint64_t units) {
+  const uint64_t tile = kKeysPerThread * units;
+  return heads * (dim / 8 + 1) * 16 + heads * 4 + tile * heads * 4 + tile * dim * 4;
+}
 
-// Shared memory of scores.comp: padded bf16 query pairs, head weights, a tile's head terms and
-// decoded keys.
-uint64_t score_shared_bytes(uint64_t heads, uint64_t dim) {
-  const uint64_t tile = score_tile_keys(uint32_t(heads));
-  return heads * (dim / 2 + 1) * 4 + heads * 4 + tile * heads * 4 + tile * dim * 4;
+// Key groups per tile of the scores kernel: enough for every invocation to run one (head, group)
+// unit, at most 4 (16-key tiles), fewer where shared memory would not hold the tile; 0: none fits.
+uint32_t score_units(uint32_t heads, uint32_t dim) {
+  for (uint32_t units = std::clamp<uint32_t>(kScoreThreads / heads, 1, 4); units >= 1; units /= 2)
+    if (score_shared_bytes(heads, dim, units) <= kSharedLimit) return units;
+  return 0;
 }
 
 }  // namespace
@@ -61,14 +68,14 @@ void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk:
   // Shared memory stays within 32 KiB (lavapipe): packed bf16 queries, weights, a tile's head
   // terms and keys in the scores kernel, (key, index) survivor pairs + 13 KiB of histograms and scan in the
   // selection.
-  if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || score_shared_bytes(uint64_t(a.heads), uint64_t(a.dim)) > 32768)
+  if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || a.heads > 4096 || score_units(uint32_t(a.heads), uint32_t(a.dim)) == 0)
     throw std::invalid_argument("encode_indexer_topk: heads * dim must fit 32 KiB of packed bf16 queries");
   if (a.topk <= 0 || a.topk > 2048 || a.ratio <= 0 || a.max_entries <= 0)
     throw std::invalid_argument("encode_indexer_topk: topk (<= 2048) / ratio / max_entries");
   const SelectParams p{uint32_t(a.max_entries), uint32_t(a.ratio)};
-  const uint32_t tile = score_tile_keys(uint32_t(a.heads));
+  const uint32_t units = score_units(uint32_t(a.heads), uint32_t(a.dim)), tile = kKeysPerThread * units;
   const vk::Kernel& scores = ctx.kernels.get(
-      {"indexer/scores", 5, sizeof(SelectParams), {{0, uint32_t(a.heads)}, {1, uint32_t(a.dim)}, {2, tile}}, 0});
+      {"indexer/scores", 5, sizeof(SelectParams), {{0, uint32_t(a.heads)}, {1, uint32_t(a.dim)}, {2, units}}, 0});
   out.push_back({&scores,
                  {{a.step, vk::Access::Read},
                   {a.q, vk::Access::Read},

@@ -4,15 +4,17 @@
 //   I[c] = bf16( sum_h bf16( ReLU(bf16(q_h . K_c)) * w_h ) )
 // with every dot summed over i in order and the heads in order (no contraction), as the
 // reference does, so scores are bit-identical.
-// Decode is latency-bound (a 4K context has only 1,024 keys), so the parallelism is over
-// (key, head) pairs, not keys: an invocation runs one head's in-order dot for one key of a tile
-// of KT keys (KT * HEADS pairs per tile), leaves bf16(ReLU(bf16(dot)) * w_h) in shared memory, and
-// KT invocations then add the heads in order. The row's queries (bf16 values after the FP4
-// round-trip) sit packed in shared memory with a one-word pad per head so that a subgroup's
-// heads hit distinct banks; each tile's FP4 keys are decoded once into shared floats (not once
-// per head: on an H100 the per-head decode made 1M contexts ALU-bound), read as broadcasts by
-// the invocations of a key. A workgroup walks key tiles g, g + G, g + 2G, ...
-// (G = gl_NumWorkGroups.x), so long contexts reuse each workgroup's query load over many tiles.
+// The in-order dots are chains of dependent adds, so an invocation runs KPT = 4 of them at once:
+// one head's dots with four keys of a tile of KT keys (KT = 4 * UNITS, UNITS = key groups per
+// tile, host-chosen so UNITS * HEADS invocations are busy). It reads 8 dims of its query (one
+// 16-byte load of packed bf16) and of each key (two 16-byte broadcasts) per step: one shared load
+// per 3.6 products, where one load per product made the kernel shared-memory-bound at 1M context.
+// The row's queries (bf16 values after the FP4 round-trip) sit packed in shared memory, rows
+// padded to 68 words so that lanes reading different heads hit distinct banks; each tile's FP4
+// keys are decoded once into shared floats. The invocation of (head, key) leaves
+// bf16(ReLU(bf16(dot)) * w_h) in shared memory, and KT invocations then add the heads in order.
+// A workgroup walks key tiles g, g + G, g + 2G, ... (G = gl_NumWorkGroups.x), so long contexts
+// reuse each workgroup's query load over many tiles.
 // Grid: (G, max_rows); rows >= n_rows and tiles >= visible skip.
 #extension GL_GOOGLE_include_directive : require
 
@@ -24,9 +26,11 @@
 
 layout(constant_id = 0) const uint HEADS = 64u;
 layout(constant_id = 1) const uint DIM = 128u;  // multiple of 32
-layout(constant_id = 2) const uint KT = 4u;     // keys per tile: max(1, WG / HEADS)
+layout(constant_id = 2) const uint UNITS = 4u;  // key groups per tile (graph/vulkan/indexer.cpp)
+const uint KPT = 4u;                            // keys per invocation
+const uint KT = KPT * UNITS;                    // keys per tile
 const uint WG = 256u;
-const uint QSTRIDE = DIM / 2u + 1u;  // words per head in q_bf16 (odd: conflict-free across heads)
+const uint QSTRIDE4 = DIM / 8u + 1u;            // uvec4 per head in q_s (8 bf16 each, one pad)
 layout(local_size_x = 256) in;
 
 layout(std430, binding = 1) readonly buffer Q { float q[]; };        // [max_rows, HEADS * DIM]
@@ -39,33 +43,60 @@ layout(push_constant) uniform Params {
   uint ratio;
 } p;
 
-shared uint q_bf16[HEADS * QSTRIDE];  // two bf16 per word
+shared uvec4 q_s[HEADS * QSTRIDE4];  // packed bf16 pairs, 8 dims per uvec4
 shared float w_s[HEADS];
-shared float hw_s[KT * HEADS];        // [key of the tile][head]
-shared float k_s[KT * DIM];           // the tile's decoded keys
+shared float hw_s[KT * HEADS];       // [key of the tile][head]
+shared vec4 k_s[KT * DIM / 4u];      // the tile's decoded keys
 
-// Dims 8 * g .. 8 * g + 7 of the key whose entry starts at word `base` -> k_s[kk * DIM + ...]
-// (exact: e2m1 times a power of two).
+// Dims 8 * g .. 8 * g + 7 of the key whose entry starts at word `base` -> key kk of k_s (exact:
+// e2m1 times a power of two).
 void decode_key_word(uint kk, uint base, uint g) {
   const uint blk = g / 4u, sb = DIM / 2u + blk;  // 32-dim block and its scale byte
   const int e = e8m0_exponent(byte_in_word(keys[base + sb / 4u], sb));
   const uint word = keys[base + g];
-  for (uint n = 0u; n < 8u; ++n) k_s[kk * DIM + 8u * g + n] = ldexp(e2m1_to_float(nibble_in_word(word, n)), e);
+  vec4 lo, hi;
+  for (uint n = 0u; n < 4u; ++n) {
+    lo[n] = ldexp(e2m1_to_float(nibble_in_word(word, n)), e);
+    hi[n] = ldexp(e2m1_to_float(nibble_in_word(word, n + 4u)), e);
+  }
+  k_s[kk * (DIM / 4u) + 2u * g] = lo;
+  k_s[kk * (DIM / 4u) + 2u * g + 1u] = hi;
 }
 
-// bf16(ReLU(bf16(q_h . K)) * w_h) for key kk of the tile.
-float head_term(uint h, uint kk) {
-  precise float dot = 0.0;
-  for (uint i = 0u; i < DIM; i += 2u) {
-    const uint qq = q_bf16[h * QSTRIDE + i / 2u];
-    precise float a = bf16_to_float(qq & 0xffffu) * k_s[kk * DIM + i];
-    dot += a;
-    precise float b = bf16_to_float(qq >> 16) * k_s[kk * DIM + i + 1u];
-    dot += b;
+// dot += q * k one product at a time, in dim order (precise: no fused multiply-add).
+void add_products(inout precise float dot, vec4 qv, vec4 kv) {
+  precise float a = qv.x * kv.x;
+  dot += a;
+  precise float b = qv.y * kv.y;
+  dot += b;
+  precise float c = qv.z * kv.z;
+  dot += c;
+  precise float d = qv.w * kv.w;
+  dot += d;
+}
+
+vec4 unpack_bf16x4(uint lo, uint hi) {
+  return vec4(bf16_to_float(lo & 0xffffu), bf16_to_float(lo >> 16), bf16_to_float(hi & 0xffffu), bf16_to_float(hi >> 16));
+}
+
+// bf16(ReLU(bf16(q_h . K)) * w_h) for keys kg * KPT .. kg * KPT + KPT - 1 of the tile -> hw_s.
+void head_terms(uint h, uint kg) {
+  precise float dot[KPT];
+  for (uint k = 0u; k < KPT; ++k) dot[k] = 0.0;
+  for (uint i = 0u; i < DIM / 8u; ++i) {
+    const uvec4 qq = q_s[h * QSTRIDE4 + i];
+    const vec4 qa = unpack_bf16x4(qq.x, qq.y), qb = unpack_bf16x4(qq.z, qq.w);
+    for (uint k = 0u; k < KPT; ++k) {
+      const uint at = (kg * KPT + k) * (DIM / 4u) + 2u * i;
+      add_products(dot[k], qa, k_s[at]);
+      add_products(dot[k], qb, k_s[at + 1u]);
+    }
   }
-  const float relu = max(round_bf16(dot), 0.0);
-  precise float hw = relu * w_s[h];
-  return round_bf16(hw);
+  for (uint k = 0u; k < KPT; ++k) {
+    const float relu = max(round_bf16(dot[k]), 0.0);
+    precise float hw = relu * w_s[h];
+    hw_s[(kg * KPT + k) * HEADS + h] = round_bf16(hw);
+  }
 }
 
 void main() {
@@ -73,9 +104,11 @@ void main() {
   if (row >= step.n_rows) return;
   const uint visible = min((uint(step.rows[row].pos) + 1u) / p.ratio, p.max_entries);
   if (gl_WorkGroupID.x * KT >= visible) return;  // uniform: no tile of this workgroup is visible
-  for (uint i = t; i < HEADS * DIM / 2u; i += WG) {
-    const uint b = row * HEADS * DIM + 2u * i, h = i / (DIM / 2u);
-    q_bf16[h * QSTRIDE + i % (DIM / 2u)] = float_to_bf16(q[b]) | (float_to_bf16(q[b + 1u]) << 16);
+  for (uint i = t; i < HEADS * DIM / 8u; i += WG) {
+    const uint b = row * HEADS * DIM + 8u * i, h = i / (DIM / 8u);
+    uvec4 packed;
+    for (uint n = 0u; n < 4u; ++n) packed[n] = float_to_bf16(q[b + 2u * n]) | (float_to_bf16(q[b + 2u * n + 1u]) << 16);
+    q_s[h * QSTRIDE4 + i % (DIM / 8u)] = packed;
   }
   for (uint h = t; h < HEADS; h += WG) w_s[h] = w[row * HEADS + h];
   barrier();
@@ -83,14 +116,11 @@ void main() {
   const uint seq = uint(step.rows[row].seq);
   for (uint c0 = gl_WorkGroupID.x * KT; c0 < visible; c0 += G * KT) {
     for (uint u = t; u < KT * DIM / 8u; u += WG) {  // one FP4 word (8 dims) per step
-      const uint kk = u / (DIM / 8u), c = c0 + kk;
-      if (c < visible) decode_key_word(kk, (seq * p.max_entries + c) * words, u % (DIM / 8u));
+      const uint kk = u / (DIM / 8u), c = min(c0 + kk, visible - 1u);  // past visible: a copy, unused
+      decode_key_word(kk, (seq * p.max_entries + c) * words, u % (DIM / 8u));
     }
     barrier();  // k_s complete
-    for (uint pair = t; pair < KT * HEADS; pair += WG) {
-      const uint kk = pair / HEADS, h = pair % HEADS;
-      if (c0 + kk < visible) hw_s[pair] = head_term(h, kk);
-    }
+    for (uint unit = t; unit < UNITS * HEADS; unit += WG) head_terms(unit % HEADS, unit / HEADS);
     barrier();  // hw_s complete
     if (t < KT && c0 + t < visible) {
       precise float total = 0.0;

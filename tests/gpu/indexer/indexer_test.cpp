@@ -193,10 +193,10 @@ TEST_F(IndexerTopkTest, LargeEntryCountSelection) {
 }
 
 TEST_F(IndexerTopkTest, ScoreWorkgroupsWalkSeveralKeyTiles) {
-  // 64 heads: 4-key tiles, and 5,001 visible keys make 1,251 tiles for at most 1,024 score
+  // 64 heads: 16-key tiles, and 20,001 visible keys make 1,251 tiles for at most 1,024 score
   // workgroups, so some workgroups score a second tile with the queries they loaded once.
-  TopkCase c{64, 32, 16, 6000, {}, 1};
-  gpu::append_rows(c.rows, 20003, std::vector<int64_t>(1, 1), 0);
+  TopkCase c{64, 32, 16, 20480, {}, 1};
+  gpu::append_rows(c.rows, 80003, std::vector<int64_t>(1, 1), 0);
   Keys k = random_keys(1, c.max_entries, c.dim, 555);
   check(c, k, 10);
 }
