@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "vk/caps.h"
+#include "vk/device.h"
+
 namespace dsv4::gpu {
 
 namespace {
@@ -72,6 +75,9 @@ void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk:
     throw std::invalid_argument("encode_indexer_topk: heads * dim must fit 32 KiB of packed bf16 queries");
   if (a.topk <= 0 || a.topk > 2048 || a.ratio <= 0 || a.max_entries <= 0)
     throw std::invalid_argument("encode_indexer_topk: topk (<= 2048) / ratio / max_entries");
+  const std::vector<std::string>& ops = ctx.device.caps().subgroup_operations;
+  if (std::find(ops.begin(), ops.end(), "ballot") == ops.end())
+    throw std::invalid_argument("encode_indexer_topk: the device lacks subgroup ballot (the top-k ranks ties with it)");
   const SelectParams p{uint32_t(a.max_entries), uint32_t(a.ratio)};
   const uint32_t units = score_units(uint32_t(a.heads), uint32_t(a.dim)), tile = kKeysPerThread * units;
   const vk::Kernel& scores = ctx.kernels.get(

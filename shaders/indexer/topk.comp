@@ -3,8 +3,8 @@
 // the k = min(topk, visible) best scores, best first, ties to the lower index, then -1.
 // Scores are bf16 values, so a score's order is that of a 16-bit key (the bf16 bits made
 // monotonic): two 256-bin histogram passes find the exact threshold key T of the k-th best;
-// keys > T (fewer than k) are gathered in any order, keys == T in index order (each invocation
-// scans a contiguous run; a prefix sum of the runs' tie counts ranks them), and a rank sort of the
+// keys > T (fewer than k) are gathered in any order, keys == T in index order (each subgroup
+// scans a contiguous span; its earlier spans' tie counts and ballots rank them), and a rank sort of the
 // <= topk survivors writes the result. One workgroup per row; memory traffic is 3-4 reads of the
 // row's scores, independent of topk. Decode rows are latency-bound (a 4K context has 1,024
 // scores): 1,024 invocations per row, and the threshold bin is found with a parallel suffix sum
@@ -13,6 +13,8 @@
 // then added: bf16 scores of one row crowd into a few high-byte bins, and 1,024 invocations
 // adding to one shared counter serialise.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_ballot : require
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -119,36 +121,38 @@ void main() {
   find_bin(k, above_hi);
   const uint T = (hi << 8) | found_bin, count_gt = found_above, need = k - count_gt;
   barrier();
-  // Pass 3: keys > T anywhere; count the ties of this invocation's contiguous run.
-  const uint run = (visible + WG - 1u) / WG, begin = min(t * run, visible), end = min(begin + run, visible);
-  uint ties = 0u;
-  for (uint c = begin; c < end; ++c) {
-    const uint key = order_key(scores[base + c]);
-    if (key > T) {
+  // Pass 3: keys > T anywhere; count each subgroup's ties. A subgroup scans one contiguous span
+  // of keys, its lanes reading consecutive keys (coalesced), so the ties' index order is span
+  // order, then step order, then lane order.
+  const uint lanes = gl_SubgroupSize, team = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+  const uint span = ((visible + gl_NumSubgroups - 1u) / gl_NumSubgroups + lanes - 1u) / lanes * lanes;
+  const uint begin = min(team * span, visible), end = min(begin + span, visible);
+  uint ties = 0u;  // the subgroup's, uniform
+  for (uint c0 = begin; c0 < end; c0 += lanes) {
+    const uint c = c0 + lane;
+    const uint key = c < end ? order_key(scores[base + c]) : 0u;
+    if (c < end && key > T) {
       const uint slot = atomicAdd(n_gt, 1u);
       cand_key[slot] = key;
       cand_idx[slot] = int(c);
-    } else if (key == T) {
-      ++ties;
     }
+    ties += subgroupBallotBitCount(subgroupBallot(c < end && key == T));
   }
-  // Inclusive prefix sum of the tie counts over invocations (Hillis-Steele).
-  scan[t] = ties;
+  if (subgroupElect()) scan[team] = ties;
   barrier();
-  for (uint off = 1u; off < WG; off *= 2u) {
-    const uint v = t >= off ? scan[t - off] : 0u;
-    barrier();
-    scan[t] += v;
-    barrier();
-  }
-  // Pass 4: the first `need` ties in index order.
-  uint rank = scan[t] - ties;
-  for (uint c = begin; c < end && rank < need; ++c) {
-    if (order_key(scores[base + c]) == T) {
-      cand_key[count_gt + rank] = T;
-      cand_idx[count_gt + rank] = int(c);
-      ++rank;
+  // Pass 4: the first `need` ties in index order; the ties of earlier spans come first.
+  uint rank = 0u;
+  for (uint g = 0u; g < team; ++g) rank += scan[g];
+  for (uint c0 = begin; c0 < end && rank < need; c0 += lanes) {
+    const uint c = c0 + lane;
+    const bool tie = c < end && order_key(scores[base + c]) == T;
+    const uvec4 ballot = subgroupBallot(tie);
+    const uint r = rank + subgroupBallotExclusiveBitCount(ballot);
+    if (tie && r < need) {
+      cand_key[count_gt + r] = T;
+      cand_idx[count_gt + r] = int(c);
     }
+    rank += subgroupBallotBitCount(ballot);
   }
   barrier();
   // Rank sort of the k survivors: (key descending, index ascending) are all distinct.
