@@ -200,7 +200,7 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
                    {uint32_t(score_tiles_of(a)), (a.n_heads + kScoreHeads - 1) / kScoreHeads, a.max_rows},
                    std::nullopt,
                    "attn.sparse.scores"});
-    const vk::Kernel& pv = ctx.kernels.get({"attention/decode_pv", 13, sizeof(Push), {}, 0});
+    const vk::Kernel& pv = ctx.kernels.get({"attention/decode_pv", 13, sizeof(Push), {{0, kPvHeads}}, 0});
     out.push_back({&pv,
                    {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.kv, vk::Access::Read},
                     {a.ring, vk::Access::Read}, compressed, index_sel, {a.attn_sink, vk::Access::Read},

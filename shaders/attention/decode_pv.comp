@@ -47,8 +47,8 @@ layout(push_constant) uniform Push {
 #include "attention_keys.glsl"
 #include "attention_output.glsl"
 
+layout(constant_id = 0) const uint HG = 16;  // heads per workgroup: 8 or 16 (graph/vulkan/attention.cpp)
 const uint THREADS = 128;
-const uint HG = 16;          // heads per workgroup
 const uint SUB = 64;         // keys per sub-chunk
 const uint KG = 4;           // keys loaded ahead of their FMAs
 const uint HEADS_PER_THREAD = HG * SUB / THREADS;  // p step: 8 heads of one key
@@ -143,7 +143,8 @@ void main() {
   }
   barrier();
   if (d0 >= pc.head_dim) return;
-  for (uint h = 0u; h < n_active; ++h) {
+  for (uint h = 0u; h < HG; ++h) {  // constant bounds: a loop to n_active would index acc dynamically (local memory)
+    if (h >= n_active) break;
     if (pc.n_splits > 1u)
       acc_part4[(((row * pc.n_splits + split) * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] = acc[h];
     else
