@@ -5,14 +5,15 @@
 // §3.5.8: the reference rounds exp(s - global max), so no online softmax). One split: finish here
 // (den += exp(sink - m), bf16(acc / den), inverse RoPE -> o). Several: write acc_part / den_part
 // and max_part (m for used splits, -inf for the others) for attn_merge.
-// Per split a workgroup serves HG = 16 heads, so each key it loads and decodes feeds 16 heads.
+// Per split a workgroup serves HG heads (8 on the host's choice), so each key it loads and decodes
+// feeds HG heads.
 // Keys go in sub-chunks of 64: first all threads turn the sub-chunk's scores into p in shared
 // memory (one barrier), then every thread runs through the keys with no barrier, loading four
 // keys ahead of their FMAs. sparse_attention.comp's split pass instead paid two barriers and a
 // 64-thread p step per 8 keys.
 // Thread t owns dims 4t..4t+3 (head_dim <= 512): those dims of the 16 heads' sums in registers.
 // Splits: as sparse_attention.comp (keys spread evenly, at least 8 a split, whole 8-key steps).
-// Grid: (n_splits, ceil(n_heads / 16), max_rows); 128 threads.
+// Grid: (n_splits, ceil(n_heads / HG), max_rows); 128 threads.
 #extension GL_GOOGLE_include_directive : require
 #define DSV4_STEP_BINDING 0
 #define DSV4_ROPE_BINDING 1
