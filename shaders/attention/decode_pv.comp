@@ -11,7 +11,7 @@
 // memory (one barrier), then every thread runs through the keys with no barrier, loading four
 // keys ahead of their FMAs. sparse_attention.comp's split pass instead paid two barriers and a
 // 64-thread p step per 8 keys.
-// Thread t owns dims 4t..4t+3 (head_dim <= 512): those dims of the 16 heads' sums in registers.
+// Thread t owns dims 4t..4t+3 (head_dim <= 512): those dims of the HG heads' sums in registers.
 // Splits: as sparse_attention.comp (keys spread evenly, at least 8 a split, whole 8-key steps).
 // Grid: (n_splits, ceil(n_heads / HG), max_rows); 128 threads.
 #extension GL_GOOGLE_include_directive : require
