@@ -92,7 +92,9 @@ void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk:
                  {uint32_t(std::min<uint64_t>(groups_for(uint64_t(a.max_entries), tile), kMaxScoreGroups)), a.max_rows, 1},
                  std::nullopt,
                  "indexer.scores"});
-  const vk::Kernel& select = ctx.kernels.get({"indexer/topk", 3, sizeof(SelectParams), {{0, uint32_t(a.topk)}}, 0});
+  const uint32_t sort_n = std::bit_ceil(uint32_t(a.topk));  // topk.comp SORT_N
+  const vk::Kernel& select =
+      ctx.kernels.get({"indexer/topk", 3, sizeof(SelectParams), {{0, uint32_t(a.topk)}, {1, sort_n}}, 0});
   out.push_back({&select,
                  {{a.step, vk::Access::Read}, {a.scores, vk::Access::Read}, {a.index_sel, vk::Access::Write}},
                  vk::push_words(p),

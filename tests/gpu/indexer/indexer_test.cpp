@@ -201,6 +201,19 @@ TEST_F(IndexerTopkTest, ScoreWorkgroupsWalkSeveralKeyTiles) {
   check(c, k, 10);
 }
 
+TEST_F(IndexerTopkTest, TopkNotAPowerOfTwo) {
+  // The survivors' bitonic sort runs over the next power of two (16 for 12): padding must sort
+  // after every real survivor, including a row whose scores all tie.
+  TopkCase c{4, 32, 12, 512, {}, 3};
+  gpu::append_rows(c.rows, 2047, std::vector<int64_t>(1, 1), 0);  // 512 visible
+  gpu::append_rows(c.rows, 40, std::vector<int64_t>(1, 1), 1);    // 10 visible: fewer than topk
+  gpu::append_rows(c.rows, 1500, std::vector<int64_t>(1, 1), 2);
+  Keys k = random_keys(3, c.max_entries, c.dim, 4242);
+  for (int64_t e = 1; e < c.max_entries; ++e)
+    std::copy_n(k.values[2].begin(), c.dim, k.values[2].begin() + e * c.dim);
+  check(c, k, 11);
+}
+
 TEST_F(IndexerTopkTest, LargeEntryCountSmallTopk) {
   TopkCase c{4, 32, 8, 20480, {}, 2};
   gpu::append_rows(c.rows, 79999, std::vector<int64_t>(1, 1), 0);
