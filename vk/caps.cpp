@@ -263,6 +263,10 @@ bool Caps::has_extension(const char* ext) const {
   return std::binary_search(extensions.begin(), extensions.end(), std::string(ext));
 }
 
+bool Caps::has_subgroup_operation(const char* name) const {
+  return std::find(subgroup_operations.begin(), subgroup_operations.end(), name) != subgroup_operations.end();
+}
+
 std::string Caps::why_unusable() const {
   if (api_version < VK_API_VERSION_1_2)
     return "Vulkan " + version_string(api_version) + " < 1.2";

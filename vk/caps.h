@@ -84,6 +84,7 @@ struct Caps {
 
   std::vector<std::string> extensions;  // every device extension (for enabling)
   bool has_extension(const char* name) const;
+  bool has_subgroup_operation(const char* name) const;  // one of subgroup_operations' names
   // Usable by dsv4: Vulkan >= 1.2, a compute queue, timeline semaphores.
   bool usable() const;
   std::string why_unusable() const;  // empty when usable()

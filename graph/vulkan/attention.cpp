@@ -20,6 +20,7 @@ constexpr uint32_t kScoreHeads = 16;    // decode_scores.comp HG: heads per work
 // decode_pv.comp HG. On an H100 (Flash, HCA at 1M: 8,320 keys) 8 heads a workgroup took 123 us
 // where 16 took 384 (CSA at 4K: 17 against 40): twice the workgroups, half the registers.
 constexpr uint32_t kPvHeads = 8;
+constexpr uint32_t kMergeDims = 128;    // attn_merge.comp THREADS: dims per workgroup
 
 void require(bool ok, const char* what) {
   if (!ok) throw std::invalid_argument(what);
@@ -164,9 +165,7 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
   // 128 threads in at most 32 subgroups (sparse_attention.comp MAX_SUBGROUPS), reduced with subgroupAdd.
   const vk::Caps& caps = ctx.device.caps();
   require(caps.min_subgroup_size == 0 || caps.min_subgroup_size >= 4, "encode_sparse_attention: subgroups below 4 lanes");
-  require(std::find(caps.subgroup_operations.begin(), caps.subgroup_operations.end(), "arithmetic") !=
-              caps.subgroup_operations.end(),
-          "encode_sparse_attention: needs subgroup arithmetic");
+  require(caps.has_subgroup_operation("arithmetic"), "encode_sparse_attention: needs subgroup arithmetic");
   require(a.window > 0 && a.n_splits > 0, "encode_sparse_attention: window and n_splits must be > 0");
   require(a.n_splits <= 256, "encode_sparse_attention: n_splits above 256 (attn_merge.comp MAX_SPLITS)");
   require(a.ratio != 4 || a.index_topk > 0, "encode_sparse_attention: ratio 4 needs index_topk");
@@ -242,7 +241,7 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
                  {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.attn_sink, vk::Access::Read},
                   {s.max_part, vk::Access::Read}, {s.acc_part, vk::Access::Read}, {s.den_part, vk::Access::Read},
                   {a.o, vk::Access::Write}},
-                 vk::push_words(mp), {a.n_heads, (a.head_dim + 127) / 128, a.max_rows}, std::nullopt, "attn.sparse.merge"});
+                 vk::push_words(mp), {a.n_heads, (a.head_dim + kMergeDims - 1) / kMergeDims, a.max_rows}, std::nullopt, "attn.sparse.merge"});
 }
 
 }  // namespace dsv4::gpu

@@ -93,9 +93,7 @@ uint64_t hc_mix_scratch_bytes(uint32_t dim, uint32_t hc, uint32_t max_rows) {
 // Sinkhorn in one subgroup where subgroups can shuffle and hold the hc x hc matrix.
 bool subgroup_sinkhorn(const Context& ctx, uint32_t hc) {
   const vk::Caps& caps = ctx.device.caps();
-  return caps.max_subgroup_size >= hc * hc &&
-         std::find(caps.subgroup_operations.begin(), caps.subgroup_operations.end(), "shuffle") !=
-             caps.subgroup_operations.end();
+  return caps.max_subgroup_size >= hc * hc && caps.has_subgroup_operation("shuffle");
 }
 
 bool hc_pre_fuses_norm(const HcPreArgs& a) {
