@@ -4,7 +4,7 @@
 // native ring, the others from this step's kv rows) then the compressed entries: the indexer's
 // selection (ratio 4; -1 = none), or all c < (p+1)/ratio (ratio > 4), or none (ratio 0).
 // The includer declares push constants `pc` (head_dim, rope_dim, window, ratio, entries_per_seq,
-// index_topk), the buffers kv4 (vec4[]), ring, compressed (uint[]) and index_sel (int[]), and
+// index_topk, n_splits), the buffers kv4 (vec4[]), ring, compressed (uint[]) and index_sel (int[]), and
 // includes step.glsl, quant.glsl and cache_layout.glsl.
 #ifndef DSV4_ATTENTION_KEYS_GLSL
 #define DSV4_ATTENTION_KEYS_GLSL
@@ -17,6 +17,16 @@ uint n_keys(uint row) {
   if (pc.ratio == 4u) return nw + pc.index_topk;
   if (pc.ratio > 0u) return nw + uint(p + 1) / pc.ratio;
   return nw;
+}
+
+// Keys per split of a row with nk keys (flash-decoding splits, sparse_attention.comp and
+// decode_pv.comp): spread evenly over pc.n_splits, at least SPLIT_STEP and whole SPLIT_STEP steps
+// (sparse_attention.comp's key tile). n_splits is sized for the longest context the cache holds;
+// the floor keeps a short context from leaving one key per split and the merge hundreds of
+// near-empty partials. Splits from (nk + chunk - 1) / chunk on hold no keys.
+const uint SPLIT_STEP = 8u;
+uint split_chunk(uint nk) {
+  return (max((nk + pc.n_splits - 1u) / pc.n_splits, SPLIT_STEP) + SPLIT_STEP - 1u) / SPLIT_STEP * SPLIT_STEP;
 }
 
 // Key j of the row: where it lives (kind) and its kv row or entry index (at).

@@ -12,7 +12,7 @@
 // keys ahead of their FMAs. sparse_attention.comp's split pass instead paid two barriers and a
 // 64-thread p step per 8 keys.
 // Thread t owns dims 4t..4t+3 (head_dim <= 512): those dims of the HG heads' sums in registers.
-// Splits: as sparse_attention.comp (keys spread evenly, at least 8 a split, whole 8-key steps).
+// Splits: attention_keys.glsl split_chunk(), as sparse_attention.comp.
 // Grid: (n_splits, ceil(n_heads / HG), max_rows); 128 threads.
 #extension GL_GOOGLE_include_directive : require
 #define DSV4_STEP_BINDING 0
@@ -53,7 +53,6 @@ const uint THREADS = 128;
 const uint SUB = 64;         // keys per sub-chunk
 const uint KG = 4;           // keys loaded ahead of their FMAs
 const uint HEADS_PER_THREAD = HG * SUB / THREADS;  // p step: 8 heads of one key
-const uint MIN_CHUNK = 8, KT = 8;  // sparse_attention.comp's split rule
 const uint SCORE_TILE = 32;        // decode_scores.comp KT
 const uint M_LANES = THREADS / HG;
 const float NEG_INF = -1.0 / 0.0;
@@ -68,7 +67,7 @@ void main() {
   if (row >= step.n_rows) return;
   const uint n_active = min(HG, pc.n_heads - h0);
   const uint nk = n_keys(row);
-  const uint chunk = (max((nk + pc.n_splits - 1u) / pc.n_splits, MIN_CHUNK) + KT - 1u) / KT * KT;
+  const uint chunk = split_chunk(nk);
   const uint used = (nk + chunk - 1u) / chunk;
   if (split >= used) {  // uniform: the whole workgroup leaves
     if (t < n_active) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = NEG_INF;

@@ -11,11 +11,9 @@
 //           Several: write acc_part / den_part; attn_merge finishes.
 // This is the prefill path (and any step recorded without kept scores); decode keeps its scores
 // and runs decode_scores.comp and decode_pv.comp instead.
-// The keys of a row are split evenly over n_splits workgroups (flash-decoding: decode rows get
-// parallelism over keys), at least MIN_CHUNK keys each and whole KT tiles: n_splits is sized for
-// the longest context the cache holds, and a short context would otherwise leave one key per
-// split and make the merge add hundreds of near-empty partials. Splits past the last used one
-// write max_part = -inf and nothing else (attn_merge skips them). A workgroup serves HG heads, so
+// The keys of a row are split over n_splits workgroups (flash-decoding: decode rows get
+// parallelism over keys) by attention_keys.glsl split_chunk(), whose 8-key steps are KT tiles.
+// Splits past the last used one write max_part = -inf and nothing else (attn_merge skips them). A workgroup serves HG heads, so
 // each key it loads is used HG times. PASS 1 reduces the maxima over all threads (subgroupMax),
 // not in one thread's serial loop.
 // Thread t owns dims 4t..4t+3 (head_dim <= 512, a multiple of 4): it keeps those dims of the HG
@@ -60,7 +58,6 @@ const uint HG = 8;        // heads per workgroup
 const uint KT = 8;        // keys per tile
 const uint SLOTS = HG * KT;
 const uint MAX_SUBGROUPS = 32;
-const uint MIN_CHUNK = 8;  // keys per split at least: one KT tile
 const float NEG_INF = -1.0 / 0.0;
 
 shared float red[MAX_SUBGROUPS * SLOTS];
@@ -76,7 +73,7 @@ void main() {
   if (row >= step.n_rows) return;
   const uint n_active = min(HG, pc.n_heads - h0);
   const uint nk = n_keys(row);
-  const uint chunk = (max((nk + pc.n_splits - 1u) / pc.n_splits, MIN_CHUNK) + KT - 1u) / KT * KT;
+  const uint chunk = split_chunk(nk);
   const uint used = (nk + chunk - 1u) / chunk;
   if (split >= used) {  // uniform: the whole workgroup leaves
     if (PASS == 0u && t < n_active) max_part[(row * pc.n_heads + h0 + t) * pc.n_splits + split] = NEG_INF;
