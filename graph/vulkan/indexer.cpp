@@ -69,14 +69,13 @@ uint64_t indexer_scores_bytes(uint32_t max_rows, int64_t max_entries) {
 
 void encode_indexer_topk(Context& ctx, const IndexerTopkArgs& a, std::vector<vk::Dispatch>& out) {
   // Shared memory stays within 32 KiB (lavapipe): packed bf16 queries, weights, a tile's head
-  // terms and keys in the scores kernel, (key, index) survivor pairs + 13 KiB of histograms and scan in the
+  // terms and keys in the scores kernel, (key, index) survivor pairs + 5 KiB of histogram and scan in the
   // selection.
   if (a.dim <= 0 || a.dim % 32 != 0 || a.heads <= 0 || a.heads > 4096 || score_units(uint32_t(a.heads), uint32_t(a.dim)) == 0)
     throw std::invalid_argument("encode_indexer_topk: heads * dim must fit 32 KiB of packed bf16 queries");
   if (a.topk <= 0 || a.topk > 2048 || a.ratio <= 0 || a.max_entries <= 0)
     throw std::invalid_argument("encode_indexer_topk: topk (<= 2048) / ratio / max_entries");
-  const std::vector<std::string>& ops = ctx.device.caps().subgroup_operations;
-  if (std::find(ops.begin(), ops.end(), "ballot") == ops.end())
+  if (!ctx.device.caps().has_subgroup_operation("ballot"))
     throw std::invalid_argument("encode_indexer_topk: the device lacks subgroup ballot (the top-k ranks ties with it)");
   const SelectParams p{uint32_t(a.max_entries), uint32_t(a.ratio)};
   const uint32_t units = score_units(uint32_t(a.heads), uint32_t(a.dim)), tile = kKeysPerThread * units;
