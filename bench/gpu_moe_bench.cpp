@@ -86,7 +86,7 @@ struct Shape {
 uint64_t matrix_bytes(const gpu::DeviceMatrix& m) { return gpu::data_bytes(m.format, m.rows, m.cols) + gpu::scale_bytes(m.format, m.rows, m.cols); }
 
 void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightFormat routed,
-             gpu::MoePath path = gpu::MoePath::Auto, bool quantise_in_gemv = false) {
+             gpu::MoePath path = gpu::MoePath::Auto, bool quantise_in_gemv = false, bool coopmat = false) {
   vk::Device& dev = bench_device();
   read_bandwidth_gbps();  // measured first: also brings the clocks up before the timed runs
   vk::StagingRing staging(dev);
@@ -121,7 +121,11 @@ void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightForm
   vk::Buffer xb = vk::Buffer::create(dev, x.size() * 4, vk::MemoryKind::DeviceLocal, "x");
   staging.upload(xb, 0, x.data(), x.size() * 4);
   vk::Buffer out = vk::Buffer::create(dev, x.size() * 4, vk::MemoryKind::DeviceLocal, "out");
-  vk::Buffer scratch = vk::Buffer::create(dev, gpu::moe_scratch_bytes(sh.dim, sh.inter, sh.topk, rows),
+  if (coopmat && !gpu::moe_coopmat(ctx)) {
+    state.SkipWithError("no cooperative-matrix grouped GEMM on this device");
+    return;
+  }
+  vk::Buffer scratch = vk::Buffer::create(dev, gpu::moe_scratch_bytes(sh.dim, sh.inter, sh.topk, rows, coopmat),
                                           vk::MemoryKind::DeviceLocal, "scratch");
   gpu::MoeArgs a;
   a.w1 = &w1.m;
@@ -142,6 +146,7 @@ void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightForm
   a.swiglu_limit = 10.f;
   a.path = path;
   a.quantise_in_gemv = quantise_in_gemv;
+  a.coopmat = coopmat;
   // The MoE kernels kReps times in one recording, times averaged over the repetitions: one MoE
   // per submission left the GPU idle between runs, and its clocks with it (every dispatch, even
   // act_quant, read 3-4x slower than the same kernels inside `dsv4 bench`'s decode step).
@@ -220,6 +225,13 @@ void BM_MoePrefillFlashFp4Gemv(benchmark::State& s) {
 void BM_MoePrefillFlashFp4Grouped(benchmark::State& s) {
   run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4, gpu::MoePath::Grouped);
 }
+// The routed MXFP4 GEMMs on cooperative matrices (MoeArgs::coopmat), as the executor's prefill runs them.
+void BM_MoePrefillFlashFp4GroupedCoopmat(benchmark::State& s) {
+  run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4, gpu::MoePath::Grouped, false, true);
+}
+void BM_MoePrefillProFp4GroupedCoopmat(benchmark::State& s) {
+  run_moe(s, kPro, uint32_t(s.range(0)), graph::WeightFormat::FP4, gpu::MoePath::Grouped, false, true);
+}
 // A tiny shape for a lavapipe smoke run: --benchmark_filter=Tiny
 const Shape kTiny{256, 128, 16, 4};
 void BM_MoePrefillTinyGemv(benchmark::State& s) { run_moe(s, kTiny, 64, graph::WeightFormat::FP4, gpu::MoePath::Gemv); }
@@ -236,6 +248,8 @@ BENCHMARK(BM_MoeDecodeProFp4QuantInGemv)->UseManualTime()->Iterations(100)->Unit
 BENCHMARK(BM_MoePrefillFlashFp4)->Arg(8)->Arg(128)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MoePrefillFlashFp4Gemv)->Arg(64)->Arg(512)->Arg(2048)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MoePrefillFlashFp4Grouped)->Arg(64)->Arg(512)->Arg(2048)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MoePrefillFlashFp4GroupedCoopmat)->Arg(64)->Arg(512)->Arg(2048)->Arg(4096)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MoePrefillProFp4GroupedCoopmat)->Arg(512)->Arg(4096)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MoePrefillTinyGemv)->UseManualTime()->Iterations(2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MoePrefillTinyGrouped)->UseManualTime()->Iterations(2)->Unit(benchmark::kMillisecond);
 

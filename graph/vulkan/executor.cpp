@@ -332,6 +332,7 @@ MoeArgs StepEncoder::moe_args(int64_t layer) const {
   // depend on the batch (the grouped GEMM sums in another order), and a decode step's rows rarely
   // share an expert enough for the GEMM's weight reuse to pay.
   if (max_rows_ == o_.max_seqs) a.path = MoePath::Gemv;
+  a.coopmat = a.path != MoePath::Gemv && moe_coopmat(ctx_);  // the scratch is sized for it (allocate_buffers)
   a.combine = false;  // the FFN's hc_post combines the expert outputs (its only reader)
   a.quantise_in_gemv = o_.fuse_act_quant;
   return a;
@@ -853,7 +854,7 @@ void VulkanExecutor::allocate_buffers() {
   }
   buffers_.emplace("hc_mix_scratch",
                    arena_->allocate(std::max<uint64_t>(16, hc_mix_scratch_bytes(uint32_t(d), uint32_t(hc), uint32_t(R))), "mhc mix partials"));
-  buffers_.emplace("moe_scratch", arena_->allocate(moe_scratch_bytes(d, c.moe_inter_dim, c.n_activated_experts, uint32_t(R)), "moe scratch"));
+  buffers_.emplace("moe_scratch", arena_->allocate(moe_scratch_bytes(d, c.moe_inter_dim, c.n_activated_experts, uint32_t(R), moe_coopmat(ctx_)), "moe scratch"));
   buffers_.emplace("sample_scratch", arena_->allocate(std::max<uint64_t>(16, sample_scratch_bytes(uint32_t(c.vocab_size), uint32_t(S))), "sampler scratch"));
   uint64_t index_entries = 1;
   for (int64_t i = 0; i < c.n_layers; ++i)

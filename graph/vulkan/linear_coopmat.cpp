@@ -74,21 +74,8 @@ void encode_untiled(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>
 
 // ---- tiled kernel (gemm_coopmat_quant.comp + gemm_coopmat_tiled.comp) ----------------------------
 
-struct ScratchLayout {
-  uint64_t virtual_rows, kp, blocks;
-  uint64_t act_bytes, info_bytes, exp_bytes;
-  uint64_t total() const { return act_bytes + info_bytes + exp_bytes; }
-};
-
-ScratchLayout scratch_layout(const LinearArgs& a) {
-  ScratchLayout l;
-  l.virtual_rows = uint64_t(a.max_rows) * uint64_t(a.groups);
-  l.kp = round_up(uint64_t(a.w->cols), kStepK);
-  l.blocks = (uint64_t(a.w->cols) + 127) / 128;
-  l.act_bytes = round_up(l.virtual_rows * l.kp * 2, kSection);
-  l.info_bytes = round_up(l.virtual_rows * 8, kSection);
-  l.exp_bytes = round_up(l.virtual_rows * l.blocks * 4, kSection);
-  return l;
+CoopmatActLayout scratch_layout(const LinearArgs& a) {
+  return coopmat_act_layout(uint64_t(a.max_rows) * uint64_t(a.groups), uint64_t(a.w->cols));
 }
 
 // Whether the tiled kernels can serve `a` at all (scratch aside): 128-row tiles must start on a
@@ -97,7 +84,7 @@ bool tiled_serves(const LinearArgs& a) {
   const int64_t rows_per_group = a.w->rows / a.groups;
   if (a.groups > 1 && rows_per_group % int64_t(kTile) != 0) return false;
   if ((uint64_t(a.w->cols) + 127) / 128 > kMaxBlocks) return false;
-  const ScratchLayout l = scratch_layout(a);
+  const CoopmatActLayout l = scratch_layout(a);
   return l.virtual_rows * l.kp < (uint64_t(1) << 32) && l.virtual_rows * l.blocks < (uint64_t(1) << 32);
 }
 
@@ -105,11 +92,6 @@ bool tiled_scratch_ok(const Context& ctx, const LinearArgs& a) {
   const uint64_t align = std::max<uint64_t>(16, ctx.device.caps().min_storage_buffer_offset_alignment);
   return tiled_serves(a) && a.scratch.size >= scratch_layout(a).total() && a.scratch.offset % align == 0;
 }
-
-// Mirrors Push of gemm_coopmat_quant.comp.
-struct QuantPush {
-  uint32_t K, x_stride, KP, groups;
-};
 
 // Mirrors Push of gemm_coopmat_tiled.comp.
 struct TiledPush {
@@ -120,25 +102,10 @@ struct TiledPush {
 
 void encode_tiled(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
   const DeviceMatrix& w = *a.w;
-  const ScratchLayout l = scratch_layout(a);
-  const vk::BufferRange act{a.scratch.buffer, a.scratch.offset, l.act_bytes};
-  const vk::BufferRange info{a.scratch.buffer, a.scratch.offset + l.act_bytes, l.info_bytes};
-  const vk::BufferRange exps{a.scratch.buffer, a.scratch.offset + l.act_bytes + l.info_bytes, l.exp_bytes};
+  const CoopmatActLayout l = scratch_layout(a);
+  const CoopmatActs acts = coopmat_acts(a.scratch, l);
   const uint32_t groups = uint32_t(a.groups);
-
-  const vk::Kernel& quant =
-      ctx.kernels.get({"linear/gemm_coopmat_quant", 5, sizeof(QuantPush), {{3, uint32_t(kMaxBlocks)}}, 0});
-  const QuantPush qp{uint32_t(w.cols), uint32_t(a.groups * w.cols), uint32_t(l.kp), groups};
-  out.push_back({&quant,
-                 {{a.step, vk::Access::Read},
-                  {a.x, vk::Access::Read},
-                  {act, vk::Access::Write},
-                  {info, vk::Access::Write},
-                  {exps, vk::Access::Write}},
-                 vk::push_words(qp),
-                 {uint32_t(l.virtual_rows), 1, 1},
-                 std::nullopt,
-                 a.label + "/gemm_quant"});
+  encode_coopmat_act_quant(ctx, a.step, a.x, l, acts, groups, uint32_t(a.groups * w.cols), a.label + "/gemm_quant", out);
 
   const vk::Kernel& k = ctx.kernels.get(coopmat_kernel(ctx.device, linear_coopmat_api(ctx.device),
                                                       "linear/gemm_coopmat_tiled", 7, sizeof(TiledPush),
@@ -148,9 +115,9 @@ void encode_tiled(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& 
                       uint32_t(l.blocks),          s.row_base,         a.out_scale,    groups};
     out.push_back({&k,
                    {{a.step, vk::Access::Read},
-                    {act, vk::Access::Read},
-                    {info, vk::Access::Read},
-                    {exps, vk::Access::Read},
+                    {acts.act, vk::Access::Read},
+                    {acts.info, vk::Access::Read},
+                    {acts.exps, vk::Access::Read},
                     {s.data, vk::Access::Read},
                     {w.scale, vk::Access::Read},
                     {a.y, vk::Access::Write}},
@@ -189,7 +156,49 @@ Preference preference() {
   throw std::invalid_argument("DSV4_COOPMAT must be nv, khr, off or auto, not '" + s + "'");
 }
 
+// Mirrors Push of gemm_coopmat_quant.comp.
+struct QuantPush {
+  uint32_t K, x_stride, KP, groups;
+};
+
 }  // namespace
+
+CoopmatActLayout coopmat_act_layout(uint64_t virtual_rows, uint64_t K) {
+  CoopmatActLayout l;
+  l.virtual_rows = virtual_rows;
+  l.k = K;
+  l.kp = round_up(K, kStepK);
+  l.blocks = (K + 127) / 128;
+  l.act_bytes = round_up(l.virtual_rows * l.kp * 2, kSection);
+  l.info_bytes = round_up(l.virtual_rows * 8, kSection);
+  l.exp_bytes = round_up(l.virtual_rows * l.blocks * 4, kSection);
+  return l;
+}
+
+CoopmatActs coopmat_acts(vk::BufferRange scratch, const CoopmatActLayout& l) {
+  return {{scratch.buffer, scratch.offset, l.act_bytes},
+          {scratch.buffer, scratch.offset + l.act_bytes, l.info_bytes},
+          {scratch.buffer, scratch.offset + l.act_bytes + l.info_bytes, l.exp_bytes}};
+}
+
+void encode_coopmat_act_quant(Context& ctx, vk::BufferRange step, vk::BufferRange x, const CoopmatActLayout& l,
+                              const CoopmatActs& dst, uint32_t groups, uint32_t x_stride, const std::string& label,
+                              std::vector<vk::Dispatch>& out) {
+  if (l.blocks > kMaxBlocks) throw std::invalid_argument(label + ": more than 256 128-column blocks per row");
+  const vk::Kernel& quant =
+      ctx.kernels.get({"linear/gemm_coopmat_quant", 5, sizeof(QuantPush), {{3, uint32_t(kMaxBlocks)}}, 0});
+  const QuantPush qp{uint32_t(l.k), x_stride, uint32_t(l.kp), groups};
+  out.push_back({&quant,
+                 {{step, vk::Access::Read},
+                  {x, vk::Access::Read},
+                  {dst.act, vk::Access::Write},
+                  {dst.info, vk::Access::Write},
+                  {dst.exps, vk::Access::Write}},
+                 vk::push_words(qp),
+                 {uint32_t(l.virtual_rows), 1, 1},
+                 std::nullopt,
+                 label});
+}
 
 CoopmatApi linear_coopmat_api(const vk::Device& device) {
   const vk::Caps& c = device.caps();

@@ -35,6 +35,26 @@ const char* coopmat_api_name(CoopmatApi api);  // "none", "nv", "khr"
 vk::KernelDesc coopmat_kernel(const vk::Device& device, CoopmatApi api, const std::string& shader, uint32_t buffers,
                               uint32_t push_constant_bytes, std::vector<vk::SpecConstant> spec);
 
+// The exact fp16 activations that gemm_coopmat_quant.comp writes for the tiled coopmat kernels
+// (its comment has the format): `virtual_rows` rows of K columns, three 256-byte aligned sections.
+struct CoopmatActLayout {
+  uint64_t virtual_rows = 0, k = 0, kp = 0, blocks = 0;  // kp: K rounded up to 32; blocks: 128-column blocks
+  uint64_t act_bytes = 0, info_bytes = 0, exp_bytes = 0;
+  uint64_t total() const { return act_bytes + info_bytes + exp_bytes; }
+};
+CoopmatActLayout coopmat_act_layout(uint64_t virtual_rows, uint64_t K);
+struct CoopmatActs {
+  vk::BufferRange act, info, exps;  // fp16 [V, kp] | ivec2 (E, wide) [V] | int [V, blocks]
+};
+// The sections of `layout` in `scratch`, from its offset.
+CoopmatActs coopmat_acts(vk::BufferRange scratch, const CoopmatActLayout& layout);
+// Appends the quantiser: virtual row v = m * groups + g (step rows m < n_rows) is columns
+// [g * K, (g + 1) * K) of fp32 row m of `x` (x_stride floats per row); K = layout.k, % 16 == 0,
+// <= 32768.
+void encode_coopmat_act_quant(Context& ctx, vk::BufferRange step, vk::BufferRange x, const CoopmatActLayout& layout,
+                              const CoopmatActs& dst, uint32_t groups, uint32_t x_stride, const std::string& label,
+                              std::vector<vk::Dispatch>& out);
+
 // Appends the GemmCoopmat dispatches; `a` passed encode_linear's argument checks. Throws
 // std::invalid_argument where the path cannot serve `a` (see encode_linear).
 void encode_gemm_coopmat(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out);

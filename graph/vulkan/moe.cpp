@@ -1,5 +1,7 @@
 #include "graph/vulkan/moe.h"
 
+#include "graph/vulkan/linear_coopmat.h"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -13,7 +15,10 @@ constexpr uint32_t kMaxTopk = 32;           // order[] of shaders/moe/combine.gl
 constexpr uint32_t kSharedBytes = 32768;    // lavapipe's (and the Vulkan minimum's) shared memory
 constexpr uint32_t kTileM = 32;             // pairs per grouped-GEMM tile (TILE_M of sort_scan, grouped_gemm)
 constexpr uint32_t kTileN = 64;             // output rows per grouped-GEMM workgroup (TILE_N of grouped_gemm)
-constexpr uint32_t kMaxSortExperts = 1024;  // MAX_EXPERTS of sort_count.comp (4 per thread in sort_scan.comp)
+constexpr uint32_t kMaxSortExperts = 1024;
+// grouped_gemm_coopmat.comp: pairs per tile (BM), output rows per gate/up and down workgroup, shared bytes.
+constexpr uint32_t kCoopTileM = 64, kCoopUpRows = 64, kCoopDownRows = 128;
+constexpr uint32_t kCoopSharedBytes = 2112 * 16 + 64 * 16 + 16;  // MAX_EXPERTS of sort_count.comp (4 per thread in sort_scan.comp)
 
 // Shared bytes of an input row staged by the expert GEMVs: a float per column and an exponent per
 // 128-block (stage_quant.glsl).
@@ -69,13 +74,20 @@ struct GroupedPush {
   uint32_t in_per_row;
 };
 
+struct CoopPush {
+  uint32_t rows, cols, kp, nb, topk, data_stride8, scale_stride;
+  float swiglu_limit;
+  uint32_t in_per_row;
+};
+
 // Aligned bytes of each scratch region, in the order of moe.h's comment.
 struct ScratchSizes {
   uint64_t xq, h, part, args, counts, tiles, pairs;
-  uint64_t total() const { return xq + 2 * h + part + args + 2 * counts + tiles + pairs; }
+  CoopmatActLayout xh, hh;  // coopmat only (else empty)
+  uint64_t total() const { return xq + 2 * h + part + args + 2 * counts + tiles + pairs + xh.total() + hh.total(); }
 };
 
-ScratchSizes scratch_sizes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows) {
+ScratchSizes scratch_sizes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows, bool coopmat) {
   const uint64_t rows = max_rows, k1 = uint64_t(topk + 1), pairs = rows * uint64_t(topk);
   // sum over experts of ceil(count / kTileM) <= ceil(pairs / kTileM) + (experts with pairs); +1 keeps it non-empty.
   const uint64_t max_tiles = (pairs + kTileM - 1) / kTileM + std::min<uint64_t>(kMaxSortExperts, pairs) + 1;
@@ -85,16 +97,20 @@ ScratchSizes scratch_sizes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_
           256,
           align256(uint64_t(kMaxSortExperts) * 4),
           align256(max_tiles * 16),
-          align256(std::max<uint64_t>(pairs, 1) * 4)};
+          align256(std::max<uint64_t>(pairs, 1) * 4),
+          coopmat ? coopmat_act_layout(rows, uint64_t(dim)) : CoopmatActLayout{},
+          coopmat ? coopmat_act_layout(rows * k1, uint64_t(inter_dim)) : CoopmatActLayout{}};
 }
 
 struct ScratchLayout {
   vk::BufferRange xq, h, hq, part;
   vk::BufferRange args, counts, cursor, tiles, pairs;  // grouped path only
+  CoopmatActLayout xh_layout, hh_layout;               // coopmat grouped path only
+  CoopmatActs xh, hh;
 };
 
 ScratchLayout scratch_layout(const MoeArgs& a) {
-  const ScratchSizes z = scratch_sizes(a.dim, a.inter_dim, a.topk, a.max_rows);
+  const ScratchSizes z = scratch_sizes(a.dim, a.inter_dim, a.topk, a.max_rows, a.coopmat);
   uint64_t off = 0;
   const auto next = [&](uint64_t size) {
     const vk::BufferRange r{a.scratch.buffer, a.scratch.offset + off, size};
@@ -111,6 +127,10 @@ ScratchLayout scratch_layout(const MoeArgs& a) {
   l.cursor = next(z.counts);
   l.tiles = next(z.tiles);
   l.pairs = next(z.pairs);
+  l.xh_layout = z.xh;
+  l.hh_layout = z.hh;
+  l.xh = coopmat_acts(next(z.xh.total()), z.xh);
+  l.hh = coopmat_acts(next(z.hh.total()), z.hh);
   return l;
 }
 
@@ -195,7 +215,9 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
 
 // The grouped path's sort: per-expert counts, then offsets + tile table + indirect arguments, then
 // the pairs scattered by expert (shaders/moe/sort_*.comp).
-void encode_sort(Context& ctx, const MoeArgs& a, const ScratchLayout& s, std::vector<vk::Dispatch>& out) {
+// The tiles: `tile_m` pairs each, gate/up and down workgroups of `up_rows` and `down_rows` output rows.
+void encode_sort(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint32_t tile_m, uint32_t up_rows,
+                 uint32_t down_rows, std::vector<vk::Dispatch>& out) {
   const uint32_t experts = uint32_t(a.w1->count);
   const SortPush sp{uint32_t(a.topk), experts};
   const vk::Kernel& count = ctx.kernels.get({"moe/sort_count", 3, sizeof(SortPush), {}, 0});
@@ -205,14 +227,14 @@ void encode_sort(Context& ctx, const MoeArgs& a, const ScratchLayout& s, std::ve
                  {1, 1, 1},
                  std::nullopt,
                  "moe sort count"});
-  const vk::Kernel& scan = ctx.kernels.get({"moe/sort_scan", 4, sizeof(ScanPush), {{0, kTileM}}, 0});
+  const vk::Kernel& scan = ctx.kernels.get({"moe/sort_scan", 4, sizeof(ScanPush), {{0, tile_m}}, 0});
   out.push_back({&scan,
                  {{s.counts, vk::Access::Read},
                   {s.cursor, vk::Access::Write},
                   {s.tiles, vk::Access::Write},
                   {s.args, vk::Access::Write}},
-                 vk::push_words(ScanPush{experts, groups_for(uint64_t(a.inter_dim), kTileN),
-                                         groups_for(uint64_t(a.dim), kTileN)}),
+                 vk::push_words(ScanPush{experts, groups_for(uint64_t(a.inter_dim), up_rows),
+                                         groups_for(uint64_t(a.dim), down_rows)}),
                  {1, 1, 1},
                  std::nullopt,
                  "moe sort scan"});
@@ -265,7 +287,51 @@ void encode_grouped(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint
   out.push_back(std::move(d));
 }
 
+// One routed MXFP4 grouped GEMM on cooperative matrices (shaders/moe/grouped_gemm_coopmat.comp),
+// dispatched indirectly like encode_grouped's; `in` the exact fp16 activations of its input.
+void encode_grouped_coopmat(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint32_t mode,
+                            const DeviceMatrix& wa, const DeviceMatrix& wb, const CoopmatActLayout& in_layout,
+                            const CoopmatActs& in, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
+  const vk::Kernel& k = ctx.kernels.get(coopmat_kernel(ctx.device, linear_coopmat_api(ctx.device),
+                                                      "moe/grouped_gemm_coopmat", 12, sizeof(CoopPush), {{1, mode}}));
+  CoopPush p{};
+  p.rows = uint32_t(wa.rows);
+  p.cols = uint32_t(wa.cols);
+  p.kp = uint32_t(in_layout.kp);
+  p.nb = uint32_t(in_layout.blocks);
+  p.topk = uint32_t(a.topk);
+  p.data_stride8 = uint32_t(wa.data_stride() / 8);
+  p.scale_stride = uint32_t(wa.scale_stride());
+  p.swiglu_limit = a.swiglu_limit;
+  p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
+  vk::Dispatch d{&k,
+                 {{a.step, vk::Access::Read},
+                  {a.route, vk::Access::Read},
+                  {s.tiles, vk::Access::Read},
+                  {s.pairs, vk::Access::Read},
+                  {in.act, vk::Access::Read},
+                  {in.info, vk::Access::Read},
+                  {in.exps, vk::Access::Read},
+                  {wa.data, vk::Access::Read},
+                  {wa.scale, vk::Access::Read},
+                  {wb.data, vk::Access::Read},
+                  {wb.scale, vk::Access::Read},
+                  {dst, vk::Access::Write}},
+                 vk::push_words(p),
+                 {groups_for(uint64_t(a.max_rows) * uint64_t(a.topk), kCoopTileM),
+                  groups_for(uint64_t(wa.rows), mode == 0 ? kCoopUpRows : kCoopDownRows), 1},
+                 std::nullopt,
+                 std::string(mode == 0 ? "moe gate_up" : "moe down") + " routed grouped coopmat"};
+  d.indirect = vk::BufferRange{s.args.buffer, s.args.offset + (mode == 0 ? 0u : 16u), 12};
+  out.push_back(std::move(d));
+}
+
 }  // namespace
+
+bool moe_coopmat(const Context& ctx) {
+  return linear_coopmat_api(ctx.device) != CoopmatApi::None &&
+         ctx.device.caps().max_compute_shared_memory >= kCoopSharedBytes;
+}
 
 uint64_t route_bytes(int64_t topk, uint32_t max_rows) { return std::max<uint64_t>(16, uint64_t(max_rows) * uint64_t(topk) * 8); }
 
@@ -311,8 +377,8 @@ void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out
 
 vk::BufferRange moe_parts(const MoeArgs& a) { return scratch_layout(a).part; }
 
-uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows) {
-  return scratch_sizes(dim, inter_dim, topk, max_rows).total();
+uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows, bool coopmat) {
+  return scratch_sizes(dim, inter_dim, topk, max_rows, coopmat).total();
 }
 
 void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) {
@@ -326,14 +392,27 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
   check_expert(a.s2, a.dim, a.inter_dim, "shared w2");
   require(a.w1->format == a.w3->format && a.w1->format == a.w2->format, "routed experts mix formats");
   require(a.s1->format == a.s3->format && a.s1->format == a.s2->format, "shared expert mixes formats");
-  require(a.scratch.size >= moe_scratch_bytes(a.dim, a.inter_dim, a.topk, a.max_rows), "scratch too small");
+  require(a.scratch.size >= moe_scratch_bytes(a.dim, a.inter_dim, a.topk, a.max_rows, a.coopmat), "scratch too small");
   const ScratchLayout s = scratch_layout(a);
   const uint32_t k1 = uint32_t(a.topk + 1);
   const bool grouped = a.path == MoePath::Grouped || (a.path == MoePath::Auto && a.max_rows >= kGroupedGemmMinRows);
-  if (grouped) {
+  if (grouped && a.coopmat && a.w1->format == WeightFormat::FP4) {
+    require(a.w1->count <= kMaxSortExperts, "the grouped path takes at most 1024 routed experts");
+    require(moe_coopmat(ctx), "MoeArgs::coopmat on a device without moe_coopmat()");
+    // The shared expert reads the fp32 act-quantised rows, the routed GEMMs their exact fp16 form.
+    encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
+    encode_coopmat_act_quant(ctx, a.step, a.x, s.xh_layout, s.xh, 1, uint32_t(a.dim), "moe x fp16", out);
+    encode_sort(ctx, a, s, kCoopTileM, kCoopUpRows, kCoopDownRows, out);
+    encode_grouped(ctx, a, s, 0, *a.s1, *a.s3, true, s.xq, s.h, out);
+    encode_grouped_coopmat(ctx, a, s, 0, *a.w1, *a.w3, s.xh_layout, s.xh, s.h, out);
+    encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
+    encode_coopmat_act_quant(ctx, a.step, s.h, s.hh_layout, s.hh, k1, uint32_t(k1 * a.inter_dim), "moe h fp16", out);
+    encode_grouped(ctx, a, s, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
+    encode_grouped_coopmat(ctx, a, s, 1, *a.w2, *a.w2, s.hh_layout, s.hh, s.part, out);
+  } else if (grouped) {
     require(a.w1->count <= kMaxSortExperts, "the grouped path takes at most 1024 routed experts");
     encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
-    encode_sort(ctx, a, s, out);
+    encode_sort(ctx, a, s, kTileM, kTileN, kTileN, out);
     encode_grouped(ctx, a, s, 0, *a.s1, *a.s3, true, s.xq, s.h, out);  // overlaps the scatter
     encode_grouped(ctx, a, s, 0, *a.w1, *a.w3, false, s.xq, s.h, out);
     encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);

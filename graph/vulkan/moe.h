@@ -64,6 +64,10 @@ struct MoeArgs {
   // false: no combine dispatch; `out` is not written and the expert outputs (moe_parts) are left
   // for the consumer to combine (hc_post with HcPostArgs::parts).
   bool combine = true;
+  // Grouped path: MXFP4 routed stacks run on cooperative matrices (grouped_gemm_coopmat.comp, fed
+  // by exact fp16 activations) instead of the scalar grouped GEMM. Needs moe_coopmat(ctx) and a
+  // scratch sized with coopmat = true; FP8 stacks and the shared expert stay scalar.
+  bool coopmat = false;
   // Decode path: the expert GEMVs act-quantise their input rows while staging them (no act_quant
   // dispatches; same bits) where a row fits the device's shared memory.
   bool quantise_in_gemv = false;
@@ -73,7 +77,13 @@ struct MoeArgs {
 // counts, cursors [1024] | tile table uvec4 [max_rows*topk/32 + min(1024, max_rows*topk) + 1] |
 // sorted pairs [max_rows*topk]; each region 256-byte aligned. The sort part is sized for the
 // largest stack the grouped path takes (1024 experts) since the stack size is not a parameter.
-uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows);
+// With `coopmat`, two more regions follow: x and h as exact fp16 activations for the coopmat grouped
+// GEMM (graph/vulkan/linear_coopmat.h, CoopmatActLayout).
+uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_t max_rows, bool coopmat = false);
+
+// Whether the device runs the grouped path's coopmat GEMM (MoeArgs::coopmat): fp16 16x16x16
+// cooperative matrices on subgroups of 32 (linear_coopmat_api) and 35 KiB of shared memory.
+bool moe_coopmat(const Context& ctx);
 void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out);
 // The expert outputs in a's scratch: fp32 [max_rows, topk+1, dim], the shared expert last.
 vk::BufferRange moe_parts(const MoeArgs& a);

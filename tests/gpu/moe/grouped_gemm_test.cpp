@@ -2,7 +2,9 @@
 // grouped_gemm.comp) against the CPU oracle graph::moe_forward, against the decode GEMV path on the
 // same route, and against itself (the atomic scatter must not change any bit). Routes are written
 // from the host (ragged expert loads, one expert taking every row, all experts), except the hash
-// layer case which runs the real gate.
+// layer case which runs the real gate. Every case runs twice: the scalar grouped GEMM, and the
+// cooperative-matrix one for MXFP4 routed stacks (MoeArgs::coopmat: grouped_gemm_coopmat.comp;
+// skipped on devices without moe_coopmat, lavapipe among them).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -40,8 +42,18 @@ struct Layer {
 // One routing per step row (rows >= n_rows are never read).
 using Routes = std::vector<graph::Routing>;
 
-class GroupedGemmTest : public GpuOpTest {
+class GroupedGemmTest : public GpuOpTest, public ::testing::WithParamInterface<bool> {
  protected:
+  void SetUp() override {
+    GpuOpTest::SetUp();
+    if (IsSkipped()) return;
+    if (coopmat() && !gpu::moe_coopmat(ctx())) GTEST_SKIP() << "no coopmat grouped GEMM on " << device().caps().name;
+  }
+  bool coopmat() const { return GetParam(); }
+  uint64_t scratch_bytes(const Shape& s, uint32_t max_rows) {
+    return gpu::moe_scratch_bytes(s.dim, s.inter, s.topk, max_rows, coopmat());
+  }
+
   Layer make_layer(const Shape& s, uint32_t seed) {
     Layer l;
     l.cfg.dim = s.dim;
@@ -117,6 +129,7 @@ class GroupedGemmTest : public GpuOpTest {
     m.topk = s.topk;
     m.swiglu_limit = s.swiglu_limit;
     m.path = path;
+    m.coopmat = coopmat();
     return m;
   }
 
@@ -127,13 +140,15 @@ class GroupedGemmTest : public GpuOpTest {
     vk::Buffer xb = upload(x, "x");
     vk::Buffer route = upload(route_words(s, routes), "route");
     vk::Buffer out = zeros(uint64_t(s.max_rows * s.dim) * 4, "out");
-    vk::Buffer scratch = zeros(gpu::moe_scratch_bytes(s.dim, s.inter, s.topk, s.max_rows), "scratch");
+    vk::Buffer scratch = zeros(scratch_bytes(s, s.max_rows), "scratch");
     std::vector<vk::Dispatch> d;
     gpu::encode_moe(ctx(), moe_args(s, l, st, xb, route, out, scratch, path), d);
-    const size_t grouped = size_t(std::count_if(d.begin(), d.end(), [](const vk::Dispatch& v) {
-      return v.label.find(" grouped") != std::string::npos;
-    }));
-    EXPECT_EQ(grouped, path == gpu::MoePath::Grouped ? 4u : 0u) << "the path asked for runs";
+    const auto count = [&](const char* part) {
+      return size_t(std::count_if(d.begin(), d.end(), [&](const vk::Dispatch& v) { return v.label.find(part) != std::string::npos; }));
+    };
+    EXPECT_EQ(count(" grouped"), path == gpu::MoePath::Grouped ? 4u : 0u) << "the path asked for runs";
+    const bool on_coopmat = path == gpu::MoePath::Grouped && coopmat() && s.routed == WeightFormat::FP4;
+    EXPECT_EQ(count(" coopmat"), on_coopmat ? 2u : 0u) << "routed MXFP4 stacks on cooperative matrices";
     vk::Recording rec(device(), std::move(d));
     std::vector<std::vector<float>> outs;
     for (int i = 0; i < runs; ++i) {
@@ -202,7 +217,7 @@ class GroupedGemmTest : public GpuOpTest {
   }
 };
 
-TEST_F(GroupedGemmTest, RaggedRowCountsFp4) {
+TEST_P(GroupedGemmTest, RaggedRowCountsFp4) {
   Shape s;  // 16 experts, top-4: 1 row leaves most experts empty, 100 rows give ~25 pairs each
   const Layer l = make_layer(s, 1);
   const std::vector<float> x = random_bf16(size_t(s.max_rows * s.dim), 2);
@@ -214,13 +229,13 @@ TEST_F(GroupedGemmTest, RaggedRowCountsFp4) {
   }
 }
 
-TEST_F(GroupedGemmTest, MatchesTheGemvPathFp4) {
+TEST_P(GroupedGemmTest, MatchesTheGemvPathFp4) {
   Shape s;
   s.n_rows = 70;
   check(s, 11);
 }
 
-TEST_F(GroupedGemmTest, Fp8StacksOfBaseCheckpoints) {
+TEST_P(GroupedGemmTest, Fp8StacksOfBaseCheckpoints) {
   Shape s;  // dim, inter not multiples of 128: short FP8 scale blocks and act-quant blocks
   s.routed = WeightFormat::FP8;
   s.dim = 160;
@@ -231,7 +246,7 @@ TEST_F(GroupedGemmTest, Fp8StacksOfBaseCheckpoints) {
   check(s, 21);
 }
 
-TEST_F(GroupedGemmTest, AllExpertsSelected) {
+TEST_P(GroupedGemmTest, AllExpertsSelected) {
   Shape s;  // every expert gets every row: 70 pairs each, three tiles (32, 32, 6)
   s.experts = 4;
   s.topk = 4;
@@ -240,14 +255,14 @@ TEST_F(GroupedGemmTest, AllExpertsSelected) {
   check(s, 31);
 }
 
-TEST_F(GroupedGemmTest, OneExpertTakesEveryRow) {
+TEST_P(GroupedGemmTest, OneExpertTakesEveryRow) {
   Shape s;  // expert 5 in slot 0 of all 100 rows: four tiles of it, the other slots spread thinly
   s.experts = 64;
   s.topk = 2;
   check(s, 41, 5);
 }
 
-TEST_F(GroupedGemmTest, SwigluClampsAreHit) {
+TEST_P(GroupedGemmTest, SwigluClampsAreHit) {
   Shape s;
   s.swiglu_limit = 0.5f;
   s.max_rows = 40;
@@ -263,7 +278,7 @@ TEST_F(GroupedGemmTest, SwigluClampsAreHit) {
                "grouped vs oracle");
 }
 
-TEST_F(GroupedGemmTest, E8m0ScalesAtTheExtremes) {
+TEST_P(GroupedGemmTest, E8m0ScalesAtTheExtremes) {
   // As moe_test's case: w1/w3 scales 2^-127..2^-121 (fp32 denormal weights: the kernel scales
   // raw-code chunk dots with an exact ldexp), inputs near 2^100, w2 scales up to 2^119.
   Shape s;
@@ -280,7 +295,7 @@ TEST_F(GroupedGemmTest, E8m0ScalesAtTheExtremes) {
                "grouped vs oracle");
 }
 
-TEST_F(GroupedGemmTest, RunsAreBitIdentical) {
+TEST_P(GroupedGemmTest, RunsAreBitIdentical) {
   // 100 rows on 2 experts: 100 pairs each land in nondeterministic order (atomic scatter over 4
   // workgroups); every output must still be the same bits on every submission.
   Shape s;
@@ -295,7 +310,7 @@ TEST_F(GroupedGemmTest, RunsAreBitIdentical) {
   expect_close(s, outs[0], oracle(s, l, x, routes), "grouped vs oracle");
 }
 
-TEST_F(GroupedGemmTest, HashLayerRouteFromTheGate) {
+TEST_P(GroupedGemmTest, HashLayerRouteFromTheGate) {
   // The real hash gate writes the route (tid2eid order) in the same recording as the grouped path.
   Shape s;
   s.experts = 8;
@@ -318,7 +333,7 @@ TEST_F(GroupedGemmTest, HashLayerRouteFromTheGate) {
   vk::Buffer tid2eid = upload(table, "tid2eid");
   vk::Buffer route = zeros(gpu::route_bytes(s.topk, s.max_rows), "route");
   vk::Buffer out = zeros(uint64_t(s.max_rows * s.dim) * 4, "out");
-  vk::Buffer scratch = zeros(gpu::moe_scratch_bytes(s.dim, s.inter, s.topk, s.max_rows), "scratch");
+  vk::Buffer scratch = zeros(scratch_bytes(s, s.max_rows), "scratch");
   gpu::GateArgs g;
   g.gate = &gate.device;
   g.tid2eid = tid2eid.range();
@@ -349,7 +364,7 @@ TEST_F(GroupedGemmTest, HashLayerRouteFromTheGate) {
   expect_close(s, download<float>(out, size_t(s.max_rows * s.dim)), oracle(s, l, x, routes), "grouped vs oracle");
 }
 
-TEST_F(GroupedGemmTest, AutoPathFollowsTheRowThreshold) {
+TEST_P(GroupedGemmTest, AutoPathFollowsTheRowThreshold) {
   // Decode-sized recordings keep the GEMV (no sort dispatches), prefill-sized ones sort.
   Shape s;
   const Layer l = make_layer(s, 91);
@@ -357,7 +372,7 @@ TEST_F(GroupedGemmTest, AutoPathFollowsTheRowThreshold) {
   const auto labels = [&](uint32_t max_rows) {
     Shape t = s;
     t.max_rows = max_rows;
-    vk::Buffer scratch = zeros(gpu::moe_scratch_bytes(t.dim, t.inter, t.topk, max_rows), "scratch");
+    vk::Buffer scratch = zeros(scratch_bytes(t, max_rows), "scratch");
     StepBuffers st;
     st.step = zeros(16, "step");
     std::vector<vk::Dispatch> d;
@@ -369,6 +384,39 @@ TEST_F(GroupedGemmTest, AutoPathFollowsTheRowThreshold) {
   EXPECT_EQ(labels(gpu::kGroupedGemmMinRows - 1), 0u);
   EXPECT_EQ(labels(gpu::kGroupedGemmMinRows), 3u);
 }
+
+TEST_P(GroupedGemmTest, WeightScalesSpreadWiderThanFp16) {
+  // Scales 2^-27..2^13 in every tile: more than the 26 binades the coopmat kernel folds into fp16
+  // weights, so its tiles take the slow path (per-stage partials scaled per element); the scalar
+  // kernel scales every chunk anyway.
+  Shape s;
+  s.up_scales = {100, 140};
+  s.down_scales = {95, 135};
+  s.swiglu_limit = 0.f;
+  s.max_rows = 72;
+  s.n_rows = 70;
+  check(s, 101);
+}
+
+TEST_P(GroupedGemmTest, WideActivationRows) {
+  // Each row's first 128-block is 2^-40 of the rest: block exponents 40 binades apart, wider than
+  // one fp16 exponent per row holds (gemm_coopmat_quant.comp's "wide" rows), so the coopmat gate/up
+  // takes the slow path with per-(row, block) exponents.
+  Shape s;
+  s.dim = 256;
+  s.max_rows = 72;
+  s.n_rows = 70;
+  const Layer l = make_layer(s, 111);
+  std::vector<float> x = random_bf16(size_t(s.max_rows * s.dim), 112);
+  for (uint32_t row = 0; row < s.max_rows; ++row)
+    for (int64_t i = 0; i < 128; ++i) x[size_t(row * s.dim + i)] = std::ldexp(x[size_t(row * s.dim + i)], -40);
+  const Routes routes = random_routes(s, 113);
+  expect_close(s, run_experts(s, l, x, routes, gpu::MoePath::Grouped)[0], oracle(s, l, x, routes),
+               "grouped vs oracle");
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, GroupedGemmTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Coopmat" : "Scalar"; });
 
 }  // namespace
 }  // namespace dsv4::test

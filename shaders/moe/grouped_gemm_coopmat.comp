@@ -1,0 +1,275 @@
+// Grouped MXFP4 expert GEMM for prefill on cooperative matrices (NV; the build derives the KHR form,
+// _khr): the routed experts of grouped_gemm.comp (same tile table, pairs, outputs and modes) with
+// fp16 16x16x16 -> fp32 tensor-core tiles instead of scalar fp32 dots. Oracle graph::expert_forward.
+//
+// Operands: A = the pairs' act-quantised input rows as exact fp16 (gemm_coopmat_quant.comp: q *
+// 2^(e_b - E) per row, or q in a "wide" row whose block exponents span > 22 binades, with the
+// per-(row, 128-block) exponent f of x = value * 2^f); B = the expert's weight rows, each 32-code
+// scale block decoded to fp16 e2m1 * 2^j by integer arithmetic (exact: a normal fp16 for
+// -13 <= j <= 13). Products of exact fp16 values are exact in fp32, so the tensor cores' sums
+// differ from the oracle's only in accumulation order.
+//
+// Fast path (every realistic tile): the weight scales of the workgroup's rows span <= 26 binades
+// and no input row is wide. Then j = scale - max scale + 13 folds each block's scale into the
+// weights, the K loop accumulates with no scaling, and the output applies 2^(E + max - 140) per
+// row. Slow path (any other tile, exact too): weights decode unscaled (j = 0) and each 32-K
+// stage's partial tile goes through shared memory once, scaled per element by 2^(scale - 127 + f)
+// (as the oracle scales each 32-column chunk dot), into accumulators in absolute units.
+//
+// Workgroup: 256 threads = 8 subgroups of 32 (the host requires subgroups of 32): a tile of up to
+// BM = 64 pairs of one expert (sort_scan's TILE_M) x 128 staged weight rows (MODE 0: 64 rows of
+// w1 then the same 64 of w3; MODE 1: 128 rows of w2), K staged 32 at a time (one scale block),
+// double-buffered through registers with one barrier per stage. Subgroup s owns pairs
+// 32 (s % 2) + [0, 32) x staged rows 32 (s / 2) + [0, 32): 2 x 2 accumulator tiles.
+//   MODE 0 (gate/up): h = bf16(weight * silu(min(g, L)) * clamp(u, -L, L)), g, u bf16 linears.
+//   MODE 1 (down):    out = bf16(linear).
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+
+layout(local_size_x = 256) in;
+layout(constant_id = 1) const uint MODE = 0;
+
+#define DSV4_STEP_BINDING 0
+#include "step.glsl"
+#include "quant.glsl"
+#include "coopmat.glsl"
+
+layout(std430, binding = 1) readonly buffer Route { uint route[]; };
+layout(std430, binding = 2) readonly buffer Tiles { uvec4 tiles[]; };
+layout(std430, binding = 3) readonly buffer Pairs { uint pairs[]; };
+layout(std430, binding = 4) readonly buffer A4 { uvec4 a4[]; };           // fp16 [V, KP]
+layout(std430, binding = 5) readonly buffer RowInfo { ivec2 row_info[]; };  // (E, wide) [V]
+layout(std430, binding = 6) readonly buffer BlockExp { int block_exp[]; };  // [V, nb]
+layout(std430, binding = 7) readonly buffer WaData { uvec2 wa[]; };
+layout(std430, binding = 8) readonly buffer WaScale { uint wa_scale[]; };
+layout(std430, binding = 9) readonly buffer WbData { uvec2 wb[]; };
+layout(std430, binding = 10) readonly buffer WbScale { uint wb_scale[]; };
+layout(std430, binding = 11) writeonly buffer Out { float outv[]; };
+
+layout(push_constant) uniform Params {
+  uint rows, cols;     // of one matrix [rows, cols]; cols % 32 == 0
+  uint KP;             // fp16 per A row (cols rounded up to 32)
+  uint nb;             // 128-blocks per A row
+  uint topk;           // route layout: per row k ids then k weights
+  uint data_stride8;   // one matrix's bytes / 8
+  uint scale_stride;   // one matrix's scale bytes
+  float swiglu_limit;
+  uint in_per_row;     // A rows per step row (1: x; k+1: h)
+} p;
+
+const uint BM = 64u, BN = 128u, BK = 32u;
+const uint ST = BK / 8u + 1u;      // staged row stride in uvec4 (8 fp16 each, + 8 of padding)
+const uint A_TILE = BM * ST, B_TILE = BN * ST;
+const uint B0 = 2u * A_TILE;       // Bs starts after both A buffers
+const uint CS = BN / 4u + 1u;      // epilogue row stride in uvec4 (128 fp32 + 4 of padding)
+const uint SMEM = max(B0 + 2u * B_TILE, BM * CS);
+shared uvec4 smem[SMEM];
+shared uint in_row[BM], out_row[BM];
+shared float pair_weight[BM];
+shared int out_exp[BM];
+shared uint smax, smin, any_wide;
+
+// Staged weight row `n` (of BN) -> (operand B?, matrix row).
+bool staged_is_b(uint n) { return MODE == 0u && n >= BN / 2u; }
+uint staged_row(uint n0, uint n) { return min(n0 + (MODE == 0u ? n % (BN / 2u) : n), p.rows - 1u); }
+
+uint scale_byte(bool b, uint expert, uint row, uint blk) {
+  const uint si = expert * p.scale_stride + row * (p.cols / 32u) + blk;
+  return byte_in_word(b ? wb_scale[si >> 2] : wa_scale[si >> 2], si);
+}
+
+// Two e2m1 codes (lanes 0 and 16 of x) -> two fp16 e2m1 * 2^j, given adj = 0x400 + ((j + 13) << 10).
+// Magnitude m >= 2 (exponent e >= 1): m << 9 puts e in the fp16 exponent field and the mantissa bit
+// on top, and adj biases e to e + 14 + j. m == 1 (0.5) lands 0x200 high and is corrected; m == 0
+// stays zero. Lanes never carry: the exponents stay in [1, 30].
+uint e2m1x2_half_bits(uint x, uint adj) {
+  const uint m = x & 0x00070007u;
+  const uint nz = ((m + 0x00070007u) >> 3) & 0x00010001u;   // m >= 1
+  const uint ge2 = ((m + 0x00060006u) >> 3) & 0x00010001u;  // m >= 2
+  return ((m << 9) + nz * adj - (nz - ge2) * 0x200u) | ((x & 0x00080008u) << 12);
+}
+
+// 16 codes (8 bytes, low nibble first) -> 16 fp16 as two uvec4.
+void decode16(uvec2 w, uint adj, out uvec4 lo, out uvec4 hi) {
+  uint r[8];
+  [[unroll]] for (uint i = 0u; i < 8u; ++i) {
+    const uint byte = ((i < 4u ? w.x : w.y) >> (8u * (i % 4u))) & 0xffu;
+    r[i] = e2m1x2_half_bits((byte & 0x0fu) | ((byte & 0xf0u) << 12), adj);
+  }
+  lo = uvec4(r[0], r[1], r[2], r[3]);
+  hi = uvec4(r[4], r[5], r[6], r[7]);
+}
+
+// The decode's adj for a block of scale byte s: j = s - smax + 13 on the fast path, 0 on the slow.
+uint weight_adj(uint s, bool fast, int smax_i) { return 0x400u + (uint((fast ? int(s) - smax_i + 13 : 0) + 13) << 10); }
+
+// v * 2^e for any int e whose result is a normal fp32 (two steps: 2^e itself may not be).
+float ldexp_wide(float v, int e) { return ldexp(ldexp(v, e / 2), e - e / 2); }
+
+void main() {
+  const uint t = gl_LocalInvocationID.x;
+  const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
+  const uvec4 tile = tiles[gl_WorkGroupID.x];
+  const uint expert = tile.x, first = tile.y, count = tile.z;
+  const uint n0 = gl_WorkGroupID.y * (MODE == 0u ? BN / 2u : BN);
+  const uint k1 = p.topk + 1u;
+  const uint cols_u2 = p.cols / 16u;  // uvec2 (16 codes) per weight row
+  const uint mbase = expert * p.data_stride8;
+
+  if (t == 0u) {
+    smax = 0u;
+    smin = 255u;
+    any_wide = 0u;
+  }
+  barrier();
+  if (t < BM) {
+    uint row = 0u, slot = 0u, wide = 0u;
+    float weight = 0.0;
+    const uint pr = pairs[first + min(t, count - 1u)];  // rows past count repeat the last pair
+    row = pr / p.topk;
+    slot = pr % p.topk;
+    weight = uintBitsToFloat(route[row * 2u * p.topk + p.topk + slot]);
+    const uint v = p.in_per_row == 1u ? row : row * k1 + slot;
+    in_row[t] = v;
+    out_row[t] = row * k1 + slot;
+    pair_weight[t] = weight;
+    const ivec2 info = row_info[v];
+    out_exp[t] = info.x;
+    if (t < count && info.y != 0) atomicOr(any_wide, 1u);
+  }
+  // The tile's weight-scale range, over every staged row and block.
+  {
+    const uint nbk = p.cols / 32u;
+    uint lmax = 0u, lmin = 255u;
+    for (uint i = t; i < BN * nbk; i += 256u) {
+      const uint n = i / nbk;
+      const uint s = scale_byte(staged_is_b(n), expert, staged_row(n0, n), i % nbk);
+      lmax = max(lmax, s);
+      lmin = min(lmin, s);
+    }
+    atomicMax(smax, lmax);
+    atomicMin(smin, lmin);
+  }
+  barrier();
+  const bool fast = any_wide == 0u && smax - smin <= 26u;
+  const int smax_i = int(smax);
+
+  // Loader roles. A: pair row la, uvec4 lc of the stage's 4. B: staged row lb, 16 codes at half lh.
+  const uint la = t / 4u, lc = t % 4u;
+  const uint a_row = in_row[la] * (p.KP / 8u);
+  const uint lb = t / 2u, lh = t % 2u;
+  const bool lb_b = staged_is_b(lb);
+  const uint w_row = staged_row(n0, lb);
+  const uint w_off = mbase + w_row * cols_u2 + lh;
+  uvec4 ra;
+  uvec2 rw;
+  uint rs;
+
+  CM_ACC acc[4], tmp[4];
+  [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+    acc[i] = CM_ACC(0.0);
+    tmp[i] = CM_ACC(0.0);
+  }
+  const uint wm = (sg % 2u) * 32u, wn = (sg / 2u) * 32u;
+  const uint nst = p.cols / BK;
+
+  // Stage 0 into buffer 0.
+  ra = a4[a_row + lc];
+  rw = lb_b ? wb[w_off] : wa[w_off];
+  rs = scale_byte(lb_b, expert, w_row, 0u);
+  {
+    uvec4 lo, hi;
+    decode16(rw, weight_adj(rs, fast, smax_i), lo, hi);
+    smem[la * ST + lc] = ra;
+    smem[B0 + lb * ST + 2u * lh] = lo;
+    smem[B0 + lb * ST + 2u * lh + 1u] = hi;
+  }
+  barrier();
+
+  for (uint st = 0u; st < nst; ++st) {
+    const uint cur = st & 1u;
+    const uint a_cur = cur * A_TILE, b_cur = B0 + cur * B_TILE;
+    const uint a_nxt = (1u - cur) * A_TILE, b_nxt = B0 + (1u - cur) * B_TILE;
+    const bool more = st + 1u < nst;
+    if (more) {  // next stage's global loads, in flight during this stage's multiplies
+      ra = a4[a_row + (st + 1u) * (BK / 8u) + lc];
+      rw = lb_b ? wb[w_off + (st + 1u) * 2u] : wa[w_off + (st + 1u) * 2u];
+      rs = scale_byte(lb_b, expert, w_row, st + 1u);
+    }
+    [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
+      CM_A a[2];
+      CM_B b[2];
+      [[unroll]] for (uint i = 0u; i < 2u; ++i) coopMatLoadNV(a[i], smem, a_cur + (wm + 16u * i) * ST + kk, ST, false);
+      // Staged rows are weight rows [n][k]: a column-major K x N operand.
+      [[unroll]] for (uint j = 0u; j < 2u; ++j) coopMatLoadNV(b[j], smem, b_cur + (wn + 16u * j) * ST + kk, ST, true);
+      [[unroll]] for (uint i = 0u; i < 2u; ++i) {
+        [[unroll]] for (uint j = 0u; j < 2u; ++j) tmp[2u * i + j] = coopMatMulAddNV(a[i], b[j], tmp[2u * i + j]);
+      }
+    }
+    if (more) {
+      uvec4 lo, hi;
+      decode16(rw, weight_adj(rs, fast, smax_i), lo, hi);
+      smem[a_nxt + la * ST + lc] = ra;
+      smem[b_nxt + lb * ST + 2u * lh] = lo;
+      smem[b_nxt + lb * ST + 2u * lh + 1u] = hi;
+    }
+    barrier();
+    if (!fast) {  // this stage's partial tiles, scaled per element, through this subgroup's 1 KiB of b_cur
+      const uint base = b_cur + sg * 64u;
+      const uint kb = st / 4u;
+      [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+        coopMatStoreNV(tmp[i], smem, base, 4u, false);
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        for (uint e = lane; e < 256u; e += 32u) {
+          const uint m = wm + 16u * (i / 2u) + e / 16u, n = wn + 16u * (i % 2u) + e % 16u;
+          const int f = block_exp[in_row[m] * p.nb + kb];
+          const int s = int(scale_byte(staged_is_b(n), expert, staged_row(n0, n), st)) - 127;
+          smem[base + e / 4u][e % 4u] = floatBitsToUint(ldexp_wide(uintBitsToFloat(smem[base + e / 4u][e % 4u]), s + f));
+        }
+        subgroupMemoryBarrierShared();
+        subgroupBarrier();
+        coopMatLoadNV(tmp[i], smem, base, 4u, false);
+        acc[i] = acc[i] + tmp[i];
+        tmp[i] = CM_ACC(0.0);
+        subgroupBarrier();
+      }
+      barrier();  // b_cur is next written in the next stage
+    }
+  }
+
+  // Epilogue: the accumulators in shared memory as fp32 [BM][CS * 4] (the stage buffers are done).
+  [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+    const uint off = (wm + 16u * (i / 2u)) * CS + (wn + 16u * (i % 2u)) / 4u;
+    if (fast) coopMatStoreNV(tmp[i], smem, off, CS, false);
+    else coopMatStoreNV(acc[i], smem, off, CS, false);
+  }
+  barrier();
+  const uint n_out = MODE == 0u ? BN / 2u : BN;
+  for (uint idx = t; idx < BM * n_out; idx += 256u) {
+    const uint m = idx / n_out, n = idx % n_out;
+    if (m >= count || n0 + n >= p.rows) continue;
+    // fast: x = a * 2^E, w = b * 2^(smax - 127 - 13); slow: already absolute.
+    const int ex = fast ? out_exp[m] + smax_i - 140 : 0;
+    const float first_v = ldexp_wide(uintBitsToFloat(smem[m * CS + n / 4u][n % 4u]), ex);
+    float v;
+    if (MODE == 0u) {
+      const uint nu = n + BN / 2u;
+      float g = round_bf16(first_v);
+      float u = round_bf16(ldexp_wide(uintBitsToFloat(smem[m * CS + nu / 4u][nu % 4u]), ex));
+      if (p.swiglu_limit > 0.0) {
+        u = clamp(u, -p.swiglu_limit, p.swiglu_limit);
+        g = min(g, p.swiglu_limit);
+      }
+      v = pair_weight[m] * ((g / (1.0 + exp(-g))) * u);  // grouped_gemm.comp's order
+    } else {
+      v = first_v;
+    }
+    outv[out_row[m] * p.rows + n0 + n] = round_bf16(v);
+  }
+}
