@@ -75,7 +75,7 @@ struct GroupedPush {
 };
 
 struct CoopPush {
-  uint32_t rows, cols, kp, nb, topk, data_stride8, scale_stride;
+  uint32_t rows, cols, kp, nb, topk, shared_expert, data_stride8, scale_stride;
   float swiglu_limit;
   uint32_t in_per_row;
 };
@@ -287,19 +287,23 @@ void encode_grouped(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint
   out.push_back(std::move(d));
 }
 
-// One routed MXFP4 grouped GEMM on cooperative matrices (shaders/moe/grouped_gemm_coopmat.comp),
-// dispatched indirectly like encode_grouped's; `in` the exact fp16 activations of its input.
+// One grouped GEMM on cooperative matrices (shaders/moe/grouped_gemm_coopmat.comp), dispatched like
+// encode_grouped's (routed: indirectly, by the scan's tile count; shared: directly); `in` holds the
+// exact fp16 activations of its input.
 void encode_grouped_coopmat(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint32_t mode,
-                            const DeviceMatrix& wa, const DeviceMatrix& wb, const CoopmatActLayout& in_layout,
-                            const CoopmatActs& in, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
+                            const DeviceMatrix& wa, const DeviceMatrix& wb, bool shared,
+                            const CoopmatActLayout& in_layout, const CoopmatActs& in, vk::BufferRange dst,
+                            std::vector<vk::Dispatch>& out) {
   const vk::Kernel& k = ctx.kernels.get(coopmat_kernel(ctx.device, linear_coopmat_api(ctx.device),
-                                                      "moe/grouped_gemm_coopmat", 12, sizeof(CoopPush), {{1, mode}}));
+                                                      "moe/grouped_gemm_coopmat", 12, sizeof(CoopPush),
+                                                      {{0, format_code(wa)}, {1, mode}}));
   CoopPush p{};
   p.rows = uint32_t(wa.rows);
   p.cols = uint32_t(wa.cols);
   p.kp = uint32_t(in_layout.kp);
   p.nb = uint32_t(in_layout.blocks);
   p.topk = uint32_t(a.topk);
+  p.shared_expert = shared ? 1u : 0u;
   p.data_stride8 = uint32_t(wa.data_stride() / 8);
   p.scale_stride = uint32_t(wa.scale_stride());
   p.swiglu_limit = a.swiglu_limit;
@@ -307,8 +311,8 @@ void encode_grouped_coopmat(Context& ctx, const MoeArgs& a, const ScratchLayout&
   vk::Dispatch d{&k,
                  {{a.step, vk::Access::Read},
                   {a.route, vk::Access::Read},
-                  {s.tiles, vk::Access::Read},
-                  {s.pairs, vk::Access::Read},
+                  {shared ? a.route : s.tiles, vk::Access::Read},
+                  {shared ? a.route : s.pairs, vk::Access::Read},
                   {in.act, vk::Access::Read},
                   {in.info, vk::Access::Read},
                   {in.exps, vk::Access::Read},
@@ -318,11 +322,12 @@ void encode_grouped_coopmat(Context& ctx, const MoeArgs& a, const ScratchLayout&
                   {wb.scale, vk::Access::Read},
                   {dst, vk::Access::Write}},
                  vk::push_words(p),
-                 {groups_for(uint64_t(a.max_rows) * uint64_t(a.topk), kCoopTileM),
+                 {groups_for(uint64_t(a.max_rows), kCoopTileM),
                   groups_for(uint64_t(wa.rows), mode == 0 ? kCoopUpRows : kCoopDownRows), 1},
                  std::nullopt,
-                 std::string(mode == 0 ? "moe gate_up" : "moe down") + " routed grouped coopmat"};
-  d.indirect = vk::BufferRange{s.args.buffer, s.args.offset + (mode == 0 ? 0u : 16u), 12};
+                 std::string(mode == 0 ? "moe gate_up" : "moe down") + (shared ? " shared" : " routed") +
+                     " grouped coopmat"};
+  if (!shared) d.indirect = vk::BufferRange{s.args.buffer, s.args.offset + (mode == 0 ? 0u : 16u), 12};
   out.push_back(std::move(d));
 }
 
@@ -396,19 +401,17 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
   const ScratchLayout s = scratch_layout(a);
   const uint32_t k1 = uint32_t(a.topk + 1);
   const bool grouped = a.path == MoePath::Grouped || (a.path == MoePath::Auto && a.max_rows >= kGroupedGemmMinRows);
-  if (grouped && a.coopmat && a.w1->format == WeightFormat::FP4) {
+  if (grouped && a.coopmat) {
     require(a.w1->count <= kMaxSortExperts, "the grouped path takes at most 1024 routed experts");
     require(moe_coopmat(ctx), "MoeArgs::coopmat on a device without moe_coopmat()");
-    // The shared expert reads the fp32 act-quantised rows, the routed GEMMs their exact fp16 form.
-    encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
+    // Act-quantised inputs as exact fp16 (the K loops need no per-block activation scaling).
     encode_coopmat_act_quant(ctx, a.step, a.x, s.xh_layout, s.xh, 1, uint32_t(a.dim), "moe x fp16", out);
     encode_sort(ctx, a, s, kCoopTileM, kCoopUpRows, kCoopDownRows, out);
-    encode_grouped(ctx, a, s, 0, *a.s1, *a.s3, true, s.xq, s.h, out);
-    encode_grouped_coopmat(ctx, a, s, 0, *a.w1, *a.w3, s.xh_layout, s.xh, s.h, out);
-    encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
+    encode_grouped_coopmat(ctx, a, s, 0, *a.s1, *a.s3, true, s.xh_layout, s.xh, s.h, out);  // overlaps the scatter
+    encode_grouped_coopmat(ctx, a, s, 0, *a.w1, *a.w3, false, s.xh_layout, s.xh, s.h, out);
     encode_coopmat_act_quant(ctx, a.step, s.h, s.hh_layout, s.hh, k1, uint32_t(k1 * a.inter_dim), "moe h fp16", out);
-    encode_grouped(ctx, a, s, 1, *a.s2, *a.s2, true, s.hq, s.part, out);
-    encode_grouped_coopmat(ctx, a, s, 1, *a.w2, *a.w2, s.hh_layout, s.hh, s.part, out);
+    encode_grouped_coopmat(ctx, a, s, 1, *a.s2, *a.s2, true, s.hh_layout, s.hh, s.part, out);
+    encode_grouped_coopmat(ctx, a, s, 1, *a.w2, *a.w2, false, s.hh_layout, s.hh, s.part, out);
   } else if (grouped) {
     require(a.w1->count <= kMaxSortExperts, "the grouped path takes at most 1024 routed experts");
     encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);

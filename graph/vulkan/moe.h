@@ -64,9 +64,9 @@ struct MoeArgs {
   // false: no combine dispatch; `out` is not written and the expert outputs (moe_parts) are left
   // for the consumer to combine (hc_post with HcPostArgs::parts).
   bool combine = true;
-  // Grouped path: MXFP4 routed stacks run on cooperative matrices (grouped_gemm_coopmat.comp, fed
-  // by exact fp16 activations) instead of the scalar grouped GEMM. Needs moe_coopmat(ctx) and a
-  // scratch sized with coopmat = true; FP8 stacks and the shared expert stay scalar.
+  // Grouped path: the expert GEMMs (routed and shared, MXFP4 or FP8) run on cooperative matrices
+  // (grouped_gemm_coopmat.comp, fed by exact fp16 activations) instead of the scalar grouped GEMM.
+  // Needs moe_coopmat(ctx) and a scratch sized with coopmat = true.
   bool coopmat = false;
   // Decode path: the expert GEMVs act-quantise their input rows while staging them (no act_quant
   // dispatches; same bits) where a row fits the device's shared memory.

@@ -63,16 +63,6 @@ shared uint any_wide;
 shared int ws_field_max;
 
 
-// Four e4m3 codes -> two words of fp16 pairs, each e4m3 value * 2^-8 (exact: see linear_common).
-uvec2 e4m3x4_half_bits(uint wd) {
-  const uint lo = (wd & 0xffu) | ((wd & 0xff00u) << 8);
-  const uint hi = ((wd >> 16) & 0xffu) | ((wd >> 8) & 0xff0000u);
-  return uvec2(((lo & 0x007f007fu) << 7) | ((lo & 0x00800080u) << 8), ((hi & 0x007f007fu) << 7) | ((hi & 0x00800080u) << 8));
-}
-
-// v * 2^e for any int e whose result is a normal fp32 (two steps: 2^e itself may not be).
-float ldexp_wide(float v, int e) { return ldexp(ldexp(v, e / 2), e - e / 2); }
-
 void main() {
   const uint t = gl_LocalInvocationID.x;
   const uint g = gl_WorkGroupID.y;

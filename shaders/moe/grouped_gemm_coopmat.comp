@@ -1,20 +1,24 @@
-// Grouped MXFP4 expert GEMM for prefill on cooperative matrices (NV; the build derives the KHR form,
-// _khr): the routed experts of grouped_gemm.comp (same tile table, pairs, outputs and modes) with
-// fp16 16x16x16 -> fp32 tensor-core tiles instead of scalar fp32 dots. Oracle graph::expert_forward.
+// Grouped expert GEMM for prefill on cooperative matrices (NV; the build derives the KHR form, _khr):
+// grouped_gemm.comp's work (same tile table, pairs, outputs and modes, the shared expert with direct
+// dispatch) with fp16 16x16x16 -> fp32 tensor-core tiles instead of scalar fp32 dots. Oracle
+// graph::expert_forward.
 //
 // Operands: A = the pairs' act-quantised input rows as exact fp16 (gemm_coopmat_quant.comp: q *
 // 2^(e_b - E) per row, or q in a "wide" row whose block exponents span > 22 binades, with the
-// per-(row, 128-block) exponent f of x = value * 2^f); B = the expert's weight rows, each 32-code
-// scale block decoded to fp16 e2m1 * 2^j by integer arithmetic (exact: a normal fp16 for
-// -13 <= j <= 13). Products of exact fp16 values are exact in fp32, so the tensor cores' sums
-// differ from the oracle's only in accumulation order.
+// per-(row, 128-block) exponent f of x = value * 2^f); B = the expert's weight rows decoded to fp16
+// by integer arithmetic: MXFP4 each 32-code scale block as e2m1 * 2^j (exact: a normal fp16 for
+// -13 <= j <= 13), FP8 e4m3 * 2^-8 (exact). Products of exact fp16 values are exact in fp32, so the
+// tensor cores' sums differ from the oracle's only in accumulation order.
 //
-// Fast path (every realistic tile): the weight scales of the workgroup's rows span <= 26 binades
-// and no input row is wide. Then j = scale - max scale + 13 folds each block's scale into the
-// weights, the K loop accumulates with no scaling, and the output applies 2^(E + max - 140) per
-// row. Slow path (any other tile, exact too): weights decode unscaled (j = 0) and each 32-K
-// stage's partial tile goes through shared memory once, scaled per element by 2^(scale - 127 + f)
-// (as the oracle scales each 32-column chunk dot), into accumulators in absolute units.
+// Fast path (every realistic tile): no input row is wide and, for MXFP4, the weight scales of the
+// workgroup's rows span <= 26 binades. MXFP4: j = scale - max scale + 13 folds each block's scale
+// into the weights, the K loop accumulates with no scaling, and the output applies 2^(E + max -
+// 140) per row. FP8 (one fp32 scale per 128x128 block, uniform over a subgroup's 32 rows): each
+// 128-K block's partial tiles are added times scale * 2^(8 + S), S normalising the tile's largest
+// scale to ~1 so subnormal scales stay exact, and the output applies 2^(E - S). Slow path (any
+// other tile, exact too): MXFP4 weights decode unscaled (j = 0) and each 32-K stage's partial tile
+// goes through shared memory once, scaled per element by its weight scale and 2^f (as the oracle
+// scales each chunk dot), into accumulators in absolute units.
 //
 // Workgroup: 256 threads = 8 subgroups of 32 (the host requires subgroups of 32): a tile of up to
 // BM = 64 pairs of one expert (sort_scan's TILE_M) x 128 staged weight rows (MODE 0: 64 rows of
@@ -32,6 +36,7 @@
 #extension GL_KHR_shader_subgroup_basic : require
 
 layout(local_size_x = 256) in;
+layout(constant_id = 0) const uint FORMAT = 0;  // 0 MXFP4 (packed e2m1 + e8m0 per 32), 1 FP8 (e4m3 + fp32 per 128x128)
 layout(constant_id = 1) const uint MODE = 0;
 
 #define DSV4_STEP_BINDING 0
@@ -46,7 +51,7 @@ layout(std430, binding = 4) readonly buffer A4 { uvec4 a4[]; };           // fp1
 layout(std430, binding = 5) readonly buffer RowInfo { ivec2 row_info[]; };  // (E, wide) [V]
 layout(std430, binding = 6) readonly buffer BlockExp { int block_exp[]; };  // [V, nb]
 layout(std430, binding = 7) readonly buffer WaData { uvec2 wa[]; };
-layout(std430, binding = 8) readonly buffer WaScale { uint wa_scale[]; };
+layout(std430, binding = 8) readonly buffer WaScale { uint wa_scale[]; };  // FP8: fp32 bits
 layout(std430, binding = 9) readonly buffer WbData { uvec2 wb[]; };
 layout(std430, binding = 10) readonly buffer WbScale { uint wb_scale[]; };
 layout(std430, binding = 11) writeonly buffer Out { float outv[]; };
@@ -56,6 +61,7 @@ layout(push_constant) uniform Params {
   uint KP;             // fp16 per A row (cols rounded up to 32)
   uint nb;             // 128-blocks per A row
   uint topk;           // route layout: per row k ids then k weights
+  uint shared_expert;  // 1: expert 0 of the stack, slot topk, no routing weight, direct dispatch
   uint data_stride8;   // one matrix's bytes / 8
   uint scale_stride;   // one matrix's scale bytes
   float swiglu_limit;
@@ -72,7 +78,7 @@ shared uvec4 smem[SMEM];
 shared uint in_row[BM], out_row[BM];
 shared float pair_weight[BM];
 shared int out_exp[BM];
-shared uint smax, smin, any_wide;
+shared uint smax, smin, any_wide;  // FP8: smax is the largest scale exponent field
 
 // Staged weight row `n` (of BN) -> (operand B?, matrix row).
 bool staged_is_b(uint n) { return MODE == 0u && n >= BN / 2u; }
@@ -81,6 +87,18 @@ uint staged_row(uint n0, uint n) { return min(n0 + (MODE == 0u ? n % (BN / 2u) :
 uint scale_byte(bool b, uint expert, uint row, uint blk) {
   const uint si = expert * p.scale_stride + row * (p.cols / 32u) + blk;
   return byte_in_word(b ? wb_scale[si >> 2] : wa_scale[si >> 2], si);
+}
+
+// FP8: the fp32 scale of (row, 128-column block kb), as bits.
+uint scale_bits(bool b, uint expert, uint row, uint kb) {
+  const uint si = expert * (p.scale_stride / 4u) + (row / 128u) * ((p.cols + 127u) / 128u) + kb;
+  return b ? wb_scale[si] : wa_scale[si];
+}
+
+// A thread's half of a staged row at stage st: 16 codes (MXFP4: .xy; FP8: all four words).
+uvec4 load_codes(bool b, uint off, uint st) {
+  if (FORMAT == 0u) return uvec4(b ? wb[off + 2u * st] : wa[off + 2u * st], 0u, 0u);
+  return b ? uvec4(wb[off + 4u * st], wb[off + 4u * st + 1u]) : uvec4(wa[off + 4u * st], wa[off + 4u * st + 1u]);
 }
 
 // Two e2m1 codes (lanes 0 and 16 of x) -> two fp16 e2m1 * 2^j, given adj = 0x400 + ((j + 13) << 10).
@@ -94,8 +112,13 @@ uint e2m1x2_half_bits(uint x, uint adj) {
   return ((m << 9) + nz * adj - (nz - ge2) * 0x200u) | ((x & 0x00080008u) << 12);
 }
 
-// 16 codes (8 bytes, low nibble first) -> 16 fp16 as two uvec4.
-void decode16(uvec2 w, uint adj, out uvec4 lo, out uvec4 hi) {
+// 16 codes -> 16 fp16 as two uvec4 (MXFP4: 8 bytes, low nibble first, with adj; FP8: 16 bytes).
+void decode16(uvec4 w, uint adj, out uvec4 lo, out uvec4 hi) {
+  if (FORMAT == 1u) {
+    lo = uvec4(e4m3x4_half_bits(w.x), e4m3x4_half_bits(w.y));
+    hi = uvec4(e4m3x4_half_bits(w.z), e4m3x4_half_bits(w.w));
+    return;
+  }
   uint r[8];
   [[unroll]] for (uint i = 0u; i < 8u; ++i) {
     const uint byte = ((i < 4u ? w.x : w.y) >> (8u * (i % 4u))) & 0xffu;
@@ -108,17 +131,32 @@ void decode16(uvec2 w, uint adj, out uvec4 lo, out uvec4 hi) {
 // The decode's adj for a block of scale byte s: j = s - smax + 13 on the fast path, 0 on the slow.
 uint weight_adj(uint s, bool fast, int smax_i) { return 0x400u + (uint((fast ? int(s) - smax_i + 13 : 0) + 13) << 10); }
 
-// v * 2^e for any int e whose result is a normal fp32 (two steps: 2^e itself may not be).
-float ldexp_wide(float v, int e) { return ldexp(ldexp(v, e / 2), e - e / 2); }
+// v * s * 2^e for an fp32 scale s given by its bits (exact while the result is a normal fp32, s
+// subnormal included: linear_common.glsl's scale_by).
+float times_scale_pow2(float v, uint sbits, int e) {
+  const uint ex = (sbits >> 23) & 0xffu;
+  if (ex == 0u) return ldexp_wide(v * float(sbits & 0x7fffffu) * ((sbits & 0x80000000u) != 0u ? -1.0 : 1.0), e - 149);
+  return ldexp_wide(v * uintBitsToFloat((sbits & 0x807fffffu) | 0x3f800000u), e + int(ex) - 127);
+}
 
 void main() {
   const uint t = gl_LocalInvocationID.x;
   const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
-  const uvec4 tile = tiles[gl_WorkGroupID.x];
-  const uint expert = tile.x, first = tile.y, count = tile.z;
-  const uint n0 = gl_WorkGroupID.y * (MODE == 0u ? BN / 2u : BN);
+  const bool shared_expert = p.shared_expert != 0u;
   const uint k1 = p.topk + 1u;
-  const uint cols_u2 = p.cols / 16u;  // uvec2 (16 codes) per weight row
+  uint expert = 0u, first = 0u, count = 0u;
+  if (shared_expert) {  // rows [x * BM, x * BM + BM) of the step, slot topk
+    first = gl_WorkGroupID.x * BM;
+    if (first >= step.n_rows) return;  // uniform, before any barrier
+    count = min(BM, step.n_rows - first);
+  } else {
+    const uvec4 tile = tiles[gl_WorkGroupID.x];
+    expert = tile.x;
+    first = tile.y;
+    count = tile.z;
+  }
+  const uint n0 = gl_WorkGroupID.y * (MODE == 0u ? BN / 2u : BN);
+  const uint row_u2 = p.cols / (FORMAT == 0u ? 16u : 8u);  // uvec2 per weight row
   const uint mbase = expert * p.data_stride8;
 
   if (t == 0u) {
@@ -128,12 +166,18 @@ void main() {
   }
   barrier();
   if (t < BM) {
-    uint row = 0u, slot = 0u, wide = 0u;
-    float weight = 0.0;
-    const uint pr = pairs[first + min(t, count - 1u)];  // rows past count repeat the last pair
-    row = pr / p.topk;
-    slot = pr % p.topk;
-    weight = uintBitsToFloat(route[row * 2u * p.topk + p.topk + slot]);
+    const uint i = min(t, count - 1u);  // rows past count repeat the last pair
+    uint row, slot;
+    float weight = 1.0;
+    if (shared_expert) {
+      row = first + i;
+      slot = p.topk;
+    } else {
+      const uint pr = pairs[first + i];
+      row = pr / p.topk;
+      slot = pr % p.topk;
+      weight = uintBitsToFloat(route[row * 2u * p.topk + p.topk + slot]);
+    }
     const uint v = p.in_per_row == 1u ? row : row * k1 + slot;
     in_row[t] = v;
     out_row[t] = row * k1 + slot;
@@ -142,22 +186,32 @@ void main() {
     out_exp[t] = info.x;
     if (t < count && info.y != 0) atomicOr(any_wide, 1u);
   }
-  // The tile's weight-scale range, over every staged row and block.
+  // The tile's weight-scale range: MXFP4 every staged row's blocks, FP8 the (<= 2) row blocks'.
   {
-    const uint nbk = p.cols / 32u;
     uint lmax = 0u, lmin = 255u;
-    for (uint i = t; i < BN * nbk; i += 256u) {
-      const uint n = i / nbk;
-      const uint s = scale_byte(staged_is_b(n), expert, staged_row(n0, n), i % nbk);
-      lmax = max(lmax, s);
-      lmin = min(lmin, s);
+    if (FORMAT == 0u) {
+      const uint nbk = p.cols / 32u;
+      for (uint i = t; i < BN * nbk; i += 256u) {
+        const uint n = i / nbk;
+        const uint s = scale_byte(staged_is_b(n), expert, staged_row(n0, n), i % nbk);
+        lmax = max(lmax, s);
+        lmin = min(lmin, s);
+      }
+    } else {
+      const uint nbk = (p.cols + 127u) / 128u;
+      for (uint i = t; i < 2u * nbk; i += 256u) {
+        const uint n = (i / nbk) * (BN / 2u);  // a row of each half (one 128-row block each)
+        lmax = max(lmax, (scale_bits(staged_is_b(n), expert, staged_row(n0, n), i % nbk) >> 23) & 0xffu);
+      }
     }
     atomicMax(smax, lmax);
     atomicMin(smin, lmin);
   }
   barrier();
-  const bool fast = any_wide == 0u && smax - smin <= 26u;
+  const bool fast = any_wide == 0u && (FORMAT == 1u || smax - smin <= 26u);
   const int smax_i = int(smax);
+  const int S = 127 - smax_i;  // FP8: 2^S brings the tile's largest scale to [1, 2)
+  const bool result_in_tmp = FORMAT == 0u && fast;  // MXFP4 fast: no per-block scaling at all
 
   // Loader roles. A: pair row la, uvec4 lc of the stage's 4. B: staged row lb, 16 codes at half lh.
   const uint la = t / 4u, lc = t % 4u;
@@ -165,10 +219,9 @@ void main() {
   const uint lb = t / 2u, lh = t % 2u;
   const bool lb_b = staged_is_b(lb);
   const uint w_row = staged_row(n0, lb);
-  const uint w_off = mbase + w_row * cols_u2 + lh;
-  uvec4 ra;
-  uvec2 rw;
-  uint rs;
+  const uint w_off = mbase + w_row * row_u2 + lh * (FORMAT == 0u ? 1u : 2u);
+  uvec4 ra, rw;
+  uint rs = 0u;
 
   CM_ACC acc[4], tmp[4];
   [[unroll]] for (uint i = 0u; i < 4u; ++i) {
@@ -180,8 +233,8 @@ void main() {
 
   // Stage 0 into buffer 0.
   ra = a4[a_row + lc];
-  rw = lb_b ? wb[w_off] : wa[w_off];
-  rs = scale_byte(lb_b, expert, w_row, 0u);
+  rw = load_codes(lb_b, w_off, 0u);
+  if (FORMAT == 0u) rs = scale_byte(lb_b, expert, w_row, 0u);
   {
     uvec4 lo, hi;
     decode16(rw, weight_adj(rs, fast, smax_i), lo, hi);
@@ -198,8 +251,8 @@ void main() {
     const bool more = st + 1u < nst;
     if (more) {  // next stage's global loads, in flight during this stage's multiplies
       ra = a4[a_row + (st + 1u) * (BK / 8u) + lc];
-      rw = lb_b ? wb[w_off + (st + 1u) * 2u] : wa[w_off + (st + 1u) * 2u];
-      rs = scale_byte(lb_b, expert, w_row, st + 1u);
+      rw = load_codes(lb_b, w_off, st + 1u);
+      if (FORMAT == 0u) rs = scale_byte(lb_b, expert, w_row, st + 1u);
     }
     [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
       CM_A a[2];
@@ -229,8 +282,14 @@ void main() {
         for (uint e = lane; e < 256u; e += 32u) {
           const uint m = wm + 16u * (i / 2u) + e / 16u, n = wn + 16u * (i % 2u) + e % 16u;
           const int f = block_exp[in_row[m] * p.nb + kb];
-          const int s = int(scale_byte(staged_is_b(n), expert, staged_row(n0, n), st)) - 127;
-          smem[base + e / 4u][e % 4u] = floatBitsToUint(ldexp_wide(uintBitsToFloat(smem[base + e / 4u][e % 4u]), s + f));
+          const float x = uintBitsToFloat(smem[base + e / 4u][e % 4u]);
+          float y;
+          if (FORMAT == 0u) {
+            y = ldexp_wide(x, int(scale_byte(staged_is_b(n), expert, staged_row(n0, n), st)) - 127 + f);
+          } else {
+            y = times_scale_pow2(x, scale_bits(staged_is_b(n), expert, staged_row(n0, n), kb), f + 8);
+          }
+          smem[base + e / 4u][e % 4u] = floatBitsToUint(y);
         }
         subgroupMemoryBarrierShared();
         subgroupBarrier();
@@ -240,13 +299,19 @@ void main() {
         subgroupBarrier();
       }
       barrier();  // b_cur is next written in the next stage
+    } else if (FORMAT == 1u && ((st + 1u) % 4u == 0u || !more)) {  // an FP8 128-K block done
+      const float ws = times_scale_pow2(1.0, scale_bits(staged_is_b(wn), expert, staged_row(n0, wn), st / 4u), 8 + S);
+      [[unroll]] for (uint i = 0u; i < 4u; ++i) {
+        acc[i] = acc[i] + tmp[i] * ws;
+        tmp[i] = CM_ACC(0.0);
+      }
     }
   }
 
   // Epilogue: the accumulators in shared memory as fp32 [BM][CS * 4] (the stage buffers are done).
   [[unroll]] for (uint i = 0u; i < 4u; ++i) {
     const uint off = (wm + 16u * (i / 2u)) * CS + (wn + 16u * (i % 2u)) / 4u;
-    if (fast) coopMatStoreNV(tmp[i], smem, off, CS, false);
+    if (result_in_tmp) coopMatStoreNV(tmp[i], smem, off, CS, false);
     else coopMatStoreNV(acc[i], smem, off, CS, false);
   }
   barrier();
@@ -254,8 +319,8 @@ void main() {
   for (uint idx = t; idx < BM * n_out; idx += 256u) {
     const uint m = idx / n_out, n = idx % n_out;
     if (m >= count || n0 + n >= p.rows) continue;
-    // fast: x = a * 2^E, w = b * 2^(smax - 127 - 13); slow: already absolute.
-    const int ex = fast ? out_exp[m] + smax_i - 140 : 0;
+    // Fast MXFP4: x = a * 2^E, w = b * 2^(smax - 140); fast FP8: acc in units of 2^(E - S); slow: absolute.
+    const int ex = !fast ? 0 : FORMAT == 0u ? out_exp[m] + smax_i - 140 : out_exp[m] - S;
     const float first_v = ldexp_wide(uintBitsToFloat(smem[m * CS + n / 4u][n % 4u]), ex);
     float v;
     if (MODE == 0u) {
@@ -266,7 +331,8 @@ void main() {
         u = clamp(u, -p.swiglu_limit, p.swiglu_limit);
         g = min(g, p.swiglu_limit);
       }
-      v = pair_weight[m] * ((g / (1.0 + exp(-g))) * u);  // grouped_gemm.comp's order
+      v = (g / (1.0 + exp(-g))) * u;  // grouped_gemm.comp's order
+      if (!shared_expert) v = pair_weight[m] * v;
     } else {
       v = first_v;
     }

@@ -2,9 +2,9 @@
 // grouped_gemm.comp) against the CPU oracle graph::moe_forward, against the decode GEMV path on the
 // same route, and against itself (the atomic scatter must not change any bit). Routes are written
 // from the host (ragged expert loads, one expert taking every row, all experts), except the hash
-// layer case which runs the real gate. Every case runs twice: the scalar grouped GEMM, and the
-// cooperative-matrix one for MXFP4 routed stacks (MoeArgs::coopmat: grouped_gemm_coopmat.comp;
-// skipped on devices without moe_coopmat, lavapipe among them).
+// layer case which runs the real gate. Every case runs twice: on the scalar grouped GEMM, and on
+// the cooperative-matrix one (MoeArgs::coopmat: grouped_gemm_coopmat.comp, routed and shared
+// experts; skipped on devices without moe_coopmat, lavapipe among them).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -147,8 +147,7 @@ class GroupedGemmTest : public GpuOpTest, public ::testing::WithParamInterface<b
       return size_t(std::count_if(d.begin(), d.end(), [&](const vk::Dispatch& v) { return v.label.find(part) != std::string::npos; }));
     };
     EXPECT_EQ(count(" grouped"), path == gpu::MoePath::Grouped ? 4u : 0u) << "the path asked for runs";
-    const bool on_coopmat = path == gpu::MoePath::Grouped && coopmat() && s.routed == WeightFormat::FP4;
-    EXPECT_EQ(count(" coopmat"), on_coopmat ? 2u : 0u) << "routed MXFP4 stacks on cooperative matrices";
+    EXPECT_EQ(count(" coopmat"), path == gpu::MoePath::Grouped && coopmat() ? 4u : 0u) << "expert GEMMs on cooperative matrices";
     vk::Recording rec(device(), std::move(d));
     std::vector<std::vector<float>> outs;
     for (int i = 0; i < runs; ++i) {
