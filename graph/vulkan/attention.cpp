@@ -76,6 +76,12 @@ ScratchParts carve(const SparseAttentionArgs& a) {
 
 }  // namespace
 
+bool kept_scores_fit(const SparseAttentionArgs& a, uint64_t max_range) {
+  constexpr uint64_t kBudget = uint64_t(1) << 30;
+  const uint64_t bytes = uint64_t(a.max_rows) * a.n_heads * max_keys_of(a) * 4;
+  return bytes <= std::min(kBudget, max_range);
+}
+
 void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>& out) {
   check_rope(a.head_dim, a.rope_dim);
   require(a.head_dim <= 1024, "encode_q_heads: head_dim above 1024");

@@ -68,10 +68,14 @@ struct SparseAttentionArgs {
   uint32_t rope_slot = 0;        // RopeSlots::at_pos(ratio)
   uint32_t offset_alignment = 256;  // Caps::min_storage_buffer_offset_alignment (scratch carving)
   // Keep the scores in scratch ([max_rows, n_heads, max_attention_keys] floats) so the second
-  // pass skips the dot products: for decode; prefill at long context would need GBs. The scores
-  // then come from a register-tiled kernel (decode_scores.comp), not a split pass.
+  // pass skips the dot products: for decode, and for prefill where they fit (kept_scores_fit;
+  // prefill at long context would need GBs). The scores then come from a register-tiled kernel
+  // (decode_scores.comp), not a split pass. The same bits either way.
   bool keep_scores = false;
 };
+
+// Whether a's kept scores fit one binding of `max_range` bytes and a 1 GiB budget.
+bool kept_scores_fit(const SparseAttentionArgs& a, uint64_t max_range);
 void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::vector<vk::Dispatch>& out);
 
 // Bytes of SparseAttentionArgs::scratch: per-split maxima and denominators [max_rows, n_heads,

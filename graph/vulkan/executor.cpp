@@ -364,10 +364,11 @@ SparseAttentionArgs StepEncoder::attention_args(int64_t layer) const {
   a.ratio = ratio;
   a.entries_per_seq = entries_per_seq(layer);
   a.index_topk = uint32_t(c_.index_topk);
-  a.n_splits = max_rows_ <= o_.max_seqs
-                   ? attention_splits(max_attention_keys(a.window, ratio, a.index_topk, a.entries_per_seq))
-                   : 1;
-  a.keep_scores = max_rows_ <= o_.max_seqs;  // decode: pass 1 reads the stored scores
+  const bool decode = max_rows_ <= o_.max_seqs;
+  a.n_splits = decode ? attention_splits(max_attention_keys(a.window, ratio, a.index_topk, a.entries_per_seq)) : 1;
+  // Pass 1 reads the stored scores: always in decode, in prefill where they fit (on an H100 the
+  // register-tiled score kernel beats the prefill split passes, bench/README.md session 13).
+  a.keep_scores = decode || kept_scores_fit(a, ctx_.device.caps().max_storage_buffer_range);
   a.rope_slot = slots_.at_pos(ratio);
   a.offset_alignment = uint32_t(ctx_.device.caps().min_storage_buffer_offset_alignment);
   return a;

@@ -3,7 +3,9 @@
 // per-(row, expert slot) GEMV: it reads only the selected experts' weights, once per pair. Prefill
 // recordings sort the pairs by expert on the GPU (count, scan, scatter) and run a grouped GEMM
 // whose workgroups each read one expert's weight tile once for up to 32 pairs, dispatched
-// indirectly with the GPU-written tile count (shaders/moe/sort_*.comp, grouped_gemm.comp).
+// indirectly with the GPU-written tile count (shaders/moe/sort_*.comp, grouped_gemm.comp); on
+// devices with cooperative matrices (MoeArgs::coopmat) tiles of 64 pairs on tensor-core tiles
+// (grouped_gemm_coopmat.comp).
 //
 // Route buffer layout (written by encode_gate, read by encode_moe): per step row, 2*topk words:
 //   int32 ids[topk] (selection order: descending biased score, ties -> lower id; tid2eid order on
