@@ -3,6 +3,7 @@
 #include "graph/vulkan/linear_coopmat.h"
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <string>
 
@@ -250,10 +251,26 @@ void encode_sort(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint32_
                  "moe sort scatter"});
 }
 
+// The dispatch of a grouped GEMM: routed ones run indirectly with the scan's tile count (gate/up
+// arguments at word 0, down at word 4), the shared expert directly over tiles of step rows (the
+// route stands in for the tile table and pairs, which it does not read). `weights` and `io` are
+// the bindings after the first four (step, route, tiles, pairs).
+void push_grouped(const MoeArgs& a, const ScratchLayout& s, const vk::Kernel& k, uint32_t mode, bool shared,
+                  std::vector<uint32_t> push, std::array<uint32_t, 3> groups, std::vector<vk::Binding> io,
+                  const char* kind, std::vector<vk::Dispatch>& out) {
+  std::vector<vk::Binding> b = {{a.step, vk::Access::Read},
+                                {a.route, vk::Access::Read},
+                                {shared ? a.route : s.tiles, vk::Access::Read},
+                                {shared ? a.route : s.pairs, vk::Access::Read}};
+  b.insert(b.end(), io.begin(), io.end());
+  vk::Dispatch d{&k, std::move(b), std::move(push), groups, std::nullopt,
+                 std::string(mode == 0 ? "moe gate_up" : "moe down") + (shared ? " shared" : " routed") + kind};
+  if (!shared) d.indirect = vk::BufferRange{s.args.buffer, s.args.offset + (mode == 0 ? 0u : 16u), 12};
+  out.push_back(std::move(d));
+}
+
 // One grouped GEMM (shaders/moe/grouped_gemm.comp); modes as encode_gemv's. Routed: one workgroup
-// per (tile of the sorted pairs, kTileN output rows), dispatched indirectly with the scan's tile
-// count. Shared: tiles of kTileM step rows, dispatched directly (the route stands in for the
-// tile table and pairs, which it does not read).
+// per (tile of the sorted pairs, kTileN output rows). Shared: tiles of kTileM step rows.
 void encode_grouped(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint32_t mode, const DeviceMatrix& wa,
                     const DeviceMatrix& wb, bool shared, vk::BufferRange in, vk::BufferRange dst,
                     std::vector<vk::Dispatch>& out) {
@@ -268,28 +285,19 @@ void encode_grouped(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint
   p.scale_stride = uint32_t(wa.scale_stride());
   p.swiglu_limit = a.swiglu_limit;
   p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
-  vk::Dispatch d{&k,
-                 {{a.step, vk::Access::Read},
-                  {a.route, vk::Access::Read},
-                  {shared ? a.route : s.tiles, vk::Access::Read},
-                  {shared ? a.route : s.pairs, vk::Access::Read},
-                  {in, vk::Access::Read},
-                  {wa.data, vk::Access::Read},
-                  {wa.scale, vk::Access::Read},
-                  {wb.data, vk::Access::Read},
-                  {wb.scale, vk::Access::Read},
-                  {dst, vk::Access::Write}},
-                 vk::push_words(p),
-                 {groups_for(a.max_rows, kTileM), groups_for(uint64_t(wa.rows), kTileN), 1},
-                 std::nullopt,
-                 std::string(mode == 0 ? "moe gate_up" : "moe down") + (shared ? " shared" : " routed") + " grouped"};
-  if (!shared) d.indirect = vk::BufferRange{s.args.buffer, s.args.offset + (mode == 0 ? 0u : 16u), 12};
-  out.push_back(std::move(d));
+  push_grouped(a, s, k, mode, shared, vk::push_words(p),
+               {groups_for(a.max_rows, kTileM), groups_for(uint64_t(wa.rows), kTileN), 1},
+               {{in, vk::Access::Read},
+                {wa.data, vk::Access::Read},
+                {wa.scale, vk::Access::Read},
+                {wb.data, vk::Access::Read},
+                {wb.scale, vk::Access::Read},
+                {dst, vk::Access::Write}},
+               " grouped", out);
 }
 
 // One grouped GEMM on cooperative matrices (shaders/moe/grouped_gemm_coopmat.comp), dispatched like
-// encode_grouped's (routed: indirectly, by the scan's tile count; shared: directly); `in` holds the
-// exact fp16 activations of its input.
+// encode_grouped's; `in` holds the exact fp16 activations of its input.
 void encode_grouped_coopmat(Context& ctx, const MoeArgs& a, const ScratchLayout& s, uint32_t mode,
                             const DeviceMatrix& wa, const DeviceMatrix& wb, bool shared,
                             const CoopmatActLayout& in_layout, const CoopmatActs& in, vk::BufferRange dst,
@@ -308,27 +316,18 @@ void encode_grouped_coopmat(Context& ctx, const MoeArgs& a, const ScratchLayout&
   p.scale_stride = uint32_t(wa.scale_stride());
   p.swiglu_limit = a.swiglu_limit;
   p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
-  vk::Dispatch d{&k,
-                 {{a.step, vk::Access::Read},
-                  {a.route, vk::Access::Read},
-                  {shared ? a.route : s.tiles, vk::Access::Read},
-                  {shared ? a.route : s.pairs, vk::Access::Read},
-                  {in.act, vk::Access::Read},
-                  {in.info, vk::Access::Read},
-                  {in.exps, vk::Access::Read},
-                  {wa.data, vk::Access::Read},
-                  {wa.scale, vk::Access::Read},
-                  {wb.data, vk::Access::Read},
-                  {wb.scale, vk::Access::Read},
-                  {dst, vk::Access::Write}},
-                 vk::push_words(p),
-                 {groups_for(uint64_t(a.max_rows), kCoopTileM),
-                  groups_for(uint64_t(wa.rows), mode == 0 ? kCoopUpRows : kCoopDownRows), 1},
-                 std::nullopt,
-                 std::string(mode == 0 ? "moe gate_up" : "moe down") + (shared ? " shared" : " routed") +
-                     " grouped coopmat"};
-  if (!shared) d.indirect = vk::BufferRange{s.args.buffer, s.args.offset + (mode == 0 ? 0u : 16u), 12};
-  out.push_back(std::move(d));
+  push_grouped(a, s, k, mode, shared, vk::push_words(p),
+               {groups_for(uint64_t(a.max_rows), kCoopTileM),
+                groups_for(uint64_t(wa.rows), mode == 0 ? kCoopUpRows : kCoopDownRows), 1},
+               {{in.act, vk::Access::Read},
+                {in.info, vk::Access::Read},
+                {in.exps, vk::Access::Read},
+                {wa.data, vk::Access::Read},
+                {wa.scale, vk::Access::Read},
+                {wb.data, vk::Access::Read},
+                {wb.scale, vk::Access::Read},
+                {dst, vk::Access::Write}},
+               " grouped coopmat", out);
 }
 
 }  // namespace

@@ -384,6 +384,17 @@ TEST_P(GroupedGemmTest, AutoPathFollowsTheRowThreshold) {
   EXPECT_EQ(labels(gpu::kGroupedGemmMinRows), 3u);
 }
 
+TEST_P(GroupedGemmTest, SeveralTilesPerExpert) {
+  // 290 rows on 2 experts, top-2: 290 pairs each, three tiles of either kernel's size (32 or 128
+  // pairs) per expert, the last one partial.
+  Shape s;
+  s.experts = 2;
+  s.topk = 2;
+  s.max_rows = 300;
+  s.n_rows = 290;
+  check(s, 121);
+}
+
 TEST_P(GroupedGemmTest, WeightScalesSpreadWiderThanFp16) {
   // Scales 2^-27..2^13 in every tile: more than the 26 binades the coopmat kernel folds into fp16
   // weights, so its tiles take the slow path (per-stage partials scaled per element); the scalar
