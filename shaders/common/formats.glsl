@@ -83,4 +83,25 @@ float e8m0_to_float(uint b) {
 // whenever the result is a normal fp32, even on devices that flush denormal inputs.
 int e8m0_exponent(uint b) { return int(b & 0xffu) - 127; }
 
+// ---- fp16 bit patterns of weight codes, for tensor-core operands (the coopmat GEMMs) ------------
+// Four e4m3 codes -> two words of fp16 pairs, each e4m3 value * 2^-8: the 7 magnitude bits shifted
+// into an fp16's exponent/mantissa (exact for normals and subnormals alike).
+uvec2 e4m3x4_half_bits(uint wd) {
+  const uint lo = (wd & 0xffu) | ((wd & 0xff00u) << 8);
+  const uint hi = ((wd >> 16) & 0xffu) | ((wd >> 8) & 0xff0000u);
+  return uvec2(((lo & 0x007f007fu) << 7) | ((lo & 0x00800080u) << 8), ((hi & 0x007f007fu) << 7) | ((hi & 0x00800080u) << 8));
+}
+
+// Two e2m1 codes (lanes 0 and 16 of x) -> two fp16 e2m1 * 2^j, given adj = 0x400 + ((j + 13) << 10)
+// for -13 <= j <= 13 (every result a normal fp16, exact). Magnitude m >= 2 (exponent e >= 1): m << 9
+// puts e in the fp16 exponent field and the mantissa bit on top, and adj biases e to e + 14 + j.
+// m == 1 (0.5) lands 0x200 high and is corrected; m == 0 stays zero. Lanes never carry: the
+// exponents stay in [1, 30].
+uint e2m1x2_half_bits(uint x, uint adj) {
+  const uint m = x & 0x00070007u;
+  const uint nz = ((m + 0x00070007u) >> 3) & 0x00010001u;   // m >= 1
+  const uint ge2 = ((m + 0x00060006u) >> 3) & 0x00010001u;  // m >= 2
+  return ((m << 9) + nz * adj - (nz - ge2) * 0x200u) | ((x & 0x00080008u) << 12);
+}
+
 #endif  // DSV4_FORMATS_GLSL

@@ -101,17 +101,6 @@ uvec4 load_codes(bool b, uint off, uint st) {
   return b ? uvec4(wb[off + 4u * st], wb[off + 4u * st + 1u]) : uvec4(wa[off + 4u * st], wa[off + 4u * st + 1u]);
 }
 
-// Two e2m1 codes (lanes 0 and 16 of x) -> two fp16 e2m1 * 2^j, given adj = 0x400 + ((j + 13) << 10).
-// Magnitude m >= 2 (exponent e >= 1): m << 9 puts e in the fp16 exponent field and the mantissa bit
-// on top, and adj biases e to e + 14 + j. m == 1 (0.5) lands 0x200 high and is corrected; m == 0
-// stays zero. Lanes never carry: the exponents stay in [1, 30].
-uint e2m1x2_half_bits(uint x, uint adj) {
-  const uint m = x & 0x00070007u;
-  const uint nz = ((m + 0x00070007u) >> 3) & 0x00010001u;   // m >= 1
-  const uint ge2 = ((m + 0x00060006u) >> 3) & 0x00010001u;  // m >= 2
-  return ((m << 9) + nz * adj - (nz - ge2) * 0x200u) | ((x & 0x00080008u) << 12);
-}
-
 // 16 codes -> 16 fp16 as two uvec4 (MXFP4: 8 bytes, low nibble first, with adj; FP8: 16 bytes).
 void decode16(uvec4 w, uint adj, out uvec4 lo, out uvec4 hi) {
   if (FORMAT == 1u) {

@@ -1,6 +1,7 @@
 // Every code point of e4m3fn, e2m1, e8m0 and bf16 decoded on the GPU by shaders/common/formats.glsl
 // and compared bit for bit with the C++ decoders of weights/formats.h (NaN must be NaN on both
-// sides; its payload may differ).
+// sides; its payload may differ); likewise the fp16 encodings the cooperative-matrix GEMMs stage,
+// which lavapipe (no cooperative matrices) would otherwise never run.
 #include <gtest/gtest.h>
 
 #include <bit>
@@ -39,7 +40,22 @@ std::vector<uint32_t> pack_all_codes(const Format& f) {
   return words;
 }
 
-using FormatsGpuTest = VulkanTest;
+class FormatsGpuTest : public VulkanTest {
+ protected:
+  // Runs shaders/test/half_codes.comp for `format` over `invocations`; returns its output words.
+  std::vector<uint32_t> half_codes(uint32_t format, uint32_t invocations, uint32_t words) {
+    vk::Kernel k(device(), {"test/half_codes", 1, 8, {}, 0});
+    vk::Buffer out = vk::Buffer::create(device(), uint64_t(words) * 4, vk::MemoryKind::DeviceLocal, "half codes");
+    vk::Recording rec(device(), {{&k,
+                                  {{out.range(), vk::Access::Write}},
+                                  {format, invocations},
+                                  {(invocations + 63) / 64, 1, 1},
+                                  std::nullopt,
+                                  "half_codes"}});
+    rec.run();
+    return download<uint32_t>(out, words);
+  }
+};
 
 TEST_F(FormatsGpuTest, EveryCodePointMatchesTheCppDecoder) {
   vk::Kernel decode(device(), {"test/decode_formats", 2, 8, {}, 0});
@@ -104,6 +120,46 @@ TEST_F(FormatsGpuTest, HandPickedValues) {
     const uint32_t got = download<uint32_t>(out, 1)[0];
     EXPECT_EQ(got, std::bit_cast<uint32_t>(c.want)) << "format " << c.format << " code 0x" << std::hex << c.code;
   }
+}
+
+TEST_F(FormatsGpuTest, E2m1HalfEncodingIsExactForEveryCodePairAndScale) {
+  // e2m1x2_half_bits: both codes of every byte times 2^j, j in [-13, 13]: every result must be the
+  // exact fp16 of e2m1 * 2^j (27 x 256 words, two values each).
+  const std::vector<uint32_t> got = half_codes(0, 27 * 256, 27 * 256);
+  int bad = 0;
+  for (uint32_t i = 0; i < 27 * 256; ++i) {
+    const int j = int(i / 256) - 13;
+    for (int lane = 0; lane < 2; ++lane) {
+      const uint8_t code = uint8_t(lane == 0 ? i % 16 : (i % 256) / 16);
+      const uint16_t h = uint16_t(got[i] >> (16 * lane));
+      const float want = std::ldexp(formats::e2m1_to_float(code), j);
+      if (formats::f16_to_float(h) != want || (h & 0x7c00u) == 0x7c00u) {
+        if (++bad <= 5) ADD_FAILURE() << "code " << int(code) << " j " << j << ": fp16 0x" << std::hex << h;
+      }
+      if (want == 0.f) EXPECT_EQ(h & 0x7fffu, 0u) << "zero code " << int(code);
+      else EXPECT_NE(h & 0x7c00u, 0u) << "a normal fp16: code " << int(code) << " j " << j;
+    }
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+TEST_F(FormatsGpuTest, E4m3HalfEncodingIsTheValueTimes2ToTheMinus8) {
+  // e4m3x4_half_bits: every finite code in every byte position of a word.
+  const std::vector<uint32_t> got = half_codes(1, 256, 512);
+  int bad = 0;
+  for (uint32_t i = 0; i < 256; ++i) {
+    const uint32_t w = (i * 0x01010101u) ^ (i << 8);
+    for (int b = 0; b < 4; ++b) {
+      const uint8_t code = uint8_t(w >> (8 * b));
+      if ((code & 0x7f) == 0x7f) continue;  // NaN codes: never in checkpoints
+      // Word 0 holds bytes 0 and 1, word 1 bytes 2 and 3, each in fp16 lane order.
+      const uint16_t h = uint16_t(got[2 * i + b / 2] >> (16 * (b % 2)));
+      const float want = std::ldexp(formats::e4m3_to_float(code), -8);
+      if (formats::f16_to_float(h) != want && ++bad <= 5)
+        ADD_FAILURE() << "code 0x" << std::hex << int(code) << " byte " << b << ": fp16 0x" << h;
+    }
+  }
+  EXPECT_EQ(bad, 0);
 }
 
 }  // namespace
