@@ -225,7 +225,7 @@ void BM_MoePrefillFlashFp4Gemv(benchmark::State& s) {
 void BM_MoePrefillFlashFp4Grouped(benchmark::State& s) {
   run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4, gpu::MoePath::Grouped);
 }
-// The routed MXFP4 GEMMs on cooperative matrices (MoeArgs::coopmat), as the executor's prefill runs them.
+// The expert GEMMs (routed and shared) on cooperative matrices (MoeArgs::coopmat), as the executor's prefill runs them.
 void BM_MoePrefillFlashFp4GroupedCoopmat(benchmark::State& s) {
   run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4, gpu::MoePath::Grouped, false, true);
 }
