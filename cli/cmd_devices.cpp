@@ -15,7 +15,7 @@
 //        "khr_shapes" / "nv_shapes" / "nv2_shapes": [{"m", "n", "k", "a", "b", "c", "result",
 //        "saturating_accumulation", "scope", "workgroup_invocations"}]},   // nv2: m/n/k = granularity
 //     "integer_dot_product": {"supported": bool, "4x8_packed_accelerated": bool},
-//     "float_controls": {"denorm_preserve_fp32", "denorm_flush_fp32": bool},
+//     "float_controls": {"denorm_preserve_fp32", "denorm_flush_fp32", "denorm_preserve_fp16": bool},
 //     "limits": {"max_storage_buffer_range", "max_memory_allocation_size", "max_buffer_size",
 //        "min_storage_buffer_offset_alignment", "max_push_constants_size",
 //        "max_compute_shared_memory", "max_workgroup_invocations": n,
@@ -93,7 +93,8 @@ json device_json(const vk::Caps& c, bool is_default) {
       {"integer_dot_product", {{"supported", c.integer_dot_product},
                                {"4x8_packed_accelerated", c.integer_dot_4x8_packed_accelerated}}},
       {"float_controls", {{"denorm_preserve_fp32", c.denorm_preserve_fp32},
-                          {"denorm_flush_fp32", c.denorm_flush_fp32}}},
+                          {"denorm_flush_fp32", c.denorm_flush_fp32},
+                          {"denorm_preserve_fp16", c.denorm_preserve_fp16}}},
       {"limits", {{"max_storage_buffer_range", c.max_storage_buffer_range},
                   {"max_memory_allocation_size", c.max_memory_allocation_size},
                   {"max_buffer_size", c.max_buffer_size},
@@ -143,7 +144,7 @@ void print_device(std::ostream& o, const vk::Caps& c, bool is_default) {
   o << "      shader types: fp16 " << yes(c.fp16) << ", int8 " << yes(c.int8) << ", int16 " << yes(c.int16)
     << ", int64 " << yes(c.int64) << ", bf16 " << yes(c.bf16) << ", float8 " << yes(c.float8) << "\n";
   o << "      storage: 8-bit " << yes(c.storage_8bit) << ", 16-bit " << yes(c.storage_16bit)
-    << "; fp32 denormals preserved " << yes(c.denorm_preserve_fp32) << "\n";
+    << "; denormals preserved: fp32 " << yes(c.denorm_preserve_fp32) << ", fp16 " << yes(c.denorm_preserve_fp16) << "\n";
   o << "      subgroups: size " << c.subgroup_size << " (" << c.min_subgroup_size << ".." << c.max_subgroup_size
     << "), size control " << yes(c.subgroup_size_control) << ", ops: " << join(c.subgroup_operations) << "\n";
   o << "      integer dot product: " << yes(c.integer_dot_product) << " (4x8 packed accelerated "

@@ -226,6 +226,7 @@ void probe_properties(VkPhysicalDevice physical, Caps& caps) {
           : pdot.integerDotProduct4x8BitPackedSignedAccelerated;
   caps.denorm_preserve_fp32 = p12.shaderDenormPreserveFloat32;
   caps.denorm_flush_fp32 = p12.shaderDenormFlushToZeroFloat32;
+  caps.denorm_preserve_fp16 = p12.shaderDenormPreserveFloat16;
   caps.max_storage_buffer_range = l.maxStorageBufferRange;
   caps.max_memory_allocation_size = p11.maxMemoryAllocationSize;
   caps.max_buffer_size = v13 ? p13.maxBufferSize : pm4.maxBufferSize;

@@ -57,8 +57,10 @@ struct Caps {
   bool integer_dot_product = false;             // VK_KHR_shader_integer_dot_product
   bool integer_dot_4x8_packed_accelerated = false;
 
-  // float controls: can a shader keep fp32 denormals (e.g. e8m0 0x00 = 2^-127)?
+  // float controls: can a shader keep fp32 denormals (e.g. e8m0 0x00 = 2^-127)? fp16 denormals
+  // (the coopmat MoE's e2m1 decode multiplies 0.5 * 2^-14 as an fp16 subnormal)?
   bool denorm_preserve_fp32 = false, denorm_flush_fp32 = false;
+  bool denorm_preserve_fp16 = false;
 
   // limits
   uint64_t max_storage_buffer_range = 0;

@@ -333,7 +333,8 @@ void encode_grouped_coopmat(Context& ctx, const MoeArgs& a, const ScratchLayout&
 }  // namespace
 
 bool moe_coopmat(const Context& ctx) {
-  return linear_coopmat_api(ctx.device) != CoopmatApi::None &&
+  // fp16 denormals: grouped_gemm_coopmat.comp declares DenormPreserve 16 (its e2m1 decode).
+  return linear_coopmat_api(ctx.device) != CoopmatApi::None && ctx.device.caps().denorm_preserve_fp16 &&
          ctx.device.caps().max_compute_shared_memory >= kCoopSharedBytes;
 }
 

@@ -92,16 +92,17 @@ uvec2 e4m3x4_half_bits(uint wd) {
   return uvec2(((lo & 0x007f007fu) << 7) | ((lo & 0x00800080u) << 8), ((hi & 0x007f007fu) << 7) | ((hi & 0x00800080u) << 8));
 }
 
-// Two e2m1 codes (lanes 0 and 16 of x) -> two fp16 e2m1 * 2^j, given adj = 0x400 + ((j + 13) << 10)
-// for -13 <= j <= 13 (every result a normal fp16, exact). Magnitude m >= 2 (exponent e >= 1): m << 9
-// puts e in the fp16 exponent field and the mantissa bit on top, and adj biases e to e + 14 + j.
-// m == 1 (0.5) lands 0x200 high and is corrected; m == 0 stays zero. Lanes never carry: the
-// exponents stay in [1, 30].
-uint e2m1x2_half_bits(uint x, uint adj) {
-  const uint m = x & 0x00070007u;
-  const uint nz = ((m + 0x00070007u) >> 3) & 0x00010001u;   // m >= 1
-  const uint ge2 = ((m + 0x00060006u) >> 3) & 0x00010001u;  // m >= 2
-  return ((m << 9) + nz * adj - (nz - ge2) * 0x200u) | ((x & 0x00080008u) << 12);
+// A word of eight e2m1 codes (low nibble first) -> four words of fp16 pairs, codes (0, 4), (1, 5),
+// (2, 6), (3, 7), each e2m1 * 2^-14: the code's 3 magnitude bits shifted to fp16 bits 9-11 put its
+// exponent e in the fp16 exponent field and its mantissa bit on top, so a normal code reads
+// 2^(e-15) * (1 + m/2) and 0.5 (e = 0, m = 1) reads the subnormal 2^-15. The pairing is what one
+// shift serves per pair (codes 4 apart sit 16 bits apart); operands multiplied against these must
+// take the same order. Scale by an fp16 multiply in a shader that preserves fp16 denormals.
+uvec4 e2m1x8_half_bits(uint w) {
+  return uvec4(((w << 9) & 0x0e000e00u) | ((w << 12) & 0x80008000u),
+               ((w << 5) & 0x0e000e00u) | ((w << 8) & 0x80008000u),
+               ((w << 1) & 0x0e000e00u) | ((w << 4) & 0x80008000u),
+               ((w >> 3) & 0x0e000e00u) | (w & 0x80008000u));
 }
 
 #endif  // DSV4_FORMATS_GLSL

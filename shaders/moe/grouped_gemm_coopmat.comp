@@ -5,15 +5,17 @@
 //
 // Operands: A = the pairs' act-quantised input rows as exact fp16 (gemm_coopmat_quant.comp: q *
 // 2^(e_b - E) per row, or q in a "wide" row whose block exponents span > 22 binades, with the
-// per-(row, 128-block) exponent f of x = value * 2^f); B = the expert's weight rows decoded to fp16
-// by integer arithmetic: MXFP4 each 32-code scale block as e2m1 * 2^j (exact: a normal fp16 for
-// -13 <= j <= 13), FP8 e4m3 * 2^-8 (exact). Products of exact fp16 values are exact in fp32, so the
-// tensor cores' sums differ from the oracle's only in accumulation order.
+// per-(row, 128-block) exponent f of x = value * 2^f); B = the expert's weight rows decoded to fp16:
+// MXFP4 each 32-code scale block as e2m1 * 2^j (formats.glsl's e2m1x8_half_bits, one fp16 multiply
+// by 2^(14 + j) per two codes; exact for -23 <= j <= 1, subnormal below -13: the module preserves
+// fp16 denormals), FP8 e4m3 * 2^-8 (exact). Products of exact fp16 values are exact in fp32, so the
+// tensor cores' sums differ from the oracle's only in accumulation order. The MXFP4 decode yields a
+// word's codes in the order 0,4,1,5,2,6,3,7; A's staged fp16 take the same order within each 8 K.
 //
 // Fast path (every realistic tile): no input row is wide and, for MXFP4, the weight scales of the
-// workgroup's rows span <= 26 binades. MXFP4: j = scale - max scale + 13 folds each block's scale
+// workgroup's rows span <= 24 binades. MXFP4: j = scale - max scale + 1 folds each block's scale
 // into the weights, the K loop accumulates with no scaling, and the output applies 2^(E + max -
-// 140) per row. FP8 (one fp32 scale per 128x128 block, uniform over a subgroup's 32 rows): each
+// 128) per row. FP8 (one fp32 scale per 128x128 block, uniform over a subgroup's 32 rows): each
 // 128-K block's partial tiles are added times scale * 2^(8 + S), S normalising the tile's largest
 // scale to ~1 so subnormal scales stay exact, and the output applies 2^(E - S). Slow path (any
 // other tile, exact too): MXFP4 weights decode unscaled (j = 0) and each 32-K stage's partial tile
@@ -34,6 +36,11 @@
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_memory_scope_semantics : require
 #extension GL_KHR_shader_subgroup_basic : require
+#extension GL_EXT_spirv_intrinsics : require
+
+// DenormPreserve for fp16 (moe_coopmat() requires the device to offer it): the e2m1 decode's 0.5
+// is the subnormal 2^-15 before its scale multiply, and weights of small scales stay subnormal.
+spirv_execution_mode(extensions = ["SPV_KHR_float_controls"], capabilities = [4464], 4459, 16);
 
 layout(local_size_x = 256) in;
 layout(constant_id = 0) const uint FORMAT = 0;  // 0 MXFP4 (packed e2m1 + e8m0 per 32), 1 FP8 (e4m3 + fp32 per 128x128)
@@ -101,24 +108,37 @@ uvec4 load_codes(bool b, uint off, uint st) {
   return b ? uvec4(wb[off + 4u * st], wb[off + 4u * st + 1u]) : uvec4(wa[off + 4u * st], wa[off + 4u * st + 1u]);
 }
 
-// 16 codes -> 16 fp16 as two uvec4 (MXFP4: 8 bytes, low nibble first, with adj; FP8: 16 bytes).
-void decode16(uvec4 w, uint adj, out uvec4 lo, out uvec4 hi) {
+// Four fp16 pairs times the fp16 f.
+uvec4 times_half(uvec4 h, float16_t f) {
+  const f16vec2 f2 = f16vec2(f);
+  return uvec4(packFloat2x16(unpackFloat2x16(h.x) * f2), packFloat2x16(unpackFloat2x16(h.y) * f2),
+               packFloat2x16(unpackFloat2x16(h.z) * f2), packFloat2x16(unpackFloat2x16(h.w) * f2));
+}
+
+// 16 codes -> 16 fp16 as two uvec4 (MXFP4: 8 bytes, low nibble first, each word's codes in the
+// order 0,4,1,5,2,6,3,7, times f; FP8: 16 bytes in order).
+void decode16(uvec4 w, float16_t f, out uvec4 lo, out uvec4 hi) {
   if (FORMAT == 1u) {
     lo = uvec4(e4m3x4_half_bits(w.x), e4m3x4_half_bits(w.y));
     hi = uvec4(e4m3x4_half_bits(w.z), e4m3x4_half_bits(w.w));
     return;
   }
-  uint r[8];
-  [[unroll]] for (uint i = 0u; i < 8u; ++i) {
-    const uint byte = ((i < 4u ? w.x : w.y) >> (8u * (i % 4u))) & 0xffu;
-    r[i] = e2m1x2_half_bits((byte & 0x0fu) | ((byte & 0xf0u) << 12), adj);
-  }
-  lo = uvec4(r[0], r[1], r[2], r[3]);
-  hi = uvec4(r[4], r[5], r[6], r[7]);
+  lo = times_half(e2m1x8_half_bits(w.x), f);
+  hi = times_half(e2m1x8_half_bits(w.y), f);
 }
 
-// The decode's adj for a block of scale byte s: j = s - smax + 13 on the fast path, 0 on the slow.
-uint weight_adj(uint s, bool fast, int smax_i) { return 0x400u + (uint((fast ? int(s) - smax_i + 13 : 0) + 13) << 10); }
+// The MXFP4 decode's factor 2^(14 + j) for a block of scale byte s: j = s - smax + 1 on the fast
+// path (2^(15 + s - smax), a normal fp16 for a spread <= 24), 0 on the slow.
+float16_t weight_factor(uint s, bool fast, int smax_i) {
+  return unpackFloat2x16(uint(fast ? 30 + int(s) - smax_i : 29) << 10).x;
+}
+
+// A's 8 fp16 of a uvec4 in the MXFP4 decode's order: 0,4,1,5,2,6,3,7.
+uvec4 interleave_halves(uvec4 a) {
+  return uvec4((a.x & 0xffffu) | (a.z << 16), (a.x >> 16) | (a.z & 0xffff0000u), (a.y & 0xffffu) | (a.w << 16),
+               (a.y >> 16) | (a.w & 0xffff0000u));
+}
+uvec4 staged_a(uvec4 a) { return FORMAT == 0u ? interleave_halves(a) : a; }
 
 // v * s * 2^e for an fp32 scale s given by its bits (exact while the result is a normal fp32, s
 // subnormal included: linear_common.glsl's scale_by).
@@ -197,7 +217,7 @@ void main() {
     atomicMin(smin, lmin);
   }
   barrier();
-  const bool fast = any_wide == 0u && (FORMAT == 1u || smax - smin <= 26u);
+  const bool fast = any_wide == 0u && (FORMAT == 1u || smax - smin <= 24u);
   const int smax_i = int(smax);
   const int S = 127 - smax_i;  // FP8: 2^S brings the tile's largest scale to [1, 2)
   const bool result_in_tmp = FORMAT == 0u && fast;  // MXFP4 fast: no per-block scaling at all
@@ -226,8 +246,8 @@ void main() {
   if (FORMAT == 0u) rs = scale_byte(lb_b, expert, w_row, 0u);
   {
     uvec4 lo, hi;
-    decode16(rw, weight_adj(rs, fast, smax_i), lo, hi);
-    smem[la * ST + lc] = ra;
+    decode16(rw, weight_factor(rs, fast, smax_i), lo, hi);
+    smem[la * ST + lc] = staged_a(ra);
     smem[B0 + lb * ST + 2u * lh] = lo;
     smem[B0 + lb * ST + 2u * lh + 1u] = hi;
   }
@@ -255,8 +275,8 @@ void main() {
     }
     if (more) {
       uvec4 lo, hi;
-      decode16(rw, weight_adj(rs, fast, smax_i), lo, hi);
-      smem[a_nxt + la * ST + lc] = ra;
+      decode16(rw, weight_factor(rs, fast, smax_i), lo, hi);
+      smem[a_nxt + la * ST + lc] = staged_a(ra);
       smem[b_nxt + lb * ST + 2u * lh] = lo;
       smem[b_nxt + lb * ST + 2u * lh + 1u] = hi;
     }
@@ -308,8 +328,8 @@ void main() {
   for (uint idx = t; idx < BM * n_out; idx += 256u) {
     const uint m = idx / n_out, n = idx % n_out;
     if (m >= count || n0 + n >= p.rows) continue;
-    // Fast MXFP4: x = a * 2^E, w = b * 2^(smax - 140); fast FP8: acc in units of 2^(E - S); slow: absolute.
-    const int ex = !fast ? 0 : FORMAT == 0u ? out_exp[m] + smax_i - 140 : out_exp[m] - S;
+    // Fast MXFP4: x = a * 2^E, w = b * 2^(smax - 128); fast FP8: acc in units of 2^(E - S); slow: absolute.
+    const int ex = !fast ? 0 : FORMAT == 0u ? out_exp[m] + smax_i - 128 : out_exp[m] - S;
     const float first_v = ldexp_wide(uintBitsToFloat(smem[m * CS + n / 4u][n % 4u]), ex);
     float v;
     if (MODE == 0u) {

@@ -122,22 +122,31 @@ TEST_F(FormatsGpuTest, HandPickedValues) {
   }
 }
 
-TEST_F(FormatsGpuTest, E2m1HalfEncodingIsExactForEveryCodePairAndScale) {
-  // e2m1x2_half_bits: both codes of every byte times 2^j, j in [-13, 13]: every result must be the
-  // exact fp16 of e2m1 * 2^j (27 x 256 words, two values each).
-  const std::vector<uint32_t> got = half_codes(0, 27 * 256, 27 * 256);
+TEST_F(FormatsGpuTest, E2m1HalfEncodingIsExactForEveryCodeAndScale) {
+  // e2m1x8_half_bits: words whose bytes all hold the same two codes, every pair (256 words): word k
+  // of the four holds codes k and k + 4 of the eight. Each fp16 must read e2m1 * 2^-14, and its
+  // product with the coopmat MoE's scale factor 2^(14 + j), -23 <= j <= 1, must be an fp16 (a
+  // multiple of 2^-24 below 65504), so that the shader's fp16 multiply is exact.
+  const std::vector<uint32_t> got = half_codes(0, 256, 4 * 256);
   int bad = 0;
-  for (uint32_t i = 0; i < 27 * 256; ++i) {
-    const int j = int(i / 256) - 13;
-    for (int lane = 0; lane < 2; ++lane) {
-      const uint8_t code = uint8_t(lane == 0 ? i % 16 : (i % 256) / 16);
-      const uint16_t h = uint16_t(got[i] >> (16 * lane));
-      const float want = std::ldexp(formats::e2m1_to_float(code), j);
-      if (formats::f16_to_float(h) != want || (h & 0x7c00u) == 0x7c00u) {
-        if (++bad <= 5) ADD_FAILURE() << "code " << int(code) << " j " << j << ": fp16 0x" << std::hex << h;
+  for (uint32_t i = 0; i < 256; ++i) {
+    for (int k = 0; k < 4; ++k) {
+      for (int lane = 0; lane < 2; ++lane) {
+        const int nibble = k + 4 * lane;  // byte nibble / 2, low nibble first
+        const uint8_t code = uint8_t(nibble % 2 == 0 ? i % 16 : i / 16);
+        const uint16_t h = uint16_t(got[4 * i + size_t(k)] >> (16 * lane));
+        const float value = formats::e2m1_to_float(code);
+        if (formats::f16_to_float(h) != std::ldexp(value, -14) || ((h & 0x8000u) != 0) != ((code & 8) != 0)) {
+          if (++bad <= 5) ADD_FAILURE() << "word " << i << " code " << int(code) << " at " << nibble << ": fp16 0x" << std::hex << h;
+          continue;
+        }
+        for (int j = -23; j <= 1; ++j) {
+          const double scaled = double(formats::f16_to_float(h)) * std::ldexp(1.0, 14 + j);
+          EXPECT_EQ(scaled, std::ldexp(double(value), j));
+          EXPECT_LE(std::fabs(scaled), 65504.0);
+          EXPECT_EQ(std::fmod(std::ldexp(scaled, 24), 1.0), 0.0) << "code " << int(code) << " j " << j;
+        }
       }
-      if (want == 0.f) EXPECT_EQ(h & 0x7fffu, 0u) << "zero code " << int(code);
-      else EXPECT_NE(h & 0x7c00u, 0u) << "a normal fp16: code " << int(code) << " j " << j;
     }
   }
   EXPECT_EQ(bad, 0);

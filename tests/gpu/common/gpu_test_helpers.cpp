@@ -58,7 +58,7 @@ RandomMatrix random_matrix(vk::Device& device, vk::StagingRing& staging, graph::
       }
     } else if (format == graph::WeightFormat::FP4) {
       const int64_t spr = (cols + 31) / 32;
-      for (int64_t i = 0; i < rows * spr; ++i) sp[i] = uint8_t(sc(rng));
+      for (int64_t i = 0; i < rows * spr; ++i) sp[i] = scales.per_row && i % spr != 0 ? sp[i - 1] : uint8_t(sc(rng));
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) {
           const uint8_t n = uint8_t(nib(rng));

@@ -18,6 +18,7 @@ namespace dsv4::test {
 
 struct ScaleRange {  // e8m0 codes drawn uniformly from [lo, hi]
   uint8_t lo = 122, hi = 130;
+  bool per_row = false;  // FP4: one draw per row, shared by its blocks (else one per block)
 };
 
 // A stack of `count` random matrices in device format and the reference's dequantised copies.

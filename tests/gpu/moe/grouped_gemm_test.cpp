@@ -395,8 +395,21 @@ TEST_P(GroupedGemmTest, SeveralTilesPerExpert) {
   check(s, 121);
 }
 
+TEST_P(GroupedGemmTest, WeightScalesSpreadToTheFastPathsLimit) {
+  // One scale per weight row, 2^-21..2^3 (gate/up) and 2^-17..2^3 (down): every tile spans <= 24
+  // binades, so the coopmat kernel still folds them into its fp16 weights, and rows 14+ binades
+  // below the tile's largest become fp16 subnormals (e2m1 * 2^j down to j = -23). A kernel that
+  // flushed them would zero or change the outputs of ~30% of w2's rows: far from bit-equal.
+  Shape s;
+  s.up_scales = {106, 130, true};
+  s.down_scales = {110, 130, true};
+  s.max_rows = 72;
+  s.n_rows = 70;
+  check(s, 131);
+}
+
 TEST_P(GroupedGemmTest, WeightScalesSpreadWiderThanFp16) {
-  // Scales 2^-27..2^13 in every tile: more than the 26 binades the coopmat kernel folds into fp16
+  // Scales 2^-27..2^13 in every tile: more than the 24 binades the coopmat kernel folds into fp16
   // weights, so its tiles take the slow path (per-stage partials scaled per element); the scalar
   // kernel scales every chunk anyway.
   Shape s;
