@@ -264,7 +264,11 @@ void bench(BenchArgs a) {
         ex.step(prompt, false);
         ex.step(prompt, false);
         std::map<std::string, double> split;
-        for (const auto& [label, ns] : ex.last_profile()) split[family_of(label)] += ns / 1e6;
+        nlohmann::json& profile = pt["prefill_profile"][std::to_string(prompt.size())] = nlohmann::json::array();
+        for (const auto& [label, ns] : ex.last_profile()) {
+          split[family_of(label)] += ns / 1e6;
+          profile.push_back({{"dispatch", label}, {"ms", ns / 1e6}});
+        }
         pt["prefill_split_ms"][std::to_string(prompt.size())] = split;
       }
       decode_steps(ex, 2);

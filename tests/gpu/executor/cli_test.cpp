@@ -7,8 +7,12 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <numeric>
 #include <string>
 #include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "graph/npy.h"
 #include "gpu/executor/cli_helpers.h"
@@ -87,6 +91,43 @@ TEST_F(CliTest, DeviceMemoryExhaustionIsAClearError) {
       run_cli("run --prompt hi --max-tokens 1 --ctx 4096 --chunk 4096", cache(), "DSV4_DEVICE_MEMORY_LIMIT=200M");
   EXPECT_NE(caches.status, 0);
   EXPECT_NE(caches.out.find("lower --ctx, --batch or --chunk"), std::string::npos) << caches.out;
+}
+
+// dsv4 bench on the demo model: the JSON report (schema in bench/README.md) agrees with itself: the
+// profiles hold one entry per dispatch and sum to the reported splits, and the roofline fraction,
+// tokens/s and bytes per token follow from the measured step time, bytes and bandwidth.
+TEST_F(CliTest, BenchJsonIsConsistent) {
+  const fs::path out = cache() / "bench.json";
+  fs::create_directories(cache());
+  const Result r = run_cli("bench --ctx 256 --batch 1 --prompt-len 8 --steps 2 --json " + out.string(), cache());
+  ASSERT_EQ(r.status, 0) << r.out;
+  std::ifstream f(out);
+  const nlohmann::json j = nlohmann::json::parse(f);
+  ASSERT_EQ(j["points"].size(), 1u) << j.dump();
+  const nlohmann::json& pt = j["points"][0];
+  EXPECT_EQ(pt["ctx"], 256);
+  EXPECT_EQ(pt["batch"], 1);
+  const auto sum_ms = [](const nlohmann::json& list) {
+    return std::accumulate(list.begin(), list.end(), 0.0, [](double a, const nlohmann::json& e) { return a + e["ms"].get<double>(); });
+  };
+  const auto sum_values = [](const nlohmann::json& map) {
+    double s = 0;
+    for (const auto& [k, v] : map.items()) s += v.get<double>();
+    return s;
+  };
+  EXPECT_EQ(pt["decode_profile"].size(), pt["dispatches_per_step"].get<size_t>());
+  EXPECT_NEAR(sum_ms(pt["decode_profile"]), pt["decode_profiled_ms_per_step"].get<double>(), 1e-6);
+  EXPECT_NEAR(sum_values(pt["decode_split_ms"]), pt["decode_profiled_ms_per_step"].get<double>(), 1e-6);
+  ASSERT_TRUE(pt["prefill_profile"].contains("8")) << pt.dump();
+  EXPECT_GT(pt["prefill_profile"]["8"].size(), 0u);
+  EXPECT_NEAR(sum_ms(pt["prefill_profile"]["8"]), sum_values(pt["prefill_split_ms"]["8"]), 1e-6);
+  const double ms = pt["decode_ms_per_step"], bytes = pt["bytes_per_step"], gbps = j["bandwidth_gbps"];
+  ASSERT_GT(ms, 0.0);
+  ASSERT_GT(gbps, 0.0);
+  EXPECT_NEAR(pt["roofline_fraction"].get<double>(), bytes / (ms * 1e-3) / (gbps * 1e9), 1e-9);
+  EXPECT_NEAR(pt["decode_tok_s"].get<double>(), 1e3 / ms, 1e-9 * 1e3 / ms);
+  EXPECT_EQ(pt["bytes_per_token"].get<double>(), bytes);
+  EXPECT_GT(pt["prefill"]["8"].get<double>(), 0.0);
 }
 
 }  // namespace
