@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "graph/vulkan/cache_layout.h"
+#include "graph/vulkan/linear_coopmat.h"
 #include "graph/vulkan/norms.h"
 #include "vk/caps.h"
 #include "vk/device.h"
@@ -17,6 +18,8 @@ constexpr uint32_t kHeadsPerGroup = 8;  // sparse_attention.comp HG
 constexpr uint32_t kMaxHeadDim = 512;   // sparse_attention.comp MAX_DH
 constexpr uint32_t kScoreTile = 32;     // decode_scores.comp KT: keys per workgroup
 constexpr uint32_t kScoreHeads = 16;    // decode_scores.comp HG: heads per workgroup
+constexpr uint32_t kCoopScoreKeys = 64, kCoopScoreHeads = 64;  // scores_coopmat.comp KT, HG
+constexpr uint64_t kCoopScoreSharedBytes = 4 * 64 * 18 * 8 + 16 * 4;  // its smem and chunk_max
 // decode_pv.comp HG. On an H100 (Flash, HCA at 1M: 8,320 keys) 8 heads a workgroup took 123 us
 // where 16 took 384 (CSA at 4K: 17 against 40): twice the workgroups, half the registers.
 constexpr uint32_t kPvHeads = 8;
@@ -75,6 +78,11 @@ ScratchParts carve(const SparseAttentionArgs& a) {
 }
 
 }  // namespace
+
+bool attention_coopmat(const Context& ctx) {
+  return linear_coopmat_api(ctx.device) != CoopmatApi::None &&
+         ctx.device.caps().max_compute_shared_memory >= kCoopScoreSharedBytes;
+}
 
 bool kept_scores_fit(const SparseAttentionArgs& a, uint64_t max_range) {
   constexpr uint64_t kBudget = uint64_t(1) << 30;
@@ -197,16 +205,25 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
   const std::array<uint32_t, 3> groups{a.n_splits, (a.n_heads + kHeadsPerGroup - 1) / kHeadsPerGroup, a.max_rows};
   const bool split = a.n_splits > 1;
 
-  if (a.keep_scores) {  // decode: register-tiled scores, then P.V from the stored scores
-    const vk::Kernel& scores = ctx.kernels.get({"attention/decode_scores", 8, sizeof(Push), {}, 0});
+  if (a.keep_scores) {  // register-tiled (or coopmat) scores, then P.V from the stored scores
+    require(!a.coopmat || attention_coopmat(ctx), "encode_sparse_attention: coopmat on a device without attention_coopmat()");
+    const vk::Kernel& scores =
+        a.coopmat ? ctx.kernels.get(coopmat_kernel(ctx.device, linear_coopmat_api(ctx.device), "attention/scores_coopmat",
+                                                   8, sizeof(Push), {}))
+                  : ctx.kernels.get({"attention/decode_scores", 8, sizeof(Push), {}, 0});
+    const std::array<uint32_t, 3> score_groups =
+        a.coopmat ? std::array<uint32_t, 3>{uint32_t((max_keys_of(a) + kCoopScoreKeys - 1) / kCoopScoreKeys),
+                                            (a.n_heads + kCoopScoreHeads - 1) / kCoopScoreHeads, a.max_rows}
+                  : std::array<uint32_t, 3>{uint32_t(score_tiles_of(a)), (a.n_heads + kScoreHeads - 1) / kScoreHeads,
+                                            a.max_rows};
     out.push_back({&scores,
                    {{a.step, vk::Access::Read}, {a.q, vk::Access::Read}, {a.kv, vk::Access::Read},
                     {a.ring, vk::Access::Read}, compressed, index_sel, {s.scores, vk::Access::Write},
                     {s.tile_max, vk::Access::Write}},
                    vk::push_words(push),
-                   {uint32_t(score_tiles_of(a)), (a.n_heads + kScoreHeads - 1) / kScoreHeads, a.max_rows},
+                   score_groups,
                    std::nullopt,
-                   "attn.sparse.scores"});
+                   a.coopmat ? "attn.sparse.scores coopmat" : "attn.sparse.scores"});
     const vk::Kernel& pv = ctx.kernels.get({"attention/decode_pv", 13, sizeof(Push), {{0, kPvHeads}}, 0});
     out.push_back({&pv,
                    {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.kv, vk::Access::Read},

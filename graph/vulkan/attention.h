@@ -70,9 +70,17 @@ struct SparseAttentionArgs {
   // Keep the scores in scratch ([max_rows, n_heads, max_attention_keys] floats) so the second
   // pass skips the dot products: for decode, and for prefill where they fit (kept_scores_fit;
   // prefill at long context would need GBs). The scores then come from a register-tiled kernel
-  // (decode_scores.comp), not a split pass. The same bits either way.
+  // (decode_scores.comp) or the coopmat one, not a split pass.
   bool keep_scores = false;
+  // With keep_scores: the scores on cooperative matrices (scores_coopmat.comp: 64 heads x 64 keys a
+  // workgroup, exact fp16 operands, fp32 sums in another order than decode_scores.comp's). Needs
+  // attention_coopmat(ctx). For prefill: a decode row's 64 heads leave it few workgroups.
+  bool coopmat = false;
 };
+
+// Whether the device runs scores_coopmat.comp: fp16 16x16x16 cooperative matrices on subgroups of
+// 32 (linear_coopmat_api) and 37 KiB of shared memory.
+bool attention_coopmat(const Context& ctx);
 
 // Whether a's kept scores fit one binding of `max_range` bytes and a 1 GiB budget.
 bool kept_scores_fit(const SparseAttentionArgs& a, uint64_t max_range);

@@ -369,6 +369,7 @@ SparseAttentionArgs StepEncoder::attention_args(int64_t layer) const {
   // Pass 1 reads the stored scores: always in decode, in prefill where they fit (on an H100 the
   // register-tiled score kernel beats the prefill split passes, bench/README.md session 13).
   a.keep_scores = decode || kept_scores_fit(a, ctx_.device.caps().max_storage_buffer_range);
+  a.coopmat = a.keep_scores && !decode && attention_coopmat(ctx_);
   a.rope_slot = slots_.at_pos(ratio);
   a.offset_alignment = uint32_t(ctx_.device.caps().min_storage_buffer_offset_alignment);
   return a;

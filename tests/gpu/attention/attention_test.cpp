@@ -314,15 +314,17 @@ struct AttnCase {
   uint32_t n_heads = 4, head_dim = 64;
   uint32_t index_topk = 6, entries_per_seq = 48;
   uint32_t rope_dim = 16;
+  int kv_exp = 0, q_exp = 0;  // every key and value times 2^kv_exp, every query times 2^q_exp
 };
 
 class SparseAttentionTest : public GpuOpTest {
  protected:
-  void check(const AttnCase& c, uint32_t n_splits, bool keep_scores = false);
+  void check(const AttnCase& c, uint32_t n_splits, bool keep_scores = false, bool coopmat = false);
 };
 
-void SparseAttentionTest::check(const AttnCase& c, uint32_t n_splits, bool keep_scores) {
-  SCOPED_TRACE(std::string(c.name) + ", splits " + std::to_string(n_splits) + (keep_scores ? ", kept scores" : ""));
+void SparseAttentionTest::check(const AttnCase& c, uint32_t n_splits, bool keep_scores, bool coopmat) {
+  SCOPED_TRACE(std::string(c.name) + ", splits " + std::to_string(n_splits) + (keep_scores ? ", kept scores" : "") +
+               (coopmat ? ", coopmat" : ""));
   const uint32_t H = c.n_heads, Dh = c.head_dim, rope = c.rope_dim, W = 8, E = c.entries_per_seq, TK = c.index_topk;
   const ModelConfig cfg = small_config(Dh, rope, W);
   const gpu::RopeSlots slots(cfg);
@@ -338,8 +340,12 @@ void SparseAttentionTest::check(const AttnCase& c, uint32_t n_splits, bool keep_
   const uint32_t seed = c.ratio * 100 + uint32_t(rows.size());
 
   // Per-sequence state: window ring (CPU floats + native) and compressed cache.
-  const std::vector<float> ring_f = random_kv(size_t(n_seqs) * W, Dh, rope, seed + 1);
-  const std::vector<float> comp_f = random_kv(size_t(n_seqs) * E, Dh, rope, seed + 2);
+  const auto scaled = [](std::vector<float> v, int e) {
+    for (float& x : v) x = std::ldexp(x, e);  // exact: bf16 and e4m3 * 2^k values stay on their grids
+    return v;
+  };
+  const std::vector<float> ring_f = scaled(random_kv(size_t(n_seqs) * W, Dh, rope, seed + 1), c.kv_exp);
+  const std::vector<float> comp_f = scaled(random_kv(size_t(n_seqs) * E, Dh, rope, seed + 2), c.kv_exp);
   std::vector<uint8_t> ring(ring_f.size() / Dh * layout.bytes()), comp(comp_f.size() / Dh * layout.bytes());
   for (size_t e = 0; e < ring_f.size() / Dh; ++e)
     gpu::encode_kv_entry(layout, std::span<const float>(ring_f).subspan(e * Dh, Dh),
@@ -347,8 +353,8 @@ void SparseAttentionTest::check(const AttnCase& c, uint32_t n_splits, bool keep_
   for (size_t e = 0; e < comp_f.size() / Dh; ++e)
     gpu::encode_kv_entry(layout, std::span<const float>(comp_f).subspan(e * Dh, Dh),
                          std::span<uint8_t>(comp).subspan(e * layout.bytes(), layout.bytes()));
-  const std::vector<float> kv = random_kv(max_rows, Dh, rope, seed + 3);
-  const std::vector<float> q = random_bf16(size_t(max_rows) * H * Dh, seed + 4);
+  const std::vector<float> kv = scaled(random_kv(max_rows, Dh, rope, seed + 3), c.kv_exp);
+  const std::vector<float> q = scaled(random_bf16(size_t(max_rows) * H * Dh, seed + 4), c.q_exp);
   const std::vector<float> sink = random_bf16(H, seed + 5);
   // The indexer's selection: min(TK, visible) distinct visible entries in random order, then -1.
   std::vector<int32_t> sel(size_t(max_rows) * TK, -1);
@@ -385,6 +391,7 @@ void SparseAttentionTest::check(const AttnCase& c, uint32_t n_splits, bool keep_
   a.rope_slot = slots.at_pos(c.ratio);
   a.offset_alignment = uint32_t(device().caps().min_storage_buffer_offset_alignment);
   a.keep_scores = keep_scores;
+  a.coopmat = coopmat;
   // NaN-filled, not zeros: a pass that read a partial no dispatch wrote (a split the row's keys
   // leave unused) would poison the output.
   const std::vector<float> stale(gpu::sparse_attention_scratch_bytes(a) / 4, std::numeric_limits<float>::quiet_NaN());
@@ -439,6 +446,13 @@ const AttnCase kCases[] = {
     {"head_dim 512, rope 64", 4, {{0, 40, 2}, {1, 3, 1}}, 8, 512, 6, 16, 64},
 };
 
+// Keys near 2^40 and queries near 2^-40 (the same scores), and the other way round: far from 1 in
+// both directions (scores_coopmat.comp scales each 64-dim chunk into fp16 and back).
+const AttnCase kScaledCases[] = {
+    {"keys 2^40", 4, {{1, 30, 12}, {0, 9, 1}}, 8, 512, 6, 16, 64, 40, -40},
+    {"keys 2^-40", 8, {{0, 50, 3}, {1, 13, 1}}, 12, 96, 6, 48, 16, -40, 40},
+};
+
 TEST_F(SparseAttentionTest, OneSplit) {
   for (const AttnCase& c : kCases) check(c, 1);
 }
@@ -455,6 +469,16 @@ TEST_F(SparseAttentionTest, KeptScores) {  // the decode variant: the second pas
   const AttnCase tiles{"20 heads, 83 keys", 8, {{0, 600, 1}, {1, 37, 1}}, 20, 64, 6, 96};
   check(tiles, 1, true);
   check(tiles, 5, true);
+  for (const AttnCase& c : kScaledCases) check(c, 1, true);
+}
+
+TEST_F(SparseAttentionTest, KeptScoresOnCooperativeMatrices) {  // prefill's scores where the device has coopmat
+  if (!gpu::attention_coopmat(ctx())) GTEST_SKIP() << "no coopmat attention scores on " << device().caps().name;
+  for (const AttnCase& c : kCases) check(c, 1, true, true);
+  // scores_coopmat.comp's tiling: 70 heads (a second, partial 64-head group), 8 + 150 keys (two
+  // full 64-key workgroups and a partial one), a short row beside the long one.
+  check({"70 heads, 158 keys", 8, {{0, 1200, 1}, {1, 37, 2}}, 70, 64, 6, 160}, 1, true, true);
+  for (const AttnCase& c : kScaledCases) check(c, 1, true, true);
 }
 
 TEST_F(SparseAttentionTest, MoreSplitsThanKeys) {
