@@ -269,7 +269,7 @@ bool linear_fuses_norm(const LinearArgs& a) {
 bool has_linear_coopmat(const vk::Device& device) { return linear_coopmat_api(device) != CoopmatApi::None; }
 
 uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a) {
-  if (a.w && quantises(a) && resolve_linear_path(ctx, a) == LinearPath::GemmCoopmat) return gemm_coopmat_scratch_bytes(ctx, a);
+  if (a.w && coopmat_serves(a) && resolve_linear_path(ctx, a) == LinearPath::GemmCoopmat) return gemm_coopmat_scratch_bytes(ctx, a);
   if (!a.w || !quantises(a) || a.max_rows < 1 || resolve_linear_path(ctx, a) != LinearPath::Gemv) return 0;
   return gemv_scratch_bytes(a);
 }
@@ -277,7 +277,7 @@ uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a) {
 LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a) {
   if (a.path != LinearPath::Auto) return a.path;
   if (a.max_rows <= kGemvAutoRows) return LinearPath::Gemv;
-  if (a.w && quantises(a) && has_linear_coopmat(ctx.device) && (a.groups == 1 || (a.w->rows / a.groups) % 16 == 0)) {
+  if (a.w && coopmat_serves(a) && has_linear_coopmat(ctx.device) && (a.groups == 1 || (a.w->rows / a.groups) % 16 == 0)) {
     return LinearPath::GemmCoopmat;
   }
   return LinearPath::GemmScalar;

@@ -16,10 +16,6 @@ constexpr uint64_t kSection = 256;  // scratch sections start at any device's st
 
 uint64_t round_up(uint64_t v, uint64_t m) { return (v + m - 1) / m * m; }
 
-bool quantises(const LinearArgs& a) {
-  return a.w->format == WeightFormat::FP8 && a.act_quant && a.output == LinearOutput::Bf16;
-}
-
 bool scaled(const LinearArgs& a) { return a.output == LinearOutput::Bf16 && a.out_scale != 1.0f; }
 
 std::string what(const LinearArgs& a) { return "encode_linear " + a.label + ": "; }
@@ -88,6 +84,14 @@ bool tiled_serves(const LinearArgs& a) {
   return l.virtual_rows * l.kp < (uint64_t(1) << 32) && l.virtual_rows * l.blocks < (uint64_t(1) << 32);
 }
 
+}  // namespace
+
+bool coopmat_serves(const LinearArgs& a) {
+  return a.w->format == WeightFormat::FP8 && a.output == LinearOutput::Bf16 && (a.act_quant || tiled_serves(a));
+}
+
+namespace {
+
 bool tiled_scratch_ok(const Context& ctx, const LinearArgs& a) {
   const uint64_t align = std::max<uint64_t>(16, ctx.device.caps().min_storage_buffer_offset_alignment);
   return tiled_serves(a) && a.scratch.size >= scratch_layout(a).total() && a.scratch.offset % align == 0;
@@ -105,7 +109,8 @@ void encode_tiled(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& 
   const CoopmatActLayout l = scratch_layout(a);
   const CoopmatActs acts = coopmat_acts(a.scratch, l);
   const uint32_t groups = uint32_t(a.groups);
-  encode_coopmat_act_quant(ctx, a.step, a.x, l, acts, groups, uint32_t(a.groups * w.cols), a.label + "/gemm_quant", out);
+  encode_coopmat_act_quant(ctx, a.step, a.x, l, acts, groups, uint32_t(a.groups * w.cols), a.label + "/gemm_quant", out,
+                           a.act_quant);
 
   const vk::Kernel& k = ctx.kernels.get(coopmat_kernel(ctx.device, linear_coopmat_api(ctx.device),
                                                       "linear/gemm_coopmat_tiled", 7, sizeof(TiledPush),
@@ -183,10 +188,10 @@ CoopmatActs coopmat_acts(vk::BufferRange scratch, const CoopmatActLayout& l) {
 
 void encode_coopmat_act_quant(Context& ctx, vk::BufferRange step, vk::BufferRange x, const CoopmatActLayout& l,
                               const CoopmatActs& dst, uint32_t groups, uint32_t x_stride, const std::string& label,
-                              std::vector<vk::Dispatch>& out) {
+                              std::vector<vk::Dispatch>& out, bool e4m3) {
   if (l.blocks > kMaxBlocks) throw std::invalid_argument(label + ": more than 256 128-column blocks per row");
   const vk::Kernel& quant =
-      ctx.kernels.get({"linear/gemm_coopmat_quant", 5, sizeof(QuantPush), {{3, uint32_t(kMaxBlocks)}}, 0});
+      ctx.kernels.get({"linear/gemm_coopmat_quant", 5, sizeof(QuantPush), {{3, uint32_t(kMaxBlocks)}, {4, e4m3 ? 1u : 0u}}, 0});
   const QuantPush qp{uint32_t(l.k), x_stride, uint32_t(l.kp), groups};
   out.push_back({&quant,
                  {{step, vk::Access::Read},
@@ -233,8 +238,8 @@ vk::KernelDesc coopmat_kernel(const vk::Device& device, CoopmatApi api, const st
 }
 
 uint64_t gemm_coopmat_scratch_bytes(const Context& ctx, const LinearArgs& a) {
-  if (!a.w || a.w->format != WeightFormat::FP8 || !quantises(a) || a.max_rows < 1 || a.groups < 1 ||
-      a.w->rows % a.groups != 0 || !has_linear_coopmat(ctx.device) || !tiled_serves(a)) {
+  if (!a.w || !coopmat_serves(a) || a.max_rows < 1 || a.groups < 1 || a.w->rows % a.groups != 0 ||
+      !has_linear_coopmat(ctx.device) || !tiled_serves(a)) {
     return 0;
   }
   return scratch_layout(a).total();
@@ -244,16 +249,18 @@ void encode_gemm_coopmat(Context& ctx, const LinearArgs& a, std::vector<vk::Disp
   if (!has_linear_coopmat(ctx.device)) {
     throw std::invalid_argument(what(a) + "the device has no fp16 16x16x16 cooperative matrices (NV or KHR) on subgroups of 32");
   }
-  // fp16 holds e4m3 values exactly, not arbitrary fp32 activations: only act-quantised FP8.
+  // fp16 holds e4m3 values exactly, not arbitrary fp32 activations: act-quantised FP8, or bf16
+  // activations (wo_a) through the tiled kernels' per-row scaling.
   const bool aligned = a.w->cols % 16 == 0 && a.x.offset % 16 == 0 && a.w->data.offset % 16 == 0;
-  if (!quantises(a) || !aligned) {
-    throw std::invalid_argument(what(a) + "GemmCoopmat serves FP8 weights with act_quant and bf16 output (aligned x)");
+  if (!coopmat_serves(a) || !aligned) {
+    throw std::invalid_argument(what(a) + "GemmCoopmat serves FP8 weights with bf16 output (aligned x)");
   }
   // 16-row coopmat tiles must not straddle a 128-row weight-scale block.
   if (a.groups > 1 && (a.w->rows / a.groups) % 16 != 0) {
     throw std::invalid_argument(what(a) + "GemmCoopmat needs rows per group % 16 == 0");
   }
   if (tiled_scratch_ok(ctx, a)) return encode_tiled(ctx, a, out);
+  if (!a.act_quant) throw std::invalid_argument(what(a) + "GemmCoopmat without act_quant needs the tiled kernels' scratch");
   encode_untiled(ctx, a, out);
 }
 

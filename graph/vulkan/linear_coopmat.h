@@ -1,5 +1,6 @@
 // The cooperative-matrix GEMM path of encode_linear (linear.h, LinearPath::GemmCoopmat): FP8
-// weights with act_quant and bf16 output on devices with NV fp16 16x16x16 coopmats.
+// weights with bf16 output on devices with fp16 16x16x16 coopmats; with act_quant, or without it
+// (wo_a's unquantised bf16 input) where the tiled kernels serve the shape.
 //
 // With LinearArgs::scratch of >= gemm_coopmat_scratch_bytes (and 128-row aligned groups): an
 // act_quant dispatch writes the activations as exact fp16 into the scratch
@@ -27,6 +28,10 @@ namespace dsv4::gpu {
 // DSV4_COOPMAT=nv|khr|off|auto narrows the choice, e.g. to run the KHR kernels on NVIDIA; an
 // extension the device lacks gives None. Throws std::invalid_argument on any other value.
 enum class CoopmatApi { None, Nv, Khr };
+
+// Whether the GemmCoopmat kernels compute `a` (device and scratch aside): FP8 weights and bf16
+// output, and without act_quant only in the tiled kernels' shapes.
+bool coopmat_serves(const LinearArgs& a);
 CoopmatApi linear_coopmat_api(const vk::Device& device);
 const char* coopmat_api_name(CoopmatApi api);  // "none", "nv", "khr"
 
@@ -50,10 +55,10 @@ struct CoopmatActs {
 CoopmatActs coopmat_acts(vk::BufferRange scratch, const CoopmatActLayout& layout);
 // Appends the quantiser: virtual row v = m * groups + g (step rows m < n_rows) is columns
 // [g * K, (g + 1) * K) of fp32 row m of `x` (x_stride floats per row); K = layout.k, % 16 == 0,
-// <= 32768.
+// <= 32768. e4m3 false: the values as they are (no e4m3 rounding: wo_a's unquantised input).
 void encode_coopmat_act_quant(Context& ctx, vk::BufferRange step, vk::BufferRange x, const CoopmatActLayout& layout,
                               const CoopmatActs& dst, uint32_t groups, uint32_t x_stride, const std::string& label,
-                              std::vector<vk::Dispatch>& out);
+                              std::vector<vk::Dispatch>& out, bool e4m3 = true);
 
 // Appends the GemmCoopmat dispatches; `a` passed encode_linear's argument checks. Throws
 // std::invalid_argument where the path cannot serve `a` (see encode_linear).

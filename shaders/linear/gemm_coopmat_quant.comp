@@ -9,6 +9,11 @@
 // it keeps q unscaled (E = max_b e_b, flag set) and the GEMM applies 2^(e_b - E) to each 128-K
 // partial sum of such rows (its slow path, exact too).
 //
+// QUANT false (wo_a: the reference's bf16 einsum takes o unquantised): the same layout with
+// x / 2^e_b in place of q. Its values have 8 significant bits, not 4, so those below 2^-17 (in
+// the stored scale) round to the fp16 grid: each off by <= 2^-25 where the row's largest is
+// >= 2^14 (2^-39 of it, below the fp32 sums' own rounding).
+//
 // Scratch (uvec4-aligned sections, all rows of each before the next): fp16 [V, KP] (K rounded up
 // to the GEMM's K step, the padding zero; V = max_rows * groups virtual rows v = m * groups + g,
 // group g reading x columns [g*K, (g+1)*K)), ivec2 [V] (E, wide), int [V, nb] (per-block
@@ -22,6 +27,7 @@
 layout(local_size_x = 256) in;
 
 layout(constant_id = 3) const uint MAXB = 256;  // 128-blocks per row the shared arrays hold
+layout(constant_id = 4) const bool QUANT = true;  // e4m3-round (act_quant), or keep the values
 
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -77,7 +83,10 @@ void main() {
       const vec4 xv = x4[x0 + c];
       const int e = fp8_scale_exponent(uintBitsToFloat(bmax[c / 32u]));
       vec4 q;
-      for (uint i = 0u; i < 4u; ++i) q[i] = ldexp(e4m3_round(ldexp(xv[i], -e)), wide ? 0 : e - E);
+      for (uint i = 0u; i < 4u; ++i) {
+        const float u = ldexp(xv[i], -e);
+        q[i] = ldexp(QUANT ? e4m3_round(u) : u, wide ? 0 : e - E);
+      }
       h = uvec2(packHalf2x16(q.xy), packHalf2x16(q.zw));
     }
     q2[q0 + c] = h;

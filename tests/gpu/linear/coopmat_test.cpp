@@ -42,6 +42,7 @@ struct GemmCase {
   bool scratch = true;   // the tiled kernels (when they serve the shape); false: untiled
   std::vector<float> x;  // overrides the random activations ([max_rows, groups * cols])
   int64_t zero_col = -1;  // >= 0: this weight column (of every group) is set to +0
+  bool act_quant = true;  // false: wo_a's unquantised input (the bf16 einsum)
 };
 
 std::string describe(const GemmCase& c) {
@@ -65,11 +66,19 @@ void reference_row(const GemmCase& c, const graph::Weight& w, std::span<const fl
     const graph::Weight wg = sub_weight(w, g * R, R);
     const std::span<const float> xg = x.subspan(size_t(g * K), size_t(K));
     std::span<float> yg = y.subspan(size_t(g * R), size_t(R));
-    graph::linear(wg, xg, yg);
+    std::vector<float> xq(xg.begin(), xg.end());
+    if (c.act_quant) {
+      graph::linear(wg, xg, yg);
+      graph::act_quant_fp8(xq, 128);
+    } else {  // CpuExecutor's wo_a: an fp32 sum in column order, rounded to bf16
+      for (int64_t r = 0; r < R; ++r) {
+        float acc = 0.f;
+        for (int64_t i = 0; i < K; ++i) acc += xg[size_t(i)] * wg.values[size_t(r * K + i)];
+        yg[size_t(r)] = formats::round_bf16(acc);
+      }
+    }
     if (c.out_scale != 1.0f)
       for (float& v : yg) v = formats::round_bf16(v * c.out_scale);
-    std::vector<float> xq(xg.begin(), xg.end());
-    graph::act_quant_fp8(xq, 128);
     for (int64_t r = 0; r < R; ++r) {
       double a = 0;
       for (int64_t i = 0; i < K; ++i) a += std::fabs(double(xq[size_t(i)]) * wg.values[size_t(r * K + i)]);
@@ -102,6 +111,7 @@ class CoopmatGemmTest : public GpuOpTest, public ::testing::WithParamInterface<c
     a.max_rows = c.max_rows;
     a.groups = c.groups;
     a.out_scale = c.out_scale;
+    a.act_quant = c.act_quant;
     a.path = LinearPath::GemmCoopmat;
     a.label = "coopmat_test";
     return a;
@@ -218,6 +228,25 @@ TEST_P(CoopmatGemmTest, GroupedWoA) {
   }
 }
 
+// wo_a as the executor runs it: the input not act-quantised (the reference's bf16 einsum), so the
+// quantiser keeps 8-bit mantissas; then rows whose first block is 2^-40 of the rest (wide rows).
+TEST_P(CoopmatGemmTest, GroupedWoAUnquantised) {
+  for (bool wide : {false, true}) {
+    GemmCase c;
+    c.act_quant = false;
+    c.groups = 8;
+    c.rows = 8 * 128;
+    c.cols = 256;
+    c.max_rows = 65;
+    c.n_rows = 65;
+    c.x = random_bf16(size_t(c.max_rows * c.groups * c.cols), 7);
+    if (wide)
+      for (size_t i = 0; i < c.x.size(); ++i)
+        if (i % 256 < 128) c.x[i] = std::ldexp(c.x[i], -40);
+    check(c, true);
+  }
+}
+
 TEST_P(CoopmatGemmTest, OutScaleRoundsTwice) {
   GemmCase c;
   c.out_scale = 0.0883883f;  // 1/sqrt(128)
@@ -297,8 +326,11 @@ TEST_P(CoopmatGemmTest, ScratchSizing) {
   a.groups = 4;  // 64 rows per group: untiled, no scratch
   EXPECT_EQ(gpu::gemm_coopmat_scratch_bytes(ctx(), a), 0u);
   a.groups = 1;
-  a.act_quant = false;
+  a.act_quant = false;  // wo_a's unquantised input: the tiled kernels' layout too
+  EXPECT_EQ(gpu::gemm_coopmat_scratch_bytes(ctx(), a), r256(100 * 416 * 2) + r256(100 * 8) + r256(100 * 4 * 4));
+  a.groups = 4;  // not tiled: no coopmat kernel takes it
   EXPECT_EQ(gpu::gemm_coopmat_scratch_bytes(ctx(), a), 0u);
+  EXPECT_FALSE(gpu::coopmat_serves(a));
 }
 
 INSTANTIATE_TEST_SUITE_P(Api, CoopmatGemmTest, ::testing::Values("nv", "khr"),

@@ -538,6 +538,9 @@ TEST_F(LinearTest, AutoPicksGemvForDecodeAndGemmForPrefill) {
   a.max_rows = 512;
   EXPECT_EQ(gpu::resolve_linear_path(ctx(), a),
             gpu::has_linear_coopmat(device()) ? LinearPath::GemmCoopmat : LinearPath::GemmScalar);
+  a.act_quant = false;  // wo_a: the tiled coopmat kernels take its unquantised input too
+  EXPECT_EQ(gpu::resolve_linear_path(ctx(), a),
+            gpu::has_linear_coopmat(device()) ? LinearPath::GemmCoopmat : LinearPath::GemmScalar);
   w.format = WeightFormat::BF16;
   EXPECT_EQ(gpu::resolve_linear_path(ctx(), a), LinearPath::GemmScalar);
 }
