@@ -297,6 +297,7 @@ void StepEncoder::gate(const graph::Op& op) {
   a.route = buf("route");
   a.logits = buf("gate_logits");  // the split path: expert logits over many workgroups, the last selects
   a.counters = buf("gate_counters");
+  a.tiled = max_rows_ > o_.max_seqs;  // prefill recordings: all rows' logits as one tiled product
   a.max_rows = max_rows_;
   a.n_experts = c_.n_routed_experts;
   a.topk = c_.n_activated_experts;

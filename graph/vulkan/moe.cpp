@@ -368,6 +368,24 @@ void encode_gate(Context& ctx, const GateArgs& a, std::vector<vk::Dispatch>& out
     return;
   }
   require(a.logits.size >= gate_logits_bytes(a.n_experts, a.max_rows), "logits scratch smaller than gate_logits_bytes()");
+  if (a.tiled) {
+    const vk::Kernel& dots = ctx.kernels.get({"moe/gate_tiled", 4, sizeof(GatePush), {}, 0});
+    out.push_back({&dots,
+                   {step, x, gate, {a.logits, vk::Access::Write}},
+                   push,
+                   {uint32_t((a.n_experts + 63) / 64), (a.max_rows + 63) / 64, 1},  // gate_tiled: 64 x 64 tiles
+                   std::nullopt,
+                   "moe gate"});
+    // Bindings 1 and 2 (x, gate) are not in gate_select: the same buffers stand in.
+    const vk::Kernel& sel = ctx.kernels.get({"moe/gate_select", 7, sizeof(GatePush), {}, 0});
+    out.push_back({&sel,
+                   {step, x, gate, selection[0], selection[1], selection[2], {a.logits, vk::Access::Read}},
+                   push,
+                   {a.max_rows, 1, 1},
+                   std::nullopt,
+                   "moe gate select"});
+    return;
+  }
   require(a.counters.size >= gate_counters_bytes(a.max_rows), "counters smaller than gate_counters_bytes()");
   const vk::Kernel& k = ctx.kernels.get({"moe/gate_logits", 8, sizeof(GatePush), {}, 0});
   const uint32_t expert_groups = uint32_t((a.n_experts + 3) / 4);  // gate_logits: EPW = 4 experts per workgroup

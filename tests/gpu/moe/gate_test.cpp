@@ -1,6 +1,7 @@
 // The MoE router on the GPU (shaders/moe/gate*.comp via graph/vulkan/moe.h encode_gate) against
-// graph::route, bit for bit: expert ids in selection order and the fp32 weights' bits, on both
-// paths (one workgroup per row; logits spread over workgroups, the last of a row selecting). The logits are
+// graph::route, bit for bit: expert ids in selection order and the fp32 weights' bits, on all three
+// paths (one workgroup per row; logits spread over workgroups, the last of a row selecting; all
+// rows' logits as one tiled product, then a selection workgroup per row). The logits are
 // sequential fp32 dots on both sides, sqrt(softplus) and the normalising division correctly
 // rounded, so nothing is left to tolerate (the float-float evaluation could only differ for values
 // within ~2^-44 of a rounding midpoint: these fixed seeds hit none).
@@ -41,9 +42,12 @@ GateCase random_case(int64_t dim, int64_t experts, int64_t topk, uint32_t max_ro
   return c;
 }
 
-class GateTest : public GpuOpTest, public ::testing::WithParamInterface<bool> {
+enum class GatePath { OneWorkgroup, Split, Tiled };
+
+class GateTest : public GpuOpTest, public ::testing::WithParamInterface<GatePath> {
  protected:
-  bool split() const { return GetParam(); }
+  bool split() const { return GetParam() == GatePath::Split; }
+  bool tiled() const { return GetParam() == GatePath::Tiled; }
   static int64_t token_of(uint32_t row) { return int64_t((row * 37 + 5) % 64); }
 
   // The route words the GPU writes for `c` (max_rows rows of 2k words).
@@ -80,13 +84,17 @@ class GateTest : public GpuOpTest, public ::testing::WithParamInterface<bool> {
       a.logits = logits.range();
       a.counters = counters.range();
     }
+    if (tiled()) {
+      a.logits = logits.range();
+      a.tiled = true;
+    }
     a.max_rows = c.max_rows;
     a.n_experts = c.experts;
     a.topk = c.topk;
     a.route_scale = c.route_scale;
     std::vector<vk::Dispatch> d;
     gpu::encode_gate(ctx(), a, d);
-    EXPECT_EQ(d.size(), 1u);
+    EXPECT_EQ(d.size(), tiled() ? 2u : 1u);
     run(std::move(d));
     if (split()) {  // the last workgroup of each row rewound its counter for the next dispatch
       const std::vector<uint32_t> left = download<uint32_t>(counters, size_t(c.max_rows));
@@ -154,6 +162,12 @@ TEST_P(GateTest, SeveralDoubleBufferedStagesBitExact) {
   // D = 1096 = 137 chunks of 8: the split path streams 512 columns per stage, so two full stages
   // and a ragged third alternate its two buffers; 7 experts leave the second workgroup 3 of 4.
   check_bit_exact(random_case(1096, 7, 3, 2, 2, 71));
+}
+
+TEST_P(GateTest, ManyRowsBitExact) {
+  // 150 rows of D = 1064 (33 stages of 32 columns, the last 8 wide) over 70 experts: the tiled
+  // path's 64 x 64 tiles, partial both ways, with dead rows past n_rows.
+  check_bit_exact(random_case(1064, 70, 6, 160, 150, 81));
 }
 
 TEST_P(GateTest, WideSpreadLogitsBitExact) {
@@ -237,8 +251,10 @@ TEST_P(GateTest, HandDerivedOrderDecidesTheSelection) {
   EXPECT_EQ(ids[0], (std::vector<int64_t>{3, 0, 1, 2}));
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, GateTest, ::testing::Values(false, true),
-                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Split" : "OneWorkgroup"; });
+INSTANTIATE_TEST_SUITE_P(Paths, GateTest, ::testing::Values(GatePath::OneWorkgroup, GatePath::Split, GatePath::Tiled),
+                         [](const ::testing::TestParamInfo<GatePath>& i) {
+                           return i.param == GatePath::Tiled ? "Tiled" : i.param == GatePath::Split ? "Split" : "OneWorkgroup";
+                         });
 
 }  // namespace
 }  // namespace dsv4::test
