@@ -92,7 +92,8 @@ bool kept_scores_fit(const SparseAttentionArgs& a, uint64_t max_range) {
 
 void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>& out) {
   check_rope(a.head_dim, a.rope_dim);
-  require(a.head_dim <= 1024, "encode_q_heads: head_dim above 1024");
+  require(a.head_dim % 4 == 0 && (a.head_dim - a.rope_dim) % 4 == 0,
+          "encode_q_heads: head_dim and its nope dims must be multiples of 4");
   struct Push {
     uint32_t n_heads, head_dim, rope_dim, rope_slot;
     float eps;
@@ -101,7 +102,7 @@ void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>
   out.push_back({&k,
                  {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::ReadWrite}},
                  vk::push_words(push),
-                 {a.n_heads, a.max_rows, 1},
+                 {(a.n_heads + 31) / 32, a.max_rows, 1},  // q_heads.comp: 32 heads a workgroup
                  std::nullopt,
                  "attn.q_heads"});
 }

@@ -91,32 +91,35 @@ using AttentionTest = GpuOpTest;
 // ---- q heads --------------------------------------------------------------------------------------
 
 TEST_F(AttentionTest, QHeadsMatchHeadRmsNormAndRope) {
-  const uint32_t H = 4, Dh = 64, rope = 16;
-  const ModelConfig cfg = small_config(Dh, rope, 8);
-  const gpu::RopeSlots slots(cfg);
-  for (uint32_t ratio : {0u, 4u}) {
-    std::vector<gpu::StepRow> rows;
-    const std::vector<int64_t> toks(5, 1), one(1, 1);
-    gpu::append_rows(rows, 3, toks, 0);
-    gpu::append_rows(rows, 100000, one, 1);  // large position: tables from the host
-    const uint32_t max_rows = uint32_t(rows.size()) + 1;
-    const StepBuffers sb = make_step(device(), staging(), rows, max_rows, slots);
-    std::vector<float> q = random_bf16(size_t(max_rows) * H * Dh, 11 + ratio, 3.f);
-    vk::Buffer qb = upload(q, "q");
-    std::vector<vk::Dispatch> d;
-    gpu::encode_q_heads(ctx(), {sb.step.range(), sb.rope.range(), qb.range(), max_rows, H, Dh, rope,
-                                slots.at_pos(ratio), cfg.norm_eps}, d);
-    run(std::move(d));
-    const std::vector<float> got = download<float>(qb, q.size());
-    std::vector<float> want = q;
-    for (size_t r = 0; r < rows.size(); ++r)
-      for (uint32_t h = 0; h < H; ++h) {
-        std::span<float> head(want.data() + (r * H + h) * Dh, Dh);
-        graph::head_rms_norm_bf16(head, cfg.norm_eps);
-        graph::apply_rope(table_for(slots, ratio), head, rows[r].pos);
-      }
-    expect_close(compare_rows(got, want, rows.size(), H * Dh), "q_heads");
-    for (size_t i = rows.size() * H * Dh; i < q.size(); ++i) ASSERT_EQ(got[i], q[i]) << "row past n_rows changed";
+  // 4 heads of 64 dims, and 40 of 96 (a second, partial group of 32 heads; a partial 64-dim chunk).
+  for (const auto& [H, Dh] : {std::pair<uint32_t, uint32_t>{4, 64}, {40, 96}}) {
+    const uint32_t rope = 16;
+    const ModelConfig cfg = small_config(Dh, rope, 8);
+    const gpu::RopeSlots slots(cfg);
+    for (uint32_t ratio : {0u, 4u}) {
+      std::vector<gpu::StepRow> rows;
+      const std::vector<int64_t> toks(5, 1), one(1, 1);
+      gpu::append_rows(rows, 3, toks, 0);
+      gpu::append_rows(rows, 100000, one, 1);  // large position: tables from the host
+      const uint32_t max_rows = uint32_t(rows.size()) + 1;
+      const StepBuffers sb = make_step(device(), staging(), rows, max_rows, slots);
+      std::vector<float> q = random_bf16(size_t(max_rows) * H * Dh, 11 + ratio, 3.f);
+      vk::Buffer qb = upload(q, "q");
+      std::vector<vk::Dispatch> d;
+      gpu::encode_q_heads(ctx(), {sb.step.range(), sb.rope.range(), qb.range(), max_rows, H, Dh, rope,
+                                  slots.at_pos(ratio), cfg.norm_eps}, d);
+      run(std::move(d));
+      const std::vector<float> got = download<float>(qb, q.size());
+      std::vector<float> want = q;
+      for (size_t r = 0; r < rows.size(); ++r)
+        for (uint32_t h = 0; h < H; ++h) {
+          std::span<float> head(want.data() + (r * H + h) * Dh, Dh);
+          graph::head_rms_norm_bf16(head, cfg.norm_eps);
+          graph::apply_rope(table_for(slots, ratio), head, rows[r].pos);
+        }
+      expect_close(compare_rows(got, want, rows.size(), H * Dh), "q_heads");
+      for (size_t i = rows.size() * H * Dh; i < q.size(); ++i) ASSERT_EQ(got[i], q[i]) << "row past n_rows changed";
+    }
   }
 }
 
