@@ -26,6 +26,8 @@ struct PartialsPush {  // shaders/mhc/hc_mix_partials.comp
 };
 
 constexpr uint32_t kMixBlockK = 512;  // graph/mhc.cpp kMixesBlockK
+constexpr uint32_t kMixRows = 8;          // hc_mix_partials.comp ROWS for prefill recordings
+constexpr uint32_t kMixRowsMinRows = 64;  // recordings of at least this many rows (decode stays at 1)
 
 // The split path's sum of squares: hc_mix_partials sums the nodes of graph::pairwise_sum's tree at
 // the deepest level with no more nodes than workgroups (blocks), hc_mix.glsl the tree above them.
@@ -70,14 +72,20 @@ void encode_mix_partials(Context& ctx, const vk::BufferRange& step, const vk::Bu
   const uint32_t width = hc * dim;
   const SquareNodes n = square_nodes(dim, hc, max_rows);
   const PartialsPush push{width, outputs, groups_for(width, kMixBlockK), n.nodes, n.level, n.sub_depth, n.node_base};
-  const vk::Kernel& k = ctx.kernels.get({"mhc/hc_mix_partials", 4, sizeof(PartialsPush), {}, 0});
+  // Prefill: 8 rows a workgroup share each staged fn chunk (hc_mix_partials.comp ROWS; 8 * 24 mix
+  // outputs <= its 256 invocations). Decode keeps one row a workgroup: more workgroups per row.
+  // Shared memory: fn_chunk (24 x 65 vec4) and pairwise.glsl's 3 KiB, then 2 KiB of x per row.
+  const uint64_t shared = ctx.device.caps().max_compute_shared_memory, base = 24 * 65 * 16 + 3072;
+  const uint32_t fit = shared > base ? uint32_t(std::min<uint64_t>(kMixRows, (shared - base) / 2048)) : 1u;
+  const uint32_t rows = max_rows >= kMixRowsMinRows && outputs * kMixRows <= 256 ? std::max(fit, 1u) : 1u;
+  const vk::Kernel& k = ctx.kernels.get({"mhc/hc_mix_partials", 4, sizeof(PartialsPush), {{0, rows}}, 0});
   out.push_back({&k,
                  {{step, vk::Access::Read},
                   {streams, vk::Access::Read},
                   {fn, vk::Access::Read},
                   {partials, vk::Access::Write}},
                  vk::push_words(push),
-                 {push.blocks, max_rows, 1},
+                 {push.blocks, groups_for(max_rows, rows), 1},
                  std::nullopt,
                  "hc_mix_partials"});
 }

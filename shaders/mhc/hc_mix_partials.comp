@@ -10,11 +10,15 @@
 // tree at level log2(nodes) (graph/reduce.h; the same leaves, order and tree below the node), into
 // partials[node_base + row * nodes + b], so hc_mix.glsl only adds the nodes up (pairwise, as the
 // top of the same tree) instead of one workgroup summing all hc*D squares.
+// ROWS rows per workgroup (prefill): each staged fn chunk serves ROWS rows, outputs x ROWS
+// invocations chain the dots (one workgroup per (block, row) read fn once per row: 6.4 GB of L2
+// traffic a call at 4,096 rows of Flash, 2 ms on an H100).
 #extension GL_GOOGLE_include_directive : require
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
 
 layout(local_size_x = 256) in;
+layout(constant_id = 0) const uint ROWS = 1;  // step rows per workgroup: 1..10 (outputs * ROWS <= 256)
 layout(std430, binding = 1) readonly buffer Streams { vec4 xs4[]; };         // [max_rows, width]
 layout(std430, binding = 2) readonly buffer Fn { vec4 fn4[]; };              // [outputs, width]
 layout(std430, binding = 3) writeonly buffer Partials { float partials[]; };  // [max_rows, outputs, blocks]
@@ -52,30 +56,37 @@ void node_range(uint b, out uint begin, out uint size) {
 }
 
 const uint BLOCK_K = 512u, CHUNK = 256u, C4 = CHUNK / 4u, MIX_MAX = 24u;
-shared vec4 x_block[BLOCK_K / 4u];
+shared vec4 x_block[ROWS][BLOCK_K / 4u];
 // Rows padded by one vec4: the summing invocations read the same column of different rows, which
 // unpadded all fall in one bank (a 24-way conflict per read: ~15 us per call on an H100).
 const uint ROW4 = C4 + 1u;
 shared vec4 fn_chunk[MIX_MAX * ROW4];  // 24.4 KiB
 
 void main() {
-  const uint b = gl_WorkGroupID.x, row = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
-  if (row >= step.n_rows) return;
+  const uint b = gl_WorkGroupID.x, row0 = gl_WorkGroupID.y * ROWS, t = gl_LocalInvocationID.x;
+  if (row0 >= step.n_rows) return;  // uniform over the workgroup
+  const uint rows = min(ROWS, step.n_rows - row0);
   const uint begin = b * BLOCK_K, len4 = (min(p.width, begin + BLOCK_K) - begin) / 4u;
   const uint w4 = p.width / 4u, b4 = begin / 4u;
-  if (t < len4) x_block[t] = xs4[row * w4 + b4 + t];
+  for (uint i = t; i < ROWS * len4; i += 256u) {
+    const uint r = i / len4, j = i % len4;
+    if (r < rows) x_block[r][j] = xs4[(row0 + r) * w4 + b4 + j];
+  }
+  // Chains: invocation t < outputs * rows sums output o = t % outputs of row r = t / outputs.
+  const uint o = t % p.outputs, r = t / p.outputs;
+  const bool chains = r < rows;
   precise float part = 0.0;
   for (uint c0 = 0u; c0 < len4; c0 += C4) {
     const uint clen = min(C4, len4 - c0);
     barrier();  // the previous chunk is consumed
     for (uint i = t; i < p.outputs * C4; i += 256u) {
-      const uint o = i / C4, j = i % C4;
-      if (j < clen) fn_chunk[o * ROW4 + j] = fn4[o * w4 + b4 + c0 + j];
+      const uint oo = i / C4, j = i % C4;
+      if (j < clen) fn_chunk[oo * ROW4 + j] = fn4[oo * w4 + b4 + c0 + j];
     }
     barrier();
-    if (t < p.outputs) {
+    if (chains) {
       for (uint j = 0u; j < clen; ++j) {
-        const vec4 f = fn_chunk[t * ROW4 + j], x = x_block[c0 + j];
+        const vec4 f = fn_chunk[o * ROW4 + j], x = x_block[r][c0 + j];
         part += f.x * x.x;
         part += f.y * x.y;
         part += f.z * x.z;
@@ -83,12 +94,14 @@ void main() {
       }
     }
   }
-  if (t < p.outputs) partials[(row * p.outputs + t) * p.blocks + b] = part;
+  if (chains) partials[((row0 + r) * p.outputs + o) * p.blocks + b] = part;
   if (b < p.nodes) {  // uniform in the workgroup
     uint begin, size;
     node_range(b, begin, size);
-    term_base = row * p.width + begin;
-    const float sq = pairwise_sum_wg(size, p.sub_depth);
-    if (t == 0u) node_sums[p.node_base + row * p.nodes + b] = sq;
+    for (uint rr = 0u; rr < rows; ++rr) {
+      term_base = (row0 + rr) * p.width + begin;
+      const float sq = pairwise_sum_wg(size, p.sub_depth);
+      if (t == 0u) node_sums[p.node_base + (row0 + rr) * p.nodes + b] = sq;
+    }
   }
 }

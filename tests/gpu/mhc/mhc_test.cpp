@@ -140,6 +140,9 @@ TEST_F(MhcTest, PreAndPostMatchTheReferenceBitForBit) {
   check_pre_post({256, {1, 1, 1}, 3, 0.5f}, 12);
   check_pre_post({1024, {2, 1}, 4, 0.5f}, 13);
   check_pre_post({7168, {1}, 2, 0.5f}, 14);  // the largest model dim: 16 pairwise slots per invocation
+  // A prefill-sized recording: the split path's partials take several rows a workgroup (8, or
+  // what the device's shared memory holds), the last group partial (67 rows).
+  check_pre_post({512, {40, 27}, 72, 0.5f}, 15);
 }
 
 // The FFN's hc_post combines the MoE's expert outputs itself (HcPostArgs::parts): f = bf16(routed
