@@ -20,6 +20,7 @@ constexpr uint32_t kScoreTile = 32;     // decode_scores.comp KT: keys per workg
 constexpr uint32_t kScoreHeads = 16;    // decode_scores.comp HG: heads per workgroup
 constexpr uint32_t kCoopScoreKeys = 64, kCoopScoreHeads = 64;  // scores_coopmat.comp KT, HG
 constexpr uint64_t kCoopScoreSharedBytes = 4 * 64 * 18 * 8 + 16 * 4;  // its smem and chunk_max
+constexpr uint32_t kCoopPvHeads = 64, kCoopPvDims = 128;  // pv_coopmat.comp HG, DN (its smem: 34 KiB)
 // decode_pv.comp HG. On an H100 (Flash, HCA at 1M: 8,320 keys) 8 heads a workgroup took 123 us
 // where 16 took 384 (CSA at 4K: 17 against 40): twice the workgroups, half the registers.
 constexpr uint32_t kPvHeads = 8;
@@ -225,7 +226,16 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
                    score_groups,
                    std::nullopt,
                    a.coopmat ? "attn.sparse.scores coopmat" : "attn.sparse.scores"});
-    const vk::Kernel& pv = ctx.kernels.get({"attention/decode_pv", 13, sizeof(Push), {{0, kPvHeads}}, 0});
+    // One split (prefill) on coopmat: pv_coopmat.comp, 64 heads x 128 dims a workgroup.
+    const bool pv_coopmat = a.coopmat && !split;
+    const vk::Kernel& pv =
+        pv_coopmat ? ctx.kernels.get(coopmat_kernel(ctx.device, linear_coopmat_api(ctx.device), "attention/pv_coopmat", 13,
+                                                    sizeof(Push), {}))
+                   : ctx.kernels.get({"attention/decode_pv", 13, sizeof(Push), {{0, kPvHeads}}, 0});
+    const std::array<uint32_t, 3> pv_groups =
+        pv_coopmat ? std::array<uint32_t, 3>{(a.head_dim + kCoopPvDims - 1) / kCoopPvDims,
+                                             (a.n_heads + kCoopPvHeads - 1) / kCoopPvHeads, a.max_rows}
+                   : std::array<uint32_t, 3>{a.n_splits, (a.n_heads + kPvHeads - 1) / kPvHeads, a.max_rows};
     out.push_back({&pv,
                    {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.kv, vk::Access::Read},
                     {a.ring, vk::Access::Read}, compressed, index_sel, {a.attn_sink, vk::Access::Read},
@@ -235,9 +245,9 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
                     split ? vk::Binding{s.den_part, vk::Access::Write} : filler,
                     split ? filler : vk::Binding{a.o, vk::Access::Write}},
                    vk::push_words(push),
-                   {a.n_splits, (a.n_heads + kPvHeads - 1) / kPvHeads, a.max_rows},
+                   pv_groups,
                    std::nullopt,
-                   "attn.sparse.pv"});
+                   pv_coopmat ? "attn.sparse.pv coopmat" : "attn.sparse.pv"});
   } else {  // prefill: two split passes that recompute the dot products
     const vk::Kernel& max = ctx.kernels.get({"attention/sparse_attention", 12, sizeof(Push), {{0, 0}}, 0});
     out.push_back({&max,

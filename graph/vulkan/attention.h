@@ -73,8 +73,9 @@ struct SparseAttentionArgs {
   // (decode_scores.comp) or the coopmat one, not a split pass.
   bool keep_scores = false;
   // With keep_scores: the scores on cooperative matrices (scores_coopmat.comp: 64 heads x 64 keys a
-  // workgroup, exact fp16 operands, fp32 sums in another order than decode_scores.comp's). Needs
-  // attention_coopmat(ctx). For prefill: a decode row's 64 heads leave it few workgroups.
+  // workgroup, exact fp16 operands, fp32 sums in another order than decode_scores.comp's), and
+  // with one split P.V too (pv_coopmat.comp). Needs attention_coopmat(ctx). For prefill: a decode
+  // row's 64 heads leave it few workgroups.
   bool coopmat = false;
 };
 

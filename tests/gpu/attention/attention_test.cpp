@@ -475,13 +475,16 @@ TEST_F(SparseAttentionTest, KeptScores) {  // the decode variant: the second pas
   for (const AttnCase& c : kScaledCases) check(c, 1, true);
 }
 
-TEST_F(SparseAttentionTest, KeptScoresOnCooperativeMatrices) {  // prefill's scores where the device has coopmat
+// Prefill's scores and (one split) P.V where the device has coopmat: scores_coopmat.comp, pv_coopmat.comp.
+TEST_F(SparseAttentionTest, KeptScoresOnCooperativeMatrices) {
   if (!gpu::attention_coopmat(ctx())) GTEST_SKIP() << "no coopmat attention scores on " << device().caps().name;
   for (const AttnCase& c : kCases) check(c, 1, true, true);
-  // scores_coopmat.comp's tiling: 70 heads (a second, partial 64-head group), 8 + 150 keys (two
-  // full 64-key workgroups and a partial one), a short row beside the long one.
+  // The coopmat kernels' tiling: 70 heads (a second, partial 64-head group), 8 + 150 keys (two
+  // full 64-key workgroups and a partial one; five 32-key chunks of P.V, the last partial), 64 dims
+  // (half of P.V's 128), a short row beside the long one.
   check({"70 heads, 158 keys", 8, {{0, 1200, 1}, {1, 37, 2}}, 70, 64, 6, 160}, 1, true, true);
   for (const AttnCase& c : kScaledCases) check(c, 1, true, true);
+  check(kCases[1], 3, true, true);  // several splits: coopmat scores, then decode_pv and the merge
 }
 
 TEST_F(SparseAttentionTest, MoreSplitsThanKeys) {

@@ -1,0 +1,170 @@
+// The P.V pass of prefill sparse attention on fp16 16x16x16 cooperative matrices (NV; the build
+// derives the KHR form, _khr), after scores_coopmat.comp or decode_scores.comp: decode_pv.comp's
+// contract for one split (same bindings and push constants; writes o): m = the row's global max
+// per head (from the 32-key tiles' maxima), p = bf16(exp(s - m)), o = bf16(sum p v / (sum exp(s -
+// m) + exp(sink - m))) with the inverse RoPE (attention_output.glsl). Per row a [heads x keys] x
+// [keys x dims] product. Oracle graph::sparse_attention_head.
+//
+// Exactness: p is a bf16 value in [0, 1], stored as p * 2^15 (exact in fp16 down to p = 2^-32;
+// smaller ones round, each < 2^-33 of the row's largest p, which is 1). Each 32-key chunk of
+// values (bf16, nope dims e4m3 * 2^k) is scaled by the power of two that brings its largest |v|
+// into [2^14, 2^15) (exact down to 2^-31 of it) and each chunk's partial tile is added back times
+// the inverse powers. Products are exact in fp32; the sums' order differs from the reference's.
+//
+// Workgroup: 128 threads = 4 subgroups of 32 (the host requires subgroups of 32): 64 heads x 128
+// dims of one row; subgroup s owns heads 32 (s % 2) + [0, 32) x dims 64 (s / 2) + [0, 64) (2 x 4
+// tiles). Keys go 32 at a time: p and the values into registers, the chunk's value maximum
+// (barrier), fp16 into shared memory (barrier), multiply.
+// Grid: (ceil(head_dim / 128), ceil(n_heads / 64), max_rows).
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_NV_cooperative_matrix : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#extension GL_KHR_memory_scope_semantics : require
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#define DSV4_STEP_BINDING 0
+#define DSV4_ROPE_BINDING 1
+#include "step.glsl"
+#include "rope.glsl"
+#include "quant.glsl"
+#include "cache_layout.glsl"
+#include "coopmat.glsl"
+
+layout(local_size_x = 128) in;
+
+layout(std430, set = 0, binding = 2) readonly buffer KV { vec4 kv4[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Ring { uint ring[]; };
+layout(std430, set = 0, binding = 4) readonly buffer Compressed { uint compressed[]; };
+layout(std430, set = 0, binding = 5) readonly buffer IndexSel { int index_sel[]; };
+layout(std430, set = 0, binding = 6) readonly buffer Sink { float attn_sink[]; };
+layout(std430, set = 0, binding = 7) readonly buffer Scores { float scores[]; };     // [max_rows][n_heads][max_keys]
+layout(std430, set = 0, binding = 8) readonly buffer TileMax { float tile_max[]; };  // [max_rows][n_heads][tiles]
+layout(std430, set = 0, binding = 9) writeonly buffer MaxPart { float max_part[]; };  // unused: one split
+layout(std430, set = 0, binding = 10) writeonly buffer AccPart { vec4 acc_part4[]; };
+layout(std430, set = 0, binding = 11) writeonly buffer DenPart { float den_part[]; };
+layout(std430, set = 0, binding = 12) writeonly buffer Out { vec4 o4[]; };
+
+// sparse_attention.comp's push constants.
+layout(push_constant) uniform Push {
+  uint n_heads, head_dim, rope_dim, window;
+  uint ratio, entries_per_seq, index_topk, n_splits;
+  uint rope_slot;
+  float scale;
+  uint max_keys;
+} pc;
+
+#include "attention_keys.glsl"
+#include "attention_output.glsl"
+
+const uint THREADS = 128u;
+const uint HG = 64u, DN = 128u, KC = 32u;  // heads, dims, keys per chunk
+const uint PS = KC / 4u + 2u;               // p row stride in uvec2 (4 fp16): 32 keys + 8 of padding
+const uint VS = DN / 4u + 2u;               // value row stride in uvec2: 128 dims + 8 of padding
+const uint P_OFF = 0u, V_OFF = HG * PS;     // staged p [head][key], values [key][dim]
+const uint ES = DN / 2u + 2u;               // epilogue row stride in uvec2 (2 fp32): 128 dims + 4
+const uint SCORE_TILE = 32u;                // decode_scores.comp KT
+const float NEG_INF = -1.0 / 0.0;
+
+shared uvec2 smem[max(V_OFF + KC * VS, HG * ES)];
+shared float m_sh[HG], den_sh[2u * HG];
+shared uint chunk_max[2];
+
+int chunk_shift(uint max_bits) {  // scores_coopmat.comp's: max * 2^s in [2^14, 2^15)
+  if (max_bits == 0u) return 0;
+  int e;
+  frexp(uintBitsToFloat(max_bits), e);
+  return clamp(15 - e, -100, 100);
+}
+
+void main() {
+  const uint d_base = gl_WorkGroupID.x * DN, h0 = gl_WorkGroupID.y * HG, row = gl_WorkGroupID.z;
+  const uint t = gl_LocalInvocationID.x, sg = gl_SubgroupID;
+  if (row >= step.n_rows) return;  // uniform over the workgroup
+  const uint n_active = min(HG, pc.n_heads - h0);
+  const uint nk = n_keys(row);
+  const uint words = kv_entry_bytes(pc.head_dim - pc.rope_dim, pc.rope_dim) / 4u;
+
+  if (t < 2u) chunk_max[t] = 0u;
+  if (t < HG) {  // m per head over the score tiles
+    const uint parts = (nk + SCORE_TILE - 1u) / SCORE_TILE, stride = (pc.max_keys + SCORE_TILE - 1u) / SCORE_TILE;
+    float m = NEG_INF;
+    if (t < n_active)
+      for (uint s = 0u; s < parts; ++s) m = max(m, tile_max[(row * pc.n_heads + h0 + t) * stride + s]);
+    m_sh[t] = m;
+  }
+  barrier();
+
+  // p role: head ph, keys 16 pk .. +15 of the chunk. Value role: dims d_base + 4 vc, keys vk + 4i.
+  const uint ph = t / 2u, pk = t % 2u;
+  const uint vc = t % (DN / 4u), vk = t / (DN / 4u);
+  const float m = m_sh[ph];
+  const uint score_row = (row * pc.n_heads + h0 + min(ph, n_active - 1u)) * pc.max_keys;
+  float den = 0.0;
+
+  CM_ACC acc[8], tmp[8];
+  for (uint i = 0u; i < 8u; ++i) acc[i] = CM_ACC(0.0);
+  const uint wh = (sg % 2u) * 32u, wd = (sg / 2u) * 64u;
+
+  for (uint c = 0u, chunk = 0u; c < nk; c += KC, ++chunk) {
+    uvec2 pw[4];
+    for (uint q = 0u; q < 4u; ++q) {
+      vec4 p4;
+      for (uint u = 0u; u < 4u; ++u) {
+        const uint j = c + 16u * pk + 4u * q + u;
+        const float s = j < nk && ph < n_active ? scores[score_row + j] : NEG_INF;
+        const float e = s == NEG_INF ? 0.0 : exp(s - m);
+        den += e;
+        p4[u] = round_bf16(e) * 32768.0;
+      }
+      pw[q] = uvec2(packFloat2x16(f16vec2(p4.xy)), packFloat2x16(f16vec2(p4.zw)));
+    }
+    vec4 v[KC / 4u];
+    float mv = 0.0;
+    for (uint i = 0u; i < KC / 4u; ++i) {
+      const uint j = c + vk + 4u * i;
+      uint at = 0u;
+      const uint kind = j < nk ? describe_key(row, j, at) : KEY_NONE;
+      v[i] = load_key(kind, at, d_base + 4u * vc, words);
+      const vec4 a = abs(v[i]);
+      mv = max(mv, max(max(a.x, a.y), max(a.z, a.w)));
+    }
+    mv = subgroupMax(mv);
+    if (subgroupElect()) atomicMax(chunk_max[chunk % 2u], floatBitsToUint(mv));
+    barrier();  // the chunk's value maximum; every subgroup is done with the previous chunk's tiles
+    const int sv = chunk_shift(chunk_max[chunk % 2u]);
+    if (t == 0u) chunk_max[(chunk + 1u) % 2u] = 0u;  // read at the previous chunk, before this barrier
+    const float fv = ldexp(1.0, sv);
+    for (uint q = 0u; q < 4u; ++q) smem[P_OFF + ph * PS + 4u * pk + q] = pw[q];
+    for (uint i = 0u; i < KC / 4u; ++i) {
+      const vec4 x = v[i] * fv;
+      smem[V_OFF + (vk + 4u * i) * VS + vc] = uvec2(packFloat2x16(f16vec2(x.xy)), packFloat2x16(f16vec2(x.zw)));
+    }
+    barrier();
+    for (uint i = 0u; i < 8u; ++i) tmp[i] = CM_ACC(0.0);
+    for (uint kk = 0u; kk < KC; kk += 16u) {
+      CM_A a[2];
+      CM_B b[4];
+      for (uint i = 0u; i < 2u; ++i) coopMatLoadNV(a[i], smem, P_OFF + (wh + 16u * i) * PS + kk / 4u, PS, false);
+      for (uint j = 0u; j < 4u; ++j) coopMatLoadNV(b[j], smem, V_OFF + kk * VS + (wd + 16u * j) / 4u, VS, false);
+      for (uint i = 0u; i < 2u; ++i)
+        for (uint j = 0u; j < 4u; ++j) tmp[4u * i + j] = coopMatMulAddNV(a[i], b[j], tmp[4u * i + j]);
+    }
+    const float bp = ldexp(1.0, -15), bv = ldexp(1.0, -sv);
+    for (uint i = 0u; i < 8u; ++i) acc[i] = acc[i] + (tmp[i] * bp) * bv;
+  }
+
+  den_sh[2u * ph + pk] = den;
+  barrier();  // every subgroup is done with the staged chunks; the denominators' halves are in
+  for (uint i = 0u; i < 8u; ++i)
+    coopMatStoreNV(acc[i], smem, (wh + 16u * (i / 4u)) * ES + (wd + 16u * (i % 4u)) / 2u, ES, false);
+  if (t < n_active) den_sh[2u * t] = den_sh[2u * t] + den_sh[2u * t + 1u] + exp(attn_sink[h0 + t] - m_sh[t]);
+  barrier();
+  for (uint l = t; l < HG * (DN / 4u); l += THREADS) {
+    const uint h = l / (DN / 4u), d0 = d_base + 4u * (l % (DN / 4u));
+    if (h >= n_active || d0 >= pc.head_dim) continue;
+    const uint e = h * ES + (d0 - d_base) / 2u;
+    const vec4 a = vec4(uintBitsToFloat(smem[e]), uintBitsToFloat(smem[e + 1u]));
+    o4[((row * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] = attention_output(a, den_sh[2u * h], row, d0);
+  }
+}
