@@ -18,8 +18,9 @@ constexpr uint32_t kTileM = 32;             // pairs per grouped-GEMM tile (TILE
 constexpr uint32_t kTileN = 64;             // output rows per grouped-GEMM workgroup (TILE_N of grouped_gemm)
 constexpr uint32_t kMaxSortExperts = 1024;
 // grouped_gemm_coopmat.comp: pairs per tile (BM), output rows per gate/up and down workgroup, shared bytes.
-constexpr uint32_t kCoopTileM = 64, kCoopUpRows = 64, kCoopDownRows = 128;
-constexpr uint32_t kCoopSharedBytes = 2112 * 16 + 64 * 16 + 16;  // MAX_EXPERTS of sort_count.comp (4 per thread in sort_scan.comp)
+constexpr uint32_t kCoopTileM = 128, kCoopUpRows = 64, kCoopDownRows = 128;
+// Its smem (two stages of 128 + 128 staged rows of 5 uvec4), four 128-entry pair arrays, 3 words.
+constexpr uint32_t kCoopSharedBytes = 2560 * 16 + 4 * 128 * 4 + 16;
 
 // Shared bytes of an input row staged by the expert GEMVs: a float per column and an exponent per
 // 128-block (stage_quant.glsl).

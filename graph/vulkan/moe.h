@@ -90,7 +90,7 @@ uint64_t moe_scratch_bytes(int64_t dim, int64_t inter_dim, int64_t topk, uint32_
 
 // Whether the device runs the grouped path's coopmat GEMM (MoeArgs::coopmat): fp16 16x16x16
 // cooperative matrices on subgroups of 32 (linear_coopmat_api), fp16 denormals preserved (its
-// MXFP4 decode) and 35 KiB of shared memory.
+// MXFP4 decode) and 43 KiB of shared memory.
 bool moe_coopmat(const Context& ctx);
 void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out);
 // The expert outputs in a's scratch: fp32 [max_rows, topk+1, dim], the shared expert last.
