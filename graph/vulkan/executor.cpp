@@ -121,7 +121,11 @@ class StepEncoder {
     if (out_rows || max_rows_ == o_.max_seqs) a.path = LinearPath::Gemv;
     a.scratch = buf("linear_scratch");  // quantised activation of the decode GEMV (linear.h)
     a.fuse_act_quant = o_.fuse_act_quant;
-    if (a.scratch.size < linear_scratch_bytes(ctx_, a)) a.scratch = {};
+    if (a.scratch.size < linear_scratch_bytes(ctx_, a)) {
+      a.scratch = {};
+      // Only the tiled coopmat kernels take an unquantised input (wo_a): without their scratch, the scalar GEMM.
+      if (!act_quant && resolve_linear_path(ctx_, a) == LinearPath::GemmCoopmat) a.path = LinearPath::GemmScalar;
+    }
     return a;
   }
 
@@ -852,7 +856,16 @@ void VulkanExecutor::allocate_buffers() {
     LinearArgs prefill = decode;
     prefill.max_rows = uint32_t(R);
     prefill.path = LinearPath::Auto;
-    const uint64_t bytes = std::max(linear_scratch_bytes(ctx_, decode) + 256, linear_scratch_bytes(ctx_, prefill));
+    // wo_a: its groups are virtual rows of the tiled coopmat GEMM's fp16 input (no act_quant).
+    DeviceMatrix wo_a = widest;
+    wo_a.rows = c.o_groups * c.o_lora_rank;
+    wo_a.cols = c.n_heads * c.head_dim / std::max<int64_t>(1, c.o_groups);
+    LinearArgs wo_a_prefill = prefill;
+    wo_a_prefill.w = &wo_a;
+    wo_a_prefill.groups = c.o_groups;
+    wo_a_prefill.act_quant = false;
+    const uint64_t bytes = std::max({linear_scratch_bytes(ctx_, decode) + 256, linear_scratch_bytes(ctx_, prefill),
+                                     linear_scratch_bytes(ctx_, wo_a_prefill)});
     buffers_.emplace("linear_scratch", arena_->allocate(bytes, "linear scratch"));
   }
   buffers_.emplace("hc_mix_scratch",
