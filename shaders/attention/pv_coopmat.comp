@@ -70,12 +70,6 @@ shared uvec2 smem[max(V_OFF + KC * VS, HG * ES)];
 shared float m_sh[HG], den_sh[2u * HG];
 shared uint chunk_max[2];
 
-int chunk_shift(uint max_bits) {  // scores_coopmat.comp's: max * 2^s in [2^14, 2^15)
-  if (max_bits == 0u) return 0;
-  int e;
-  frexp(uintBitsToFloat(max_bits), e);
-  return clamp(15 - e, -100, 100);
-}
 
 void main() {
   const uint d_base = gl_WorkGroupID.x * DN, h0 = gl_WorkGroupID.y * HG, row = gl_WorkGroupID.z;
@@ -117,7 +111,7 @@ void main() {
         den += e;
         p4[u] = round_bf16(e) * 32768.0;
       }
-      pw[q] = uvec2(packFloat2x16(f16vec2(p4.xy)), packFloat2x16(f16vec2(p4.zw)));
+      pw[q] = pack_half4(p4);
     }
     vec4 v[KC / 4u];
     float mv = 0.0;
@@ -132,13 +126,12 @@ void main() {
     mv = subgroupMax(mv);
     if (subgroupElect()) atomicMax(chunk_max[chunk % 2u], floatBitsToUint(mv));
     barrier();  // the chunk's value maximum; every subgroup is done with the previous chunk's tiles
-    const int sv = chunk_shift(chunk_max[chunk % 2u]);
+    const int sv = fp16_chunk_shift(chunk_max[chunk % 2u]);
     if (t == 0u) chunk_max[(chunk + 1u) % 2u] = 0u;  // read at the previous chunk, before this barrier
     const float fv = ldexp(1.0, sv);
     for (uint q = 0u; q < 4u; ++q) smem[P_OFF + ph * PS + 4u * pk + q] = pw[q];
     for (uint i = 0u; i < KC / 4u; ++i) {
-      const vec4 x = v[i] * fv;
-      smem[V_OFF + (vk + 4u * i) * VS + vc] = uvec2(packFloat2x16(f16vec2(x.xy)), packFloat2x16(f16vec2(x.zw)));
+      smem[V_OFF + (vk + 4u * i) * VS + vc] = pack_half4(v[i] * fv);
     }
     barrier();
     for (uint i = 0u; i < 8u; ++i) tmp[i] = CM_ACC(0.0);

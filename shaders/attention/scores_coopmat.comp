@@ -65,17 +65,6 @@ const float NEG_INF = -1.0 / 0.0;
 shared uvec2 smem[max(4u * TILE, HG * ES)];  // [buffer][q, k][row][RS] | epilogue fp32 [head][ES]
 shared uint chunk_max[2u * MAX_CHUNKS];      // per chunk: max |q|, max |k| as fp32 bits
 
-// s with max * 2^s in [2^14, 2^15) (0 for an all-zero chunk; within +-100 so 2^s is a normal fp32:
-// a chunk beyond that, |values| past 2^114 or all below 2^-86, is far outside the model's range).
-int chunk_shift(uint max_bits) {
-  if (max_bits == 0u) return 0;
-  int e;
-  frexp(uintBitsToFloat(max_bits), e);  // max < 2^e
-  return clamp(15 - e, -100, 100);
-}
-
-uvec2 to_half4(vec4 v, float f) { return uvec2(packFloat2x16(f16vec2(v.xy * f)), packFloat2x16(f16vec2(v.zw * f))); }
-
 void main() {
   const uint tile = gl_WorkGroupID.x, h0 = gl_WorkGroupID.y * HG, row = gl_WorkGroupID.z;
   const uint t = gl_LocalInvocationID.x;
@@ -120,13 +109,13 @@ void main() {
       atomicMax(chunk_max[2u * c + 1u], floatBitsToUint(mk));
     }
     barrier();  // the chunk's maxima
-    const int sq = chunk_shift(chunk_max[2u * c]), sk = chunk_shift(chunk_max[2u * c + 1u]);
+    const int sq = fp16_chunk_shift(chunk_max[2u * c]), sk = fp16_chunk_shift(chunk_max[2u * c + 1u]);
     const uint qbase = (c % 2u) * 2u * TILE, kbase = qbase + TILE;
     const float fq = ldexp(1.0, sq), fk = ldexp(1.0, sk);
     for (uint i = 0u; i < PER_THREAD; ++i) {
       const uint r = sr + (THREADS / V4) * i;
-      smem[qbase + r * RS + sv] = to_half4(rq[i], fq);
-      smem[kbase + r * RS + sv] = to_half4(rk[i], fk);
+      smem[qbase + r * RS + sv] = pack_half4(rq[i] * fq);
+      smem[kbase + r * RS + sv] = pack_half4(rk[i] * fk);
     }
     barrier();  // the chunk's operands
     for (uint i = 0u; i < 4u; ++i) tmp[i] = CM_ACC(0.0);
