@@ -67,6 +67,16 @@ std::string family_of(const std::string& label) {
   return "other";
 }
 
+// Whether a dispatch is one of the model's weight products (dense linears and the head as GEMMs or
+// GEMVs, the experts' grouped GEMMs or GEMVs): the "GEMMs" of the prefill split (issue target: at
+// most 25% of prefill time outside them). Their input quantisers, the router, sorts, attention, mHC
+// and the rest are outside.
+bool is_weight_product(const std::string& label) {
+  const auto ends = [&](const std::string& s) { return label.size() >= s.size() && label.compare(label.size() - s.size(), s.size(), s) == 0; };
+  const auto has = [&](const char* s) { return label.find(s) != std::string::npos; };
+  return ends("/gemm_coopmat") || ends("/gemm") || ends("/gemv") || ends("/gemv_q") || has("moe gate_up") || has("moe down");
+}
+
 // Bytes one decode step must read at position `pos`: active weights, the head, one embedding row
 // (param_stats) plus the KV entries attention and the indexer read.
 double decode_bytes(const ModelConfig& c, const WeightFormats& f, int64_t pos) {
@@ -265,11 +275,15 @@ void bench(BenchArgs a) {
         ex.step(prompt, false);
         std::map<std::string, double> split;
         nlohmann::json& profile = pt["prefill_profile"][std::to_string(prompt.size())] = nlohmann::json::array();
+        double total_ms = 0, product_ms = 0;
         for (const auto& [label, ns] : ex.last_profile()) {
           split[family_of(label)] += ns / 1e6;
           profile.push_back({{"dispatch", label}, {"ms", ns / 1e6}});
+          total_ms += ns / 1e6;
+          if (is_weight_product(label)) product_ms += ns / 1e6;
         }
         pt["prefill_split_ms"][std::to_string(prompt.size())] = split;
+        if (total_ms > 0) pt["prefill_outside_gemm_fraction"][std::to_string(prompt.size())] = 1.0 - product_ms / total_ms;
       }
       decode_steps(ex, 2);
       std::vector<std::pair<std::string, double>> prof = ex.last_profile();  // the last decode step's timestamps
@@ -302,7 +316,11 @@ void bench(BenchArgs a) {
                   100 * pt["roofline_fraction"].get<double>(), bytes / 1e9);
       if (pt.contains("prefill")) {
         std::printf(" | prefill");
-        for (auto& [k, v] : pt["prefill"].items()) std::printf(" %s: %.0f tok/s", k.c_str(), v.get<double>());
+        for (auto& [k, v] : pt["prefill"].items()) {
+          std::printf(" %s: %.0f tok/s", k.c_str(), v.get<double>());
+          if (pt.contains("prefill_outside_gemm_fraction") && pt["prefill_outside_gemm_fraction"].contains(k))
+            std::printf(" (%.0f%% outside the GEMMs)", 100 * pt["prefill_outside_gemm_fraction"][k].get<double>());
+        }
       }
       std::printf("\n");
       if (pt.contains("scaled"))

@@ -121,6 +121,18 @@ TEST_F(CliTest, BenchJsonIsConsistent) {
   ASSERT_TRUE(pt["prefill_profile"].contains("8")) << pt.dump();
   EXPECT_GT(pt["prefill_profile"]["8"].size(), 0u);
   EXPECT_NEAR(sum_ms(pt["prefill_profile"]["8"]), sum_values(pt["prefill_split_ms"]["8"]), 1e-6);
+  // The weight products (here the prompt's GEMVs and the experts') hold part of the time, not all.
+  const double outside = pt["prefill_outside_gemm_fraction"]["8"];
+  EXPECT_GT(outside, 0.0);
+  EXPECT_LT(outside, 1.0);
+  double products = 0;
+  for (const auto& e : pt["prefill_profile"]["8"]) {
+    const std::string d = e["dispatch"];
+    if (d.find("moe gate_up") != std::string::npos || d.find("moe down") != std::string::npos || d.ends_with("/gemv") ||
+        d.ends_with("/gemv_q") || d.ends_with("/gemm") || d.ends_with("/gemm_coopmat"))
+      products += e["ms"].get<double>();
+  }
+  EXPECT_NEAR(outside, 1.0 - products / sum_ms(pt["prefill_profile"]["8"]), 1e-9);
   const double ms = pt["decode_ms_per_step"], bytes = pt["bytes_per_step"], gbps = j["bandwidth_gbps"];
   ASSERT_GT(ms, 0.0);
   ASSERT_GT(gbps, 0.0);
