@@ -84,14 +84,6 @@ bool tiled_serves(const LinearArgs& a) {
   return l.virtual_rows * l.kp < (uint64_t(1) << 32) && l.virtual_rows * l.blocks < (uint64_t(1) << 32);
 }
 
-}  // namespace
-
-bool coopmat_serves(const LinearArgs& a) {
-  return a.w->format == WeightFormat::FP8 && a.output == LinearOutput::Bf16 && (a.act_quant || tiled_serves(a));
-}
-
-namespace {
-
 bool tiled_scratch_ok(const Context& ctx, const LinearArgs& a) {
   const uint64_t align = std::max<uint64_t>(16, ctx.device.caps().min_storage_buffer_offset_alignment);
   return tiled_serves(a) && a.scratch.size >= scratch_layout(a).total() && a.scratch.offset % align == 0;
@@ -167,6 +159,10 @@ struct QuantPush {
 };
 
 }  // namespace
+
+bool coopmat_serves(const LinearArgs& a) {
+  return a.w->format == WeightFormat::FP8 && a.output == LinearOutput::Bf16 && (a.act_quant || tiled_serves(a));
+}
 
 CoopmatActLayout coopmat_act_layout(uint64_t virtual_rows, uint64_t K) {
   CoopmatActLayout l;

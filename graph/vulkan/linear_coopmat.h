@@ -28,12 +28,12 @@ namespace dsv4::gpu {
 // DSV4_COOPMAT=nv|khr|off|auto narrows the choice, e.g. to run the KHR kernels on NVIDIA; an
 // extension the device lacks gives None. Throws std::invalid_argument on any other value.
 enum class CoopmatApi { None, Nv, Khr };
+CoopmatApi linear_coopmat_api(const vk::Device& device);
+const char* coopmat_api_name(CoopmatApi api);  // "none", "nv", "khr"
 
 // Whether the GemmCoopmat kernels compute `a` (device and scratch aside): FP8 weights and bf16
 // output, and without act_quant only in the tiled kernels' shapes.
 bool coopmat_serves(const LinearArgs& a);
-CoopmatApi linear_coopmat_api(const vk::Device& device);
-const char* coopmat_api_name(CoopmatApi api);  // "none", "nv", "khr"
 
 // The coopmat kernel `shader` (e.g. "linear/gemm_coopmat_tiled") on `api` (not None): the _khr
 // module for KHR, and subgroups of 32 required where that is not the device's default.

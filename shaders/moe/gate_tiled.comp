@@ -20,6 +20,13 @@ const uint TR = 64u, TE = 64u, KS = 32u;  // rows, experts, columns per stage
 shared vec4 xs[KS][TR / 4u];  // [column][rows / 4]
 shared vec4 gs[KS][TE / 4u];  // [column][experts / 4]
 
+// Chunk n8 (8 columns) of x row `xrow` and gate row `ge`; zeros past dim.
+void load_chunk(uint n8, uint xrow, uint ge, uint chunks, out vec4 xa, out vec4 xb, out uvec4 g) {
+  xa = n8 < chunks ? x4[xrow * (p.dim / 4u) + 2u * n8] : vec4(0.0);
+  xb = n8 < chunks ? x4[xrow * (p.dim / 4u) + 2u * n8 + 1u] : vec4(0.0);
+  g = n8 < chunks ? gate8[ge * chunks + n8] : uvec4(0u);
+}
+
 void main() {
   const uint t = gl_LocalInvocationID.x;
   const uint r0 = gl_WorkGroupID.y * TR, e0 = gl_WorkGroupID.x * TE;
@@ -33,10 +40,7 @@ void main() {
 
   vec4 xa, xb;
   uvec4 g;
-  const uint c8 = lc8;  // stage 0's chunk of 8
-  xa = c8 < chunks ? x4[xrow * (p.dim / 4u) + 2u * c8] : vec4(0.0);
-  xb = c8 < chunks ? x4[xrow * (p.dim / 4u) + 2u * c8 + 1u] : vec4(0.0);
-  g = c8 < chunks ? gate8[ge * chunks + c8] : uvec4(0u);
+  load_chunk(lc8, xrow, ge, chunks, xa, xb, g);  // stage 0
 
   precise vec4 acc[4];
   for (uint i = 0u; i < 4u; ++i) acc[i] = vec4(0.0);
@@ -51,12 +55,8 @@ void main() {
       gs[8u * lc8 + 4u + j][lr / 4u][lr % 4u] = gv1[j];
     }
     barrier();
-    if (s + 1u < stages) {  // the next stage's loads, in flight during the products
-      const uint n8 = (s + 1u) * (KS / 8u) + lc8;
-      xa = n8 < chunks ? x4[xrow * (p.dim / 4u) + 2u * n8] : vec4(0.0);
-      xb = n8 < chunks ? x4[xrow * (p.dim / 4u) + 2u * n8 + 1u] : vec4(0.0);
-      g = n8 < chunks ? gate8[ge * chunks + n8] : uvec4(0u);
-    }
+    // The next stage's loads, in flight during the products.
+    if (s + 1u < stages) load_chunk((s + 1u) * (KS / 8u) + lc8, xrow, ge, chunks, xa, xb, g);
     const uint kn = min(KS, p.dim - s * KS);
     for (uint k = 0u; k < kn; ++k) {
       const vec4 a = xs[k][pr], b = gs[k][pe];

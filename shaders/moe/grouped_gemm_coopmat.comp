@@ -82,7 +82,7 @@ const uint BM = 128u, BN = 128u, BK = 32u;
 const uint WM = 64u, WN = 32u;            // a subgroup's block of pairs x staged rows
 const uint FM = WM / 16u, FN = WN / 16u;  // its accumulator tiles: FM x FN
 const uint NF = FM * FN;
-const uint EPI_M = 64u;                   // pairs per epilogue half
+const uint EPI_M = WM;                    // pairs per epilogue half: one row of subgroups' blocks
 const uint ST = BK / 8u + 1u;      // staged row stride in uvec4 (8 fp16 each, + 8 of padding)
 const uint A_TILE = BM * ST, B_TILE = BN * ST;
 const uint B0 = 2u * A_TILE;       // Bs starts after both A buffers
@@ -229,10 +229,10 @@ void main() {
   const int S = 127 - smax_i;  // FP8: 2^S brings the tile's largest scale to [1, 2)
   const bool result_in_tmp = FORMAT == 0u && fast;  // MXFP4 fast: no per-block scaling at all
 
-  // Loader roles. A: pair rows la and la + 64, uvec4 lc of the stage's 4. B: staged row lb, 16
+  // Loader roles. A: pair rows la and la + BM / 2, uvec4 lc of the stage's 4. B: staged row lb, 16
   // codes at half lh.
   const uint la = t / 4u, lc = t % 4u;
-  const uint a_row = in_row[la] * (p.KP / 8u), a_row2 = in_row[la + 64u] * (p.KP / 8u);
+  const uint a_row = in_row[la] * (p.KP / 8u), a_row2 = in_row[la + BM / 2u] * (p.KP / 8u);
   const uint lb = t / 2u, lh = t % 2u;
   const bool lb_b = staged_is_b(lb);
   const uint w_row = staged_row(n0, lb);
@@ -257,7 +257,7 @@ void main() {
     uvec4 lo, hi;
     decode16(rw, weight_factor(rs, fast, smax_i), lo, hi);
     smem[la * ST + lc] = staged_a(ra);
-    smem[(la + 64u) * ST + lc] = staged_a(ra2);
+    smem[(la + BM / 2u) * ST + lc] = staged_a(ra2);
     smem[B0 + lb * ST + 2u * lh] = lo;
     smem[B0 + lb * ST + 2u * lh + 1u] = hi;
   }
@@ -288,7 +288,7 @@ void main() {
       uvec4 lo, hi;
       decode16(rw, weight_factor(rs, fast, smax_i), lo, hi);
       smem[a_nxt + la * ST + lc] = staged_a(ra);
-      smem[a_nxt + (la + 64u) * ST + lc] = staged_a(ra2);
+      smem[a_nxt + (la + BM / 2u) * ST + lc] = staged_a(ra2);
       smem[b_nxt + lb * ST + 2u * lh] = lo;
       smem[b_nxt + lb * ST + 2u * lh + 1u] = hi;
     }
