@@ -39,6 +39,13 @@ std::vector<BufferAccess> accesses_of(const Dispatch& d) {
 
 }  // namespace
 
+std::vector<BarrierPoint> plan_barriers(const std::vector<Dispatch>& dispatches) {
+  std::vector<std::vector<BufferAccess>> accesses;
+  accesses.reserve(dispatches.size());
+  for (const Dispatch& d : dispatches) accesses.push_back(accesses_of(d));
+  return plan_barriers(accesses);
+}
+
 std::vector<Dispatch> order_by_levels(std::vector<Dispatch> dispatches) {
   std::vector<std::vector<BufferAccess>> accesses;
   accesses.reserve(dispatches.size());
@@ -169,13 +176,9 @@ void Recording::allocate_descriptors() {
 }
 
 void Recording::record() {
-  std::vector<std::vector<BufferAccess>> accesses;
   bool any_indirect = false;
-  for (const Dispatch& d : dispatches_) {
-    accesses.push_back(accesses_of(d));
-    any_indirect = any_indirect || d.indirect.has_value();
-  }
-  const std::vector<BarrierPoint> plan = plan_barriers(accesses);
+  for (const Dispatch& d : dispatches_) any_indirect = any_indirect || d.indirect.has_value();
+  const std::vector<BarrierPoint> plan = plan_barriers(dispatches_);
 
   auto bi = make<VkCommandBufferBeginInfo>(VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO);
   check(vkBeginCommandBuffer(cmd_, &bi), "vkBeginCommandBuffer");

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "vk/barriers.h"
 #include "vk/memory.h"
 
 namespace dsv4::vk {
@@ -52,6 +53,8 @@ struct RecordingOptions {
 // The dispatches in vk::level_order of their declared accesses: the same results with as few
 // barriers as their dependencies allow (independent dispatches move up beside each other).
 std::vector<Dispatch> order_by_levels(std::vector<Dispatch> dispatches);
+// Where a Recording of `dispatches` (in this order) puts its barriers (vk::plan_barriers).
+std::vector<BarrierPoint> plan_barriers(const std::vector<Dispatch>& dispatches);
 
 class Recording {
  public:

@@ -55,7 +55,7 @@ struct QuantPush {
 struct GemvPush {
   uint32_t rows, cols, topk, n_slots, slot_base, shared_expert, data_stride16, scale_stride;
   float swiglu_limit;
-  uint32_t in_per_row;
+  uint32_t in_per_row, io_slot0;
 };
 
 struct CombinePush {
@@ -200,15 +200,30 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
   p.swiglu_limit = a.swiglu_limit;
   p.in_per_row = mode == 0 ? 1u : uint32_t(a.topk + 1);
   const uint32_t rows_per_group = phases * rpu;
+  // One step row: the routed slots (0..k-1) and the shared expert's (k) of h and the outputs are
+  // separate ranges, bound apart so that neither dispatch waits for the other (nor the shared
+  // expert, which reads no route, for the router: the step descriptor stands in for it). With more
+  // rows the slots interleave and both bind the whole arrays.
+  const auto slots = [&](vk::BufferRange whole, uint64_t row_bytes) {
+    const uint64_t first = shared ? uint64_t(a.topk) : 0u, n = shared ? 1u : uint64_t(a.topk);
+    return vk::BufferRange{whole.buffer, whole.offset + first * row_bytes, n * row_bytes};
+  };
+  const uint64_t align = ctx.device.caps().min_storage_buffer_offset_alignment;
+  const bool apart = a.max_rows == 1 && (uint64_t(a.topk) * wa.rows * 4) % align == 0 &&
+                     (mode == 0 || (uint64_t(a.topk) * wa.cols * 4) % align == 0) && dst.offset % align == 0 &&
+                     in.offset % align == 0;
+  const vk::BufferRange io_in = apart && mode == 1 ? slots(in, uint64_t(wa.cols) * 4) : in;
+  const vk::BufferRange io_out = apart ? slots(dst, uint64_t(wa.rows) * 4) : dst;
+  p.io_slot0 = apart && shared ? uint32_t(a.topk) : 0u;
   out.push_back({&k,
                  {{a.step, vk::Access::Read},
-                  {a.route, vk::Access::Read},
-                  {in, vk::Access::Read},
+                  {shared ? a.step : a.route, vk::Access::Read},
+                  {io_in, vk::Access::Read},
                   {wa.data, vk::Access::Read},
                   {wa.scale, vk::Access::Read},
                   {wb.data, vk::Access::Read},
                   {wb.scale, vk::Access::Read},
-                  {dst, vk::Access::Write}},
+                  {io_out, vk::Access::Write}},
                  vk::push_words(p),
                  {groups_for(uint64_t(wa.rows), rows_per_group), a.max_rows * n_slots, 1},
                  std::nullopt,

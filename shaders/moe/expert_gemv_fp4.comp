@@ -48,6 +48,7 @@ layout(push_constant) uniform Params {
   uint scale_stride;          // one matrix's scale bytes
   float swiglu_limit;
   uint in_per_row;            // input rows per step row (1: x; k+1: h)
+  uint io_slot0;              // the slot of step row 0 at which h (as input) and out are bound
 } p;
 
 const uint THREADS_PER_ROW = 64u;
@@ -122,7 +123,8 @@ void main() {
     weight = uintBitsToFloat(route[step_row * 2u * p.topk + p.topk + slot]);
   }
   const uint k1 = p.topk + 1u;
-  const uint xrow = p.in_per_row == 1u ? step_row : step_row * k1 + slot;
+  const uint io_row = step_row * k1 + slot - p.io_slot0;  // this pair's row of h and out
+  const uint xrow = p.in_per_row == 1u ? step_row : io_row;
   const uint lid = gl_LocalInvocationID.x;
   const uint unit = lid / THREADS_PER_ROW;
   const uint t = lid % THREADS_PER_ROW;
@@ -153,9 +155,9 @@ void main() {
         }
         float h = silu(g) * u;
         if (p.shared_expert == 0u) h = weight * h;
-        outv[(step_row * k1 + slot) * p.rows + r] = round_bf16(h);
+        outv[io_row * p.rows + r] = round_bf16(h);
       } else {
-        outv[(step_row * k1 + slot) * p.rows + r] = round_bf16(red[i][ph * THREADS_PER_ROW]);
+        outv[io_row * p.rows + r] = round_bf16(red[i][ph * THREADS_PER_ROW]);
       }
     }
   }

@@ -112,6 +112,10 @@ class MoeTest : public GpuOpTest {
     std::vector<uint32_t> route;
     std::vector<float> out;
     std::vector<float> x;
+    // The dispatches as recorded (vk::order_by_levels, as the executor does), and each one's level:
+    // the barriers before it.
+    std::vector<std::string> labels;
+    std::vector<size_t> levels;
   };
 
   // Runs the gate (and the experts when `experts`) on random x for shape s; quantise_in_gemv as
@@ -161,6 +165,10 @@ class MoeTest : public GpuOpTest {
       m.quantise_in_gemv = quantise_in_gemv;
       gpu::encode_moe(ctx(), m, d);
     }
+    d = vk::order_by_levels(std::move(d));
+    for (const vk::Dispatch& dispatch : d) r.labels.push_back(dispatch.label);
+    size_t level = 0;
+    for (const vk::BarrierPoint& b : vk::plan_barriers(d)) r.levels.push_back(level += b.needed);
     run(std::move(d));
     r.route = download<uint32_t>(route, size_t(s.max_rows * 2 * s.topk));
     r.out = download<float>(out, size_t(s.max_rows * s.dim));
@@ -283,6 +291,38 @@ TEST_F(MoeTest, Fp4ExpertsDecodeRow) {
   s.topk = 3;
   s.inter = 192;
   check(s, 31);
+}
+
+// Decoding one row, the shared expert's GEMVs bind only its slot of h and of the expert outputs
+// and no route, so in level order they run beside the router or the routed GEMVs (no barrier between) instead of
+// after them; the outputs (checked against the oracle) show that the reordered recording keeps
+// every dependency.
+TEST_F(MoeTest, SharedExpertWaitsForNeitherTheRouterNorTheRoutedExperts) {
+  MoeShape s;  // one step row: its shared slot is a range of its own (with more rows slots interleave)
+  s.max_rows = 1;
+  s.n_rows = 1;
+  s.inter = 192;
+  const MoeLayer l = make_layer(s, 35);
+  for (bool quantise_in_gemv : {false, true}) {
+    const Result r = run_layer(s, l, true, 36, quantise_in_gemv);
+    check_outputs(s, l, r);
+    const auto level = [&](const std::string& label) {
+      const auto it = std::find(r.labels.begin(), r.labels.end(), label);
+      EXPECT_NE(it, r.labels.end()) << label;
+      return it == r.labels.end() ? size_t(0) : r.levels[size_t(it - r.labels.begin())];
+    };
+    if (quantise_in_gemv) {
+      // x -> {router, shared up} -> {routed up, shared down} -> routed down -> combine
+      EXPECT_EQ(level("moe gate_up shared"), level("moe gate"));
+      EXPECT_EQ(level("moe down shared"), level("moe gate_up routed"));
+      EXPECT_EQ(level("moe down routed"), level("moe gate_up routed") + 1);
+    } else {
+      // h is act-quantised by one dispatch for all slots: the ups share a level, and the downs.
+      EXPECT_EQ(level("moe gate_up shared"), level("moe gate_up routed"));
+      EXPECT_EQ(level("moe down shared"), level("moe down routed"));
+    }
+    EXPECT_EQ(level("moe combine"), level("moe down routed") + 1);
+  }
 }
 
 // The GEMVs' own act_quant finds each 128-block's amax wherever in the block it sits (the
