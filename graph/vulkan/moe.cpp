@@ -210,7 +210,7 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, GemvSlots slots,
   p.cols = uint32_t(wa.cols);
   p.topk = uint32_t(a.topk);
   p.n_slots = n_slots;
-  p.slot_base = shared || both ? uint32_t(a.topk) : 0u;  // Both: the shared expert's workgroups launch first
+  p.slot_base = shared ? uint32_t(a.topk) : 0u;
   p.data_stride16 = uint32_t(wa.data_stride() / 16);
   p.scale_stride = uint32_t(wa.scale_stride());
   p.swiglu_limit = a.swiglu_limit;

@@ -24,7 +24,7 @@ layout(std430, binding = 7) writeonly buffer Out { float outv[]; };
 layout(push_constant) uniform Params {
   uint rows, cols;            // of one matrix [rows, cols]
   uint topk;                  // route layout: per row k ids then k weights; slot k is the shared expert
-  uint n_slots, slot_base;    // slots of this dispatch: slot_base, slot_base + 1, ... modulo k+1
+  uint n_slots, slot_base;    // slots of this dispatch; their index in the k+1 slots of a row
   uint data_stride16;         // one routed matrix's bytes / 16
   uint scale_stride;          // one routed matrix's scale bytes
   float swiglu_limit;

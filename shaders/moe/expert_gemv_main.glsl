@@ -11,9 +11,7 @@ float silu(float v) { return v / (1.0 + exp(-v)); }
 void main() {
   const uint step_row = gl_WorkGroupID.y / p.n_slots;
   if (step_row >= step.n_rows) return;
-  // Slots count from slot_base modulo k+1: a dispatch of all k+1 starts at the shared expert's
-  // (expert_gemv_mixed: its FP8 rows take the longest, so its workgroups launch first).
-  const uint slot = (p.slot_base + gl_WorkGroupID.y % p.n_slots) % (p.topk + 1u);
+  const uint slot = p.slot_base + gl_WorkGroupID.y % p.n_slots;
   const bool shared_slot = slot == p.topk;  // the shared expert: expert 0 of its stack, no routing weight
   uint expert = 0u;
   float weight = 1.0;
