@@ -37,22 +37,24 @@ std::vector<BufferAccess> accesses_of(const Dispatch& d) {
   return out;
 }
 
+std::vector<std::vector<BufferAccess>> accesses_of(const std::vector<Dispatch>& dispatches) {
+  std::vector<std::vector<BufferAccess>> accesses;
+  accesses.reserve(dispatches.size());
+  for (const Dispatch& d : dispatches) accesses.push_back(accesses_of(d));
+  return accesses;
+}
+
 }  // namespace
 
 std::vector<BarrierPoint> plan_barriers(const std::vector<Dispatch>& dispatches) {
-  std::vector<std::vector<BufferAccess>> accesses;
-  accesses.reserve(dispatches.size());
-  for (const Dispatch& d : dispatches) accesses.push_back(accesses_of(d));
-  return plan_barriers(accesses);
+  return plan_barriers(accesses_of(dispatches));
 }
 
 std::vector<Dispatch> order_by_levels(std::vector<Dispatch> dispatches) {
-  std::vector<std::vector<BufferAccess>> accesses;
-  accesses.reserve(dispatches.size());
-  for (const Dispatch& d : dispatches) accesses.push_back(accesses_of(d));
+  const std::vector<size_t> order = level_order(accesses_of(dispatches));
   std::vector<Dispatch> out;
   out.reserve(dispatches.size());
-  for (size_t i : level_order(accesses)) out.push_back(std::move(dispatches[i]));
+  for (size_t i : order) out.push_back(std::move(dispatches[i]));
   return out;
 }
 

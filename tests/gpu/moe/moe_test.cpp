@@ -294,9 +294,9 @@ TEST_F(MoeTest, Fp4ExpertsDecodeRow) {
 }
 
 // Decoding one row, the shared expert's GEMVs bind only its slot of h and of the expert outputs
-// and no route, so in level order they run beside the router or the routed GEMVs (no barrier between) instead of
-// after them; the outputs (checked against the oracle) show that the reordered recording keeps
-// every dependency.
+// and no route, so in level order they run beside the router or the routed GEMVs (no barrier
+// between) instead of after them; the outputs (checked against the oracle) show that the
+// reordered recording keeps every dependency.
 TEST_F(MoeTest, SharedExpertWaitsForNeitherTheRouterNorTheRoutedExperts) {
   MoeShape s;  // one step row: its shared slot is a range of its own (with more rows slots interleave)
   s.max_rows = 1;
