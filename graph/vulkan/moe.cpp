@@ -53,7 +53,7 @@ struct QuantPush {
 };
 
 struct GemvPush {
-  uint32_t rows, cols, topk, n_slots, slot_base, shared_expert, data_stride16, scale_stride;
+  uint32_t rows, cols, topk, n_slots, slot_base, data_stride16, scale_stride;
   float swiglu_limit;
   uint32_t in_per_row, io_slot0;
 };
@@ -169,15 +169,31 @@ bool stage_quant_fits(const Context& ctx, int64_t cols) {
   return staged_row_bytes(cols) + uint64_t(kFp4RowsPerUnit) * 1024 <= ctx.device.caps().max_compute_shared_memory;
 }
 
-// One expert GEMV dispatch over `n_slots` slots starting at `slot_base` of every step row.
-// mode 0: (wa, wb) = (w1, w3) -> h; mode 1: wa = w2 -> expert outputs. quant_x: `in` holds raw
-// rows that the kernel act-quantises (stage_quant_fits), else act-quantised ones.
-void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatrix& wa, const DeviceMatrix& wb,
-                 bool shared, vk::BufferRange in, bool quant_x, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
+// Which slots of every step row an expert GEMV dispatch covers: the routed experts (0..k-1), the
+// shared expert (k), or all k+1 (expert_gemv_mixed.comp: MXFP4 routed, FP8 shared).
+enum class GemvSlots { Routed, Shared, Both };
+
+// Whether one expert_gemv_mixed dispatch can take a MoE's routed and shared experts: the released
+// formats (MXFP4 routed, FP8 shared), and the staged input row next to the reduction space of 8
+// rows per unit within the device's shared memory (V4-Pro's 7,168-wide row needs 37 KiB).
+bool gemv_mixed_fits(const Context& ctx, const MoeArgs& a) {
+  return a.w1->format == graph::WeightFormat::FP4 && a.s1->format == graph::WeightFormat::FP8 &&
+         staged_row_bytes(std::max(a.dim, a.inter_dim)) + uint64_t(kFp4RowsPerUnit) * 1024 <=
+             ctx.device.caps().max_compute_shared_memory;
+}
+
+// One expert GEMV dispatch over `slots` of every step row. mode 0: (wa, wb) = (w1, w3) -> h;
+// mode 1: wa = w2 -> expert outputs; (sa, sb) the shared expert's matrices where slots == Both.
+// quant_x: `in` holds raw rows that the kernel act-quantises (stage_quant_fits), else
+// act-quantised ones.
+void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, GemvSlots slots, const DeviceMatrix& wa,
+                 const DeviceMatrix& wb, const DeviceMatrix* sa, const DeviceMatrix* sb, vk::BufferRange in,
+                 bool quant_x, vk::BufferRange dst, std::vector<vk::Dispatch>& out) {
   const uint32_t fmt = format_code(wa);
+  const bool shared = slots == GemvSlots::Shared, both = slots == GemvSlots::Both;
   // MXFP4 stacks take expert_gemv_fp4 (4-byte word loads, no staging, 8 rows per unit in flight).
   const bool fp4 = fmt == 0;
-  const uint32_t n_slots = shared ? 1u : uint32_t(a.topk);
+  const uint32_t n_slots = shared ? 1u : uint32_t(a.topk) + (both ? 1u : 0u);
   const uint32_t phases = mode == 0 ? 2u : 4u;
   uint32_t rpu = fp4 ? kFp4RowsPerUnit : rows_per_unit(wa.cols);
   // Fewer rows per unit until a decode row's dispatch has enough workgroups to fill the GPU: the
@@ -185,16 +201,16 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
   // summation order does not depend on rpu.
   while (rpu > 1 && uint64_t(groups_for(uint64_t(wa.rows), phases * rpu)) * n_slots < kMinGemvWorkgroups) rpu /= 2;
   // The staged row: expert_gemv.comp always stages it, expert_gemv_fp4 only to quantise it.
-  const uint32_t xs_vec4 = fp4 && !quant_x ? 1u : uint32_t(wa.cols / 4);
-  const vk::Kernel& k = ctx.kernels.get({fp4 ? "moe/expert_gemv_fp4" : "moe/expert_gemv", 8, sizeof(GemvPush),
+  const uint32_t xs_vec4 = fp4 && !both && !quant_x ? 1u : uint32_t(wa.cols / 4);
+  const char* kernel = both ? "moe/expert_gemv_mixed" : fp4 ? "moe/expert_gemv_fp4" : "moe/expert_gemv";
+  const vk::Kernel& k = ctx.kernels.get({kernel, both ? 12u : 8u, sizeof(GemvPush),
                                          {{0, fmt}, {1, mode}, {2, rpu}, {3, xs_vec4}, {4, quant_x ? 1u : 0u}}, 0});
   GemvPush p{};
   p.rows = uint32_t(wa.rows);
   p.cols = uint32_t(wa.cols);
   p.topk = uint32_t(a.topk);
   p.n_slots = n_slots;
-  p.slot_base = shared ? uint32_t(a.topk) : 0u;
-  p.shared_expert = shared ? 1u : 0u;
+  p.slot_base = shared || both ? uint32_t(a.topk) : 0u;  // Both: the shared expert's workgroups launch first
   p.data_stride16 = uint32_t(wa.data_stride() / 16);
   p.scale_stride = uint32_t(wa.scale_stride());
   p.swiglu_limit = a.swiglu_limit;
@@ -204,30 +220,37 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, const DeviceMatr
   // separate ranges, bound apart so that neither dispatch waits for the other (nor the shared
   // expert, which reads no route, for the router: the step descriptor stands in for it). With more
   // rows the slots interleave and both bind the whole arrays.
-  const auto slots = [&](vk::BufferRange whole, uint64_t row_bytes) {
+  const auto slot_range = [&](vk::BufferRange whole, uint64_t row_bytes) {
     const uint64_t first = shared ? uint64_t(a.topk) : 0u, n = shared ? 1u : uint64_t(a.topk);
     return vk::BufferRange{whole.buffer, whole.offset + first * row_bytes, n * row_bytes};
   };
   // in and dst are bindings, so already at aligned offsets: the slots' offsets within them must be.
   const uint64_t align = ctx.device.caps().min_storage_buffer_offset_alignment;
-  const bool apart = a.max_rows == 1 && (uint64_t(a.topk) * wa.rows * 4) % align == 0 &&
+  const bool apart = !both && a.max_rows == 1 && (uint64_t(a.topk) * wa.rows * 4) % align == 0 &&
                      (mode == 0 || (uint64_t(a.topk) * wa.cols * 4) % align == 0);
-  const vk::BufferRange io_in = apart && mode == 1 ? slots(in, uint64_t(wa.cols) * 4) : in;
-  const vk::BufferRange io_out = apart ? slots(dst, uint64_t(wa.rows) * 4) : dst;
+  const vk::BufferRange io_in = apart && mode == 1 ? slot_range(in, uint64_t(wa.cols) * 4) : in;
+  const vk::BufferRange io_out = apart ? slot_range(dst, uint64_t(wa.rows) * 4) : dst;
   p.io_slot0 = apart && shared ? uint32_t(a.topk) : 0u;
+  std::vector<vk::Binding> bindings{{a.step, vk::Access::Read},
+                                    {shared ? a.step : a.route, vk::Access::Read},
+                                    {io_in, vk::Access::Read},
+                                    {wa.data, vk::Access::Read},
+                                    {wa.scale, vk::Access::Read},
+                                    {wb.data, vk::Access::Read},
+                                    {wb.scale, vk::Access::Read},
+                                    {io_out, vk::Access::Write}};
+  if (both) {
+    bindings.push_back({sa->data, vk::Access::Read});
+    bindings.push_back({sa->scale, vk::Access::Read});
+    bindings.push_back({sb->data, vk::Access::Read});
+    bindings.push_back({sb->scale, vk::Access::Read});
+  }
   out.push_back({&k,
-                 {{a.step, vk::Access::Read},
-                  {shared ? a.step : a.route, vk::Access::Read},
-                  {io_in, vk::Access::Read},
-                  {wa.data, vk::Access::Read},
-                  {wa.scale, vk::Access::Read},
-                  {wb.data, vk::Access::Read},
-                  {wb.scale, vk::Access::Read},
-                  {io_out, vk::Access::Write}},
+                 std::move(bindings),
                  vk::push_words(p),
                  {groups_for(uint64_t(wa.rows), rows_per_group), a.max_rows * n_slots, 1},
                  std::nullopt,
-                 std::string(mode == 0 ? "moe gate_up" : "moe down") + (shared ? " shared" : " routed")});
+                 std::string(mode == 0 ? "moe gate_up" : "moe down") + (both ? "" : shared ? " shared" : " routed")});
 }
 
 // The grouped path's sort: per-expert counts, then offsets + tile table + indirect arguments, then
@@ -462,11 +485,17 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
     const bool qh = a.quantise_in_gemv && stage_quant_fits(ctx, a.inter_dim);
     if (!qx) encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
     const vk::BufferRange x = qx ? a.x : s.xq, h = qh ? s.h : s.hq;
-    encode_gemv(ctx, a, 0, *a.w1, *a.w3, false, x, qx, s.h, out);
-    encode_gemv(ctx, a, 0, *a.s1, *a.s3, true, x, qx, s.h, out);
-    if (!qh) encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
-    encode_gemv(ctx, a, 1, *a.w2, *a.w2, false, h, qh, s.part, out);
-    encode_gemv(ctx, a, 1, *a.s2, *a.s2, true, h, qh, s.part, out);
+    if (a.merge_shared_gemv && gemv_mixed_fits(ctx, a)) {
+      encode_gemv(ctx, a, 0, GemvSlots::Both, *a.w1, *a.w3, a.s1, a.s3, x, qx, s.h, out);
+      if (!qh) encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
+      encode_gemv(ctx, a, 1, GemvSlots::Both, *a.w2, *a.w2, a.s2, a.s2, h, qh, s.part, out);
+    } else {
+      encode_gemv(ctx, a, 0, GemvSlots::Routed, *a.w1, *a.w3, nullptr, nullptr, x, qx, s.h, out);
+      encode_gemv(ctx, a, 0, GemvSlots::Shared, *a.s1, *a.s3, nullptr, nullptr, x, qx, s.h, out);
+      if (!qh) encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
+      encode_gemv(ctx, a, 1, GemvSlots::Routed, *a.w2, *a.w2, nullptr, nullptr, h, qh, s.part, out);
+      encode_gemv(ctx, a, 1, GemvSlots::Shared, *a.s2, *a.s2, nullptr, nullptr, h, qh, s.part, out);
+    }
   }
   if (!a.combine) return;  // the consumer combines (moe_parts)
   const vk::Kernel& k = ctx.kernels.get({"moe/combine", 4, sizeof(CombinePush), {}, 0});

@@ -78,6 +78,11 @@ struct MoeArgs {
   // Decode path: the expert GEMVs act-quantise their input rows while staging them (no act_quant
   // dispatches; same bits) where a row fits the device's shared memory.
   bool quantise_in_gemv = false;
+  // Decode path: the routed and shared experts' GEMVs as one dispatch each for gate/up and down
+  // (expert_gemv_mixed.comp, same bits) where the formats are the released ones (MXFP4 routed,
+  // FP8 shared) and the staged row fits; false: a dispatch each (one step row: the shared ones
+  // beside the router and the routed ones, needing no barrier between).
+  bool merge_shared_gemv = true;
 };
 // Scratch: xq [max_rows, D] | h, hq [max_rows, topk+1, inter] | expert outputs [max_rows, topk+1, D],
 // fp32 | the grouped path's sort buffers: indirect args (2 VkDispatchIndirectCommands) | per-expert

@@ -108,6 +108,8 @@ class MoeTest : public GpuOpTest {
     return rows;
   }
 
+  bool merge_shared_gemv_ = true;  // MoeArgs::merge_shared_gemv of run_layer
+
   struct Result {
     std::vector<uint32_t> route;
     std::vector<float> out;
@@ -163,6 +165,7 @@ class MoeTest : public GpuOpTest {
       m.topk = s.topk;
       m.swiglu_limit = s.swiglu_limit;
       m.quantise_in_gemv = quantise_in_gemv;
+      m.merge_shared_gemv = merge_shared_gemv_;
       gpu::encode_moe(ctx(), m, d);
     }
     d = vk::order_by_levels(std::move(d));
@@ -293,16 +296,17 @@ TEST_F(MoeTest, Fp4ExpertsDecodeRow) {
   check(s, 31);
 }
 
-// Decoding one row, the shared expert's GEMVs bind only its slot of h and of the expert outputs
-// and no route, so in level order they run beside the router or the routed GEMVs (no barrier
-// between) instead of after them; the outputs (checked against the oracle) show that the
-// reordered recording keeps every dependency.
+// Decoding one row with a dispatch per slot kind (MoeArgs::merge_shared_gemv off), the shared
+// expert's GEMVs bind only its slot of h and of the expert outputs and no route, so in level order
+// they run beside the router or the routed GEMVs (no barrier between) instead of after them; the
+// outputs (checked against the oracle) show that the reordered recording keeps every dependency.
 TEST_F(MoeTest, SharedExpertWaitsForNeitherTheRouterNorTheRoutedExperts) {
   MoeShape s;  // one step row: its shared slot is a range of its own (with more rows slots interleave)
   s.max_rows = 1;
   s.n_rows = 1;
   s.inter = 192;
   const MoeLayer l = make_layer(s, 35);
+  merge_shared_gemv_ = false;
   for (bool quantise_in_gemv : {false, true}) {
     const Result r = run_layer(s, l, true, 36, quantise_in_gemv);
     check_outputs(s, l, r);
@@ -322,6 +326,31 @@ TEST_F(MoeTest, SharedExpertWaitsForNeitherTheRouterNorTheRoutedExperts) {
       EXPECT_EQ(level("moe down shared"), level("moe down routed"));
     }
     EXPECT_EQ(level("moe combine"), level("moe down routed") + 1);
+  }
+}
+
+// The released formats (MXFP4 routed, FP8 shared) decode with one GEMV dispatch for gate/up and
+// one for down (expert_gemv_mixed.comp): each slot keeps its kernel's arithmetic, so the outputs
+// are those of a dispatch per slot kind bit for bit, on one row and on several (ragged) ones.
+TEST_F(MoeTest, RoutedAndSharedExpertsInOneDispatchKeepTheirBits) {
+  for (uint32_t rows : {1u, 5u}) {
+    MoeShape s;
+    s.max_rows = rows;
+    s.n_rows = rows == 1 ? 1 : rows - 1;
+    s.inter = 192;
+    const MoeLayer l = make_layer(s, 37);
+    for (bool quantise_in_gemv : {false, true}) {
+      merge_shared_gemv_ = true;
+      const Result merged = run_layer(s, l, true, 38, quantise_in_gemv);
+      merge_shared_gemv_ = false;
+      const Result apart = run_layer(s, l, true, 38, quantise_in_gemv);
+      check_outputs(s, l, merged);
+      EXPECT_TRUE(merged.out == apart.out) << rows << " rows, quantise_in_gemv " << quantise_in_gemv;
+      EXPECT_EQ(std::count(merged.labels.begin(), merged.labels.end(), "moe gate_up"), 1);
+      EXPECT_EQ(std::count(merged.labels.begin(), merged.labels.end(), "moe down"), 1);
+      EXPECT_EQ(std::count(merged.labels.begin(), merged.labels.end(), "moe gate_up shared"), 0);
+      EXPECT_EQ(std::count(apart.labels.begin(), apart.labels.end(), "moe gate_up shared"), 1);
+    }
   }
 }
 
