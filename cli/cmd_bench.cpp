@@ -263,6 +263,7 @@ void bench(BenchArgs a) {
       pt["barriers_per_step"] = rt->executor->stats().decode_barriers;
       pt["reordered"] = ra.reorder;
       pt["act_quant_fused"] = ra.fuse_act_quant;
+      pt["gemvs_merged"] = ra.merge_gemvs;
       pt["hc_fusion"] = ra.hc_fusion;
       pt["recordings"] = rt->executor->stats().recordings;
 
@@ -356,6 +357,8 @@ void add_bench_command(CLI::App& app) {
                 "Record the dispatches in the op list's order instead of dependency levels (to compare)");
   cmd->add_flag("--act-quant-dispatch", [a](int64_t) { a->rt.fuse_act_quant = false; },
                 "Quantise the decode GEMVs' inputs (FP8 linears, MoE experts) and apply q_norm in dispatches of their own instead of inside the GEMVs (to compare)");
+  cmd->add_flag("--gemvs-apart", [a](int64_t) { a->rt.merge_gemvs = false; },
+                "Run the decode GEMVs of one input as a dispatch each (wq_a and wkv; the routed and shared experts) instead of merged (to compare)");
   cmd->add_option("--hc-fusion", a->rt.hc_fusion,
                   "How much of the next hc_pre each decode hc_post runs: none (default), partials (its mix dots) or full (all of it)")
       ->check(CLI::IsMember({"none", "partials", "full"}));

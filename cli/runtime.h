@@ -28,6 +28,7 @@ struct RuntimeArgs {
   bool timestamps = false;  // per-dispatch GPU times (bench)
   bool reorder = true;      // gpu::ExecutorOptions::reorder (bench --in-op-order turns it off)
   bool fuse_act_quant = true;  // gpu::ExecutorOptions::fuse_act_quant (bench --act-quant-dispatch turns it off)
+  bool merge_gemvs = true;     // gpu::ExecutorOptions::merge_gemvs (bench --gemvs-apart turns it off)
   std::string hc_fusion = "none";  // gpu::ExecutorOptions::hc_fusion: none | partials | full (bench --hc-fusion)
 };
 

@@ -64,6 +64,7 @@ class DeviceModel::Uploader {
  public:
   Uploader(vk::Device& device, const Checkpoint& ckpt, std::vector<vk::Buffer>& buffers, const ProgressFn& progress)
       : ckpt_(ckpt),
+        align_(std::max<uint64_t>(1, device.caps().min_storage_buffer_offset_alignment)),
         // Blocks of up to 1 GiB, no larger than the model needs (FP8 scales grow 4x as fp32).
         arena_(device, vk::MemoryKind::DeviceLocal,
                std::clamp<uint64_t>(ckpt.total_bytes() + ckpt.total_bytes() / 16 + (16ull << 20), 64ull << 20, 1ull << 30),
@@ -103,6 +104,57 @@ class DeviceModel::Uploader {
       if (scale) upload_scale(ckpt_.at(modules[e] + ".scale"), m, *scale, e * m.scale_stride());
     }
     return m;
+  }
+
+  // `modules` ([rows[e], cols] each, one format) as one matrix of all their rows, so that one GEMV
+  // computes all of them from their shared input; `members` become views into it. Where a member
+  // would not start at a row block of the FP8 scales, or at an offset the device can bind, the
+  // modules are uploaded apart and the matrix returned has rows 0.
+  DeviceMatrix concat_rows(const std::vector<std::string>& modules, const std::vector<int64_t>& rows, int64_t cols,
+                           std::vector<DeviceMatrix>& members) {
+    members.clear();
+    DeviceMatrix whole;
+    whole.format = format_of(ckpt_.at(modules.front() + ".weight"));
+    whole.cols = cols;
+    for (size_t e = 0; e < modules.size(); ++e) {
+      DeviceMatrix m = whole;
+      m.rows = rows[e];
+      const bool last = e + 1 == modules.size();
+      const bool abuts = last || ((whole.format != WeightFormat::FP8 || m.rows % 128 == 0) &&
+                                  m.data_stride() == data_bytes(m.format, m.rows, m.cols) &&
+                                  m.scale_stride() == scale_bytes(m.format, m.rows, m.cols));
+      const uint64_t data_at = whole.rows == 0 ? 0 : whole.data_stride(), scale_at = whole.rows == 0 ? 0 : whole.scale_stride();
+      if (!abuts || data_at % align_ != 0 || scale_at % align_ != 0 ||
+          format_of(ckpt_.at(modules[e] + ".weight")) != whole.format) {
+        for (size_t i = 0; i < modules.size(); ++i) members.push_back(matrix(modules[i], rows[i], cols));
+        return DeviceMatrix{};
+      }
+      whole.rows += m.rows;
+    }
+    whole.name = modules.front() + ".weight";
+    for (size_t e = 1; e < modules.size(); ++e) whole.name += " + " + modules[e] + ".weight";
+    vk::Buffer& data = allocate(whole.data_stride(), whole.name);
+    whole.data = data.range();
+    vk::Buffer* scale = whole.scale_stride() > 0 ? &allocate(whole.scale_stride(), whole.name + " scales") : nullptr;
+    if (scale) whole.scale = scale->range();
+    int64_t first = 0;
+    for (size_t e = 0; e < modules.size(); ++e) {
+      DeviceMatrix m = whole;
+      m.name = ckpt_.at(modules[e] + ".weight").name;
+      m.rows = rows[e];
+      DeviceMatrix above = whole;  // the members before this one
+      above.rows = first;
+      const uint64_t data_at = first == 0 ? 0 : above.data_stride(), scale_at = first == 0 ? 0 : above.scale_stride();
+      m.data = {whole.data.buffer, whole.data.offset + data_at, m.data_stride()};
+      if (scale) m.scale = {whole.scale.buffer, whole.scale.offset + scale_at, m.scale_stride()};
+      const TensorInfo& t = ckpt_.at(modules[e] + ".weight");
+      check_matrix(t, m);
+      upload_values(t, data, data_at);
+      if (scale) upload_scale(ckpt_.at(modules[e] + ".scale"), m, *scale, scale_at);
+      members.push_back(m);
+      first += rows[e];
+    }
+    return whole;
   }
 
   // A BF16/F32 vector or matrix kept in its dtype (F16 widened to F32), viewed as [rows, cols].
@@ -227,6 +279,7 @@ class DeviceModel::Uploader {
   }
 
   const Checkpoint& ckpt_;
+  uint64_t align_;  // of a storage-buffer binding's offset
   vk::Arena arena_;
   vk::StagingRing staging_;
   std::vector<vk::Buffer>& buffers_;
@@ -262,10 +315,12 @@ DeviceModel::DeviceModel(vk::Device& device, const ModelDir& dir, const Progress
     b.hc_ffn = hc(p + ".hc_ffn", c.hc_mix_width(), 3);
     DeviceAttention& a = b.attn;
     const std::string at = p + ".attn";
-    a.wq_a = u.matrix(at + ".wq_a", c.q_lora_rank, c.dim);
+    std::vector<DeviceMatrix> qkv;
+    a.wq_a_wkv = u.concat_rows({at + ".wq_a", at + ".wkv"}, {c.q_lora_rank, c.head_dim}, c.dim, qkv);
+    a.wq_a = qkv[0];
+    a.wkv = qkv[1];
     a.q_norm = u.plain(at + ".q_norm.weight", 1, c.q_lora_rank);
     a.wq_b = u.matrix(at + ".wq_b", hd, c.q_lora_rank);
-    a.wkv = u.matrix(at + ".wkv", c.head_dim, c.dim);
     a.kv_norm = u.plain(at + ".kv_norm.weight", 1, c.head_dim);
     a.wo_a = u.matrix(at + ".wo_a", c.o_groups * c.o_lora_rank, hd / c.o_groups);
     a.wo_b = u.matrix(at + ".wo_b", c.dim, c.o_groups * c.o_lora_rank);

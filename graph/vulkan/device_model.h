@@ -31,6 +31,8 @@ struct DeviceCompressor {
 
 struct DeviceAttention {
   DeviceMatrix wq_a, wq_b, wkv, wo_a, wo_b;  // FP8 (any format the checkpoint holds)
+  DeviceMatrix wq_a_wkv;  // wq_a's rows then wkv's, one matrix over the same input (one decode GEMV;
+                          // wq_a and wkv are views into it); rows 0 where they cannot abut
   DeviceMatrix q_norm, kv_norm;              // BF16 [1, n]
   DeviceMatrix attn_sink;                    // F32 [1, H]
   bool has_compressor = false, has_indexer = false;

@@ -61,7 +61,10 @@ class StepEncoder {
   // decode: a step of one row per sequence (VulkanExecutor::submit's decode recording).
   StepEncoder(Context& ctx, const DeviceModel& m, std::map<std::string, vk::Buffer>& b, uint32_t max_rows, bool decode,
               const RopeSlots& slots, const ExecutorOptions& o)
-      : ctx_(ctx), m_(m), c_(m.cfg()), b_(b), max_rows_(max_rows), decode_(decode), slots_(slots), o_(o) {}
+      : ctx_(ctx), m_(m), c_(m.cfg()), b_(b), max_rows_(max_rows), decode_(decode), slots_(slots), o_(o),
+        // One row: qr_raw and kv_raw are the two parts of the wq_a + wkv GEMV's output row.
+        qkv_views_(decode && max_rows == 1 && o.merge_gemvs &&
+                   (uint64_t(m.cfg().q_lora_rank) * 4) % ctx.device.caps().min_storage_buffer_offset_alignment == 0) {}
 
   std::vector<vk::Dispatch> encode(const graph::OpList& ops) {
     for (const graph::Op& op : ops.ops) encode_op(op);
@@ -71,6 +74,12 @@ class StepEncoder {
 
  private:
   vk::BufferRange buf(const std::string& name) const {
+    if (qkv_views_ && (name == "qr_raw" || name == "kv_raw")) {
+      const vk::BufferRange both = buf("qkv_raw");
+      const uint64_t q = uint64_t(c_.q_lora_rank) * 4;
+      if (name == "qr_raw") return {both.buffer, both.offset, q};
+      return {both.buffer, both.offset + q, uint64_t(c_.head_dim) * 4};
+    }
     const auto it = b_.find(name);
     if (it == b_.end()) throw std::logic_error("executor: no buffer '" + name + "'");
     return it->second.range();
@@ -78,6 +87,8 @@ class StepEncoder {
   vk::BufferRange step() const { return buf("step"); }
   vk::BufferRange out_step() const { return buf("out_step"); }
   const DeviceBlock& block(int64_t layer) const { return m_.layers.at(size_t(layer)); }
+  // Whether `layer`'s wq_a and wkv run as one GEMV (in attn_query) into qkv_raw.
+  bool wq_a_wkv_merged(int64_t layer) const { return qkv_views_ && block(layer).attn.wq_a_wkv.rows > 0; }
 
   void linear(const DeviceMatrix& w, const std::string& x, const std::string& y, const std::string& label,
               LinearOutput output = LinearOutput::Bf16, bool act_quant = true, int64_t groups = 1,
@@ -185,6 +196,7 @@ class StepEncoder {
   bool decode_;
   const RopeSlots& slots_;
   const ExecutorOptions& o_;
+  bool qkv_views_;  // qr_raw and kv_raw are views into qkv_raw (decode, one row)
   std::vector<vk::Dispatch> out_;
   // The last hc_pre also wrote its block's RMSNorm into "x" (HcPreArgs::norm_weight): the norm
   // op right after it is skipped. Layer and whether it was the ffn half.
@@ -235,7 +247,8 @@ void StepEncoder::encode_op(const graph::Op& op) {
 // §3.5.1: qr = q_norm(wq_a(x)); q = wq_b(qr); per-head RMS + RoPE.
 void StepEncoder::attn_query(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
-  linear(a.wq_a, "x", "qr_raw", op.name + ".wq_a");
+  if (wq_a_wkv_merged(op.layer)) linear(a.wq_a_wkv, "x", "qkv_raw", op.name + ".wq_a+wkv");
+  else linear(a.wq_a, "x", "qr_raw", op.name + ".wq_a");
   if (q_norm_fused(op.layer)) {
     encode_linear(ctx_, q_norm_linear(op.layer, a.wq_b, "q", op.name + ".wq_b"), out_);
   } else {
@@ -248,7 +261,7 @@ void StepEncoder::attn_query(const graph::Op& op) {
 // §3.5.2: kv = kv_norm(wkv(x)); RoPE; FP8 round-trip of the nope dims (one dispatch after wkv).
 void StepEncoder::attn_kv(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
-  linear(a.wkv, "x", "kv_raw", op.name + ".wkv");
+  if (!wq_a_wkv_merged(op.layer)) linear(a.wkv, "x", "kv_raw", op.name + ".wkv");  // else in attn_query
   kv_finish(op, a.kv_norm);  // kv_norm fused in
 }
 
@@ -340,6 +353,7 @@ MoeArgs StepEncoder::moe_args(int64_t layer) const {
   a.coopmat = a.path != MoePath::Gemv && moe_coopmat(ctx_);  // the scratch is sized for it (allocate_buffers)
   a.combine = false;  // the FFN's hc_post combines the expert outputs (its only reader)
   a.quantise_in_gemv = o_.fuse_act_quant;
+  a.merge_shared_gemv = o_.merge_gemvs;
   return a;
 }
 
@@ -820,6 +834,7 @@ void VulkanExecutor::allocate_buffers() {
   act("qr", uint64_t(c.q_lora_rank), R);
   act("qr_raw", uint64_t(c.q_lora_rank), R);
   act("kv_raw", uint64_t(c.head_dim), R);
+  act("qkv_raw", uint64_t(c.q_lora_rank + c.head_dim), 1);  // one decode row: qr_raw | kv_raw (wq_a_wkv)
   act("q", uint64_t(c.n_heads * c.head_dim), R);
   act("o", uint64_t(c.n_heads * c.head_dim), R);
   act("kv", uint64_t(c.head_dim), R);

@@ -33,6 +33,10 @@ struct ExecutorOptions {
   // linears (gemv_q.comp's fused variant, with q_norm applied there too) and the MoE experts
   // (stage_quant.glsl). Off: act_quant and q_norm dispatches first (for comparison; same results).
   bool fuse_act_quant = true;
+  // Decode: GEMVs of one input as one dispatch where the weights allow: wq_a and wkv with one row
+  // per step (DeviceAttention::wq_a_wkv), the routed and shared experts' gate/up and down
+  // (MoeArgs::merge_shared_gemv). Off: a dispatch each (for comparison; same results).
+  bool merge_gemvs = true;
   // Decode: what each hc_post does of the next sub-layer's hc_pre (mhc.h encode_hc_post_pre; the
   // streams then alternate between two buffers). None: hc_post, hc_mix_partials and hc_pre
   // dispatches, the fastest measured (H100, demo model: the same step as Partials at batch 1, 4-14%
