@@ -87,7 +87,7 @@ uint64_t matrix_bytes(const gpu::DeviceMatrix& m) { return gpu::data_bytes(m.for
 
 void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightFormat routed,
              gpu::MoePath path = gpu::MoePath::Auto, bool quantise_in_gemv = false, bool coopmat = false,
-             bool merge_shared_gemv = true) {
+             bool merge_shared_gemv = true, bool fp4_wide_gemv = false) {
   vk::Device& dev = bench_device();
   read_bandwidth_gbps();  // measured first: also brings the clocks up before the timed runs
   vk::StagingRing staging(dev);
@@ -149,6 +149,7 @@ void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightForm
   a.quantise_in_gemv = quantise_in_gemv;
   a.coopmat = coopmat;
   a.merge_shared_gemv = merge_shared_gemv;
+  a.fp4_wide_gemv = fp4_wide_gemv;
   // The MoE kernels kReps times in one recording, times averaged over the repetitions: one MoE
   // per submission left the GPU idle between runs, and its clocks with it (every dispatch, even
   // act_quant, read 3-4x slower than the same kernels inside `dsv4 bench`'s decode step).
@@ -227,6 +228,13 @@ void BM_MoeDecodeFlashFp4QuantInGemvApart(benchmark::State& s) {
 void BM_MoeDecodeProFp4QuantInGemvApart(benchmark::State& s) {
   run_moe(s, kPro, 1, graph::WeightFormat::FP4, gpu::MoePath::Auto, true, false, false);
 }
+// The MXFP4 GEMVs on 16-byte loads (MoeArgs::fp4_wide_gemv).
+void BM_MoeDecodeFlashFp4QuantInGemvWide(benchmark::State& s) {
+  run_moe(s, kFlash, 1, graph::WeightFormat::FP4, gpu::MoePath::Auto, true, false, true, true);
+}
+void BM_MoeDecodeProFp4QuantInGemvWide(benchmark::State& s) {
+  run_moe(s, kPro, 1, graph::WeightFormat::FP4, gpu::MoePath::Auto, true, false, true, true);
+}
 void BM_MoePrefillFlashFp4(benchmark::State& s) { run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4); }
 void BM_MoePrefillFlashFp4Gemv(benchmark::State& s) {
   run_moe(s, kFlash, uint32_t(s.range(0)), graph::WeightFormat::FP4, gpu::MoePath::Gemv);
@@ -256,6 +264,8 @@ BENCHMARK(BM_MoeDecodeFlashFp4QuantInGemv)->UseManualTime()->Iterations(200)->Un
 BENCHMARK(BM_MoeDecodeProFp4QuantInGemv)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeFlashFp4QuantInGemvApart)->UseManualTime()->Iterations(200)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeProFp4QuantInGemvApart)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MoeDecodeFlashFp4QuantInGemvWide)->UseManualTime()->Iterations(200)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MoeDecodeProFp4QuantInGemvWide)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoePrefillFlashFp4)->Arg(8)->Arg(128)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MoePrefillFlashFp4Gemv)->Arg(64)->Arg(512)->Arg(2048)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MoePrefillFlashFp4Grouped)->Arg(64)->Arg(512)->Arg(2048)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);

@@ -195,7 +195,9 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, GemvSlots slots,
   const bool fp4 = fmt == 0;
   const uint32_t n_slots = shared ? 1u : uint32_t(a.topk) + (both ? 1u : 0u);
   const uint32_t phases = mode == 0 ? 2u : 4u;
-  uint32_t rpu = fp4 ? kFp4RowsPerUnit : rows_per_unit(wa.cols);
+  // MXFP4 rows of 16-byte loads (MoeArgs::fp4_wide_gemv) hold 4x the codes in flight per row.
+  const bool wide = fp4 && a.fp4_wide_gemv;
+  uint32_t rpu = fp4 ? kFp4RowsPerUnit / (wide ? 2u : 1u) : rows_per_unit(wa.cols);
   // Fewer rows per unit until a decode row's dispatch has enough workgroups to fill the GPU: the
   // shared expert (one slot) at 8 rows per unit was 128 workgroups, 0.3 ms on an H100. A row's
   // summation order does not depend on rpu.
@@ -204,7 +206,7 @@ void encode_gemv(Context& ctx, const MoeArgs& a, uint32_t mode, GemvSlots slots,
   const uint32_t xs_vec4 = fp4 && !both && !quant_x ? 1u : uint32_t(wa.cols / 4);
   const char* kernel = both ? "moe/expert_gemv_mixed" : fp4 ? "moe/expert_gemv_fp4" : "moe/expert_gemv";
   const vk::Kernel& k = ctx.kernels.get({kernel, both ? 12u : 8u, sizeof(GemvPush),
-                                         {{0, fmt}, {1, mode}, {2, rpu}, {3, xs_vec4}, {4, quant_x ? 1u : 0u}}, 0});
+                                         {{0, fmt}, {1, mode}, {2, rpu}, {3, xs_vec4}, {4, quant_x ? 1u : 0u}, {5, wide ? 1u : 0u}}, 0});
   GemvPush p{};
   p.rows = uint32_t(wa.rows);
   p.cols = uint32_t(wa.cols);

@@ -83,6 +83,10 @@ struct MoeArgs {
   // FP8 shared) and the staged row fits; false: a dispatch each (one step row: the shared ones
   // beside the router and the routed ones, needing no barrier between).
   bool merge_shared_gemv = true;
+  // Decode path: the MXFP4 expert GEMVs load 16-byte blocks (a scale block of 32 codes) instead
+  // of 4-byte words, with half the rows per unit (FP4_WIDE in expert_partials_fp4.glsl). Not the
+  // default until an H100 measures it faster (gpu_moe_bench ...Wide).
+  bool fp4_wide_gemv = false;
 };
 // Scratch: xq [max_rows, D] | h, hq [max_rows, topk+1, inter] | expert outputs [max_rows, topk+1, D],
 // fp32 | the grouped path's sort buffers: indirect args (2 VkDispatchIndirectCommands) | per-expert

@@ -50,7 +50,8 @@ void main() {
   // invocation's coroutine frame, allocated per workgroup (frames past 128 KiB a workgroup made
   // every workgroup fault in fresh pages under ASan).
   const bool fp8 = slot_is_fp8(shared_slot);
-  uint q[RPU], s[RPU];
+  uvec4 q[RPU];
+  uint s[RPU];
   if (fp8) {
     fp8_first_words(use_b, expert, rows, q, s);
   } else {

@@ -27,18 +27,18 @@ float fp8_word_div256(uint q, uint w) {
 
 // The word loads of one loop step (word w of the RPU rows of matrix m of operand A, or B) of this
 // thread: codes and fp32 scales.
-void fp8_load_words(bool b, uint m, uint rows[RPU], uint w, out uint q[RPU], out uint sb[RPU]) {
+void fp8_load_words(bool b, uint m, uint rows[RPU], uint w, out uvec4 q[RPU], out uint sb[RPU]) {
   const uint words = p.cols / 4u, scols = (p.cols + 127u) / 128u;
   const uint mbase = m * (p.data_stride16 * 4u), sbase = m * (p.scale_stride / 4u);
   for (uint i = 0u; i < RPU; ++i) {
     const uint di = mbase + rows[i] * words + w, si = sbase + (rows[i] / 128u) * scols + w / 32u;
-    q[i] = b ? FP8_B[di] : FP8_A[di];
+    q[i].x = b ? FP8_B[di] : FP8_A[di];
     sb[i] = b ? FP8_B_SCALE[si] : FP8_A_SCALE[si];
   }
 }
 
-// The first step's loads of this thread (issued before the input row is staged).
-void fp8_first_words(bool b, uint m, uint rows[RPU], out uint q[RPU], out uint sb[RPU]) {
+// The first step's loads of this thread (issued before the input row is staged); codes in q[i].x.
+void fp8_first_words(bool b, uint m, uint rows[RPU], out uvec4 q[RPU], out uint sb[RPU]) {
   fp8_load_words(b, m, rows, min(gl_LocalInvocationID.x % THREADS_PER_ROW, p.cols / 4u - 1u), q, sb);
 }
 
@@ -46,14 +46,15 @@ void fp8_first_words(bool b, uint m, uint rows[RPU], out uint q[RPU], out uint s
 // row. The loads of all RPU rows are issued together so that each thread keeps RPU reads in
 // flight (a decode step is one wave: latency-bound otherwise), each step's next before it uses its
 // own (on an H100: Pro's shared gate/up 53.2 -> 47.5 us, Flash's shared expert within 1 us).
-void fp8_unit_loop(bool b, uint m, uint rows[RPU], uint q[RPU], uint sb[RPU], out float acc[RPU]) {
+void fp8_unit_loop(bool b, uint m, uint rows[RPU], uvec4 q[RPU], uint sb[RPU], out float acc[RPU]) {
   const uint t = gl_LocalInvocationID.x % THREADS_PER_ROW;
   const uint words = p.cols / 4u;
   for (uint i = 0u; i < RPU; ++i) acc[i] = 0.0;
-  uint nq[RPU], nsb[RPU];
+  uvec4 nq[RPU];
+  uint nsb[RPU];
   for (uint w = t; w < words; w += THREADS_PER_ROW) {
     fp8_load_words(b, m, rows, min(w + THREADS_PER_ROW, words - 1u), nq, nsb);
-    for (uint i = 0u; i < RPU; ++i) acc[i] += times_scale(fp8_word_div256(q[i], w) * 256.0, sb[i]);
+    for (uint i = 0u; i < RPU; ++i) acc[i] += times_scale(fp8_word_div256(q[i].x, w) * 256.0, sb[i]);
     for (uint i = 0u; i < RPU; ++i) q[i] = nq[i], sb[i] = nsb[i];
   }
 }

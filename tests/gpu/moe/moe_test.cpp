@@ -109,6 +109,7 @@ class MoeTest : public GpuOpTest {
   }
 
   bool merge_shared_gemv_ = true;  // MoeArgs::merge_shared_gemv of run_layer
+  bool fp4_wide_gemv_ = false;     // and MoeArgs::fp4_wide_gemv
 
   struct Result {
     std::vector<uint32_t> route;
@@ -166,6 +167,7 @@ class MoeTest : public GpuOpTest {
       m.swiglu_limit = s.swiglu_limit;
       m.quantise_in_gemv = quantise_in_gemv;
       m.merge_shared_gemv = merge_shared_gemv_;
+      m.fp4_wide_gemv = fp4_wide_gemv_;
       gpu::encode_moe(ctx(), m, d);
     }
     d = vk::order_by_levels(std::move(d));
@@ -379,6 +381,27 @@ TEST_F(MoeTest, Fp4ExpertsRaggedShapesSeveralRows) {
   s.max_rows = 9;
   s.n_rows = 7;
   check(s, 41);
+}
+
+// The MXFP4 GEMVs on 16-byte loads (a scale block per load): decoding one row (the routed and
+// shared experts in one dispatch) and several rows of ragged shapes (9 and 5 blocks a row, fewer
+// than a row's 64 threads), against the oracle; quantising in the GEMV keeps the bits.
+TEST_F(MoeTest, Fp4ExpertsOnSixteenByteLoads) {
+  fp4_wide_gemv_ = true;
+  MoeShape one;
+  one.max_rows = 1;
+  one.n_rows = 1;
+  one.topk = 3;
+  one.inter = 192;
+  check(one, 51);
+  MoeShape ragged;
+  ragged.dim = 288;
+  ragged.inter = 160;
+  ragged.experts = 10;
+  ragged.topk = 4;
+  ragged.max_rows = 9;
+  ragged.n_rows = 7;
+  check(ragged, 53);
 }
 
 TEST_F(MoeTest, Fp8ExpertsOfBaseCheckpoints) {
