@@ -36,24 +36,16 @@ WeightFormat format_of(const TensorInfo& t) {
   }
 }
 
-// Matrix `e` of a stack, as a matrix of its own.
-DeviceMatrix stack_member(const DeviceMatrix& s, int64_t e, const std::string& name) {
-  DeviceMatrix m = s;
+// Rows [first, first + rows) of a matrix as a matrix of their own (DeviceModel::Uploader::concat_rows:
+// `first` starts a row block of the scales).
+DeviceMatrix rows_view(const DeviceMatrix& whole, int64_t first, int64_t rows, const std::string& name) {
+  DeviceMatrix above = whole, m = whole;
+  above.rows = first;
   m.name = name;
-  m.count = 1;
-  m.data = {s.data.buffer, s.data.offset + uint64_t(e) * s.data_stride(), s.data_stride()};
-  if (s.scale.size > 0) m.scale = {s.scale.buffer, s.scale.offset + uint64_t(e) * s.scale_stride(), s.scale_stride()};
-  return m;
-}
-
-// A stack of unscaled matrices as one matrix of all their rows, where no padding separates them
-// (rows 0 otherwise).
-DeviceMatrix stack_as_rows(const DeviceMatrix& s) {
-  DeviceMatrix m = s;
-  m.count = 1;
-  m.rows = s.rows * s.count;
-  const bool abut = s.scale.size == 0 && m.data_stride() == s.data_stride() * uint64_t(s.count);
-  if (!abut) m.rows = 0;
+  m.rows = rows;
+  const uint64_t data_at = first == 0 ? 0 : above.data_stride(), scale_at = first == 0 ? 0 : above.scale_stride();
+  m.data = {whole.data.buffer, whole.data.offset + data_at, m.data_stride()};
+  if (whole.scale.size > 0) m.scale = {whole.scale.buffer, whole.scale.offset + scale_at, m.scale_stride()};
   return m;
 }
 
@@ -139,18 +131,11 @@ class DeviceModel::Uploader {
     if (scale) whole.scale = scale->range();
     int64_t first = 0;
     for (size_t e = 0; e < modules.size(); ++e) {
-      DeviceMatrix m = whole;
-      m.name = ckpt_.at(modules[e] + ".weight").name;
-      m.rows = rows[e];
-      DeviceMatrix above = whole;  // the members before this one
-      above.rows = first;
-      const uint64_t data_at = first == 0 ? 0 : above.data_stride(), scale_at = first == 0 ? 0 : above.scale_stride();
-      m.data = {whole.data.buffer, whole.data.offset + data_at, m.data_stride()};
-      if (scale) m.scale = {whole.scale.buffer, whole.scale.offset + scale_at, m.scale_stride()};
       const TensorInfo& t = ckpt_.at(modules[e] + ".weight");
+      const DeviceMatrix m = rows_view(whole, first, rows[e], t.name);
       check_matrix(t, m);
-      upload_values(t, data, data_at);
-      if (scale) upload_scale(ckpt_.at(modules[e] + ".scale"), m, *scale, scale_at);
+      upload_values(t, data, m.data.offset - whole.data.offset);
+      if (scale) upload_scale(ckpt_.at(modules[e] + ".scale"), m, *scale, m.scale.offset - whole.scale.offset);
       members.push_back(m);
       first += rows[e];
     }
@@ -295,11 +280,28 @@ DeviceModel::DeviceModel(vk::Device& device, const ModelDir& dir, const Progress
   auto hc = [&](const std::string& p, int64_t mix, int64_t scales) {
     return DeviceHc{u.plain(p + "_fn", mix, c.hc_mult * c.dim), u.plain(p + "_base", 1, mix), u.plain(p + "_scale", 1, scales)};
   };
-  auto compressor = [&](const std::string& p, int64_t ratio, int64_t d) {
-    const int64_t coff = ratio == 4 ? 2 : 1;
-    const DeviceMatrix both = u.stack({p + ".wkv", p + ".wgate"}, coff * d, c.dim);
-    return DeviceCompressor{stack_member(both, 0, p + ".wkv.weight"), stack_member(both, 1, p + ".wgate.weight"),
-                            u.plain(p + ".ape", ratio, coff * d), u.plain(p + ".norm.weight", 1, d), stack_as_rows(both)};
+  // A layer's compressors (model-spec §3.5.4; the indexer's too on ratio-4 layers): each one's wkv
+  // and wgate back to back, and all of them one matrix (one decode GEMV over x).
+  auto compressors = [&](const std::string& at, int64_t ratio, DeviceAttention& a) {
+    const int64_t coff = ratio == 4 ? 2 : 1, main_rows = coff * c.head_dim, index_rows = coff * c.index_head_dim;
+    const std::string mp = at + ".compressor", ip = at + ".indexer.compressor";
+    std::vector<std::string> modules{mp + ".wkv", mp + ".wgate"};
+    std::vector<int64_t> rows{main_rows, main_rows};
+    if (ratio == 4) {
+      modules.insert(modules.end(), {ip + ".wkv", ip + ".wgate"});
+      rows.insert(rows.end(), {index_rows, index_rows});
+    }
+    std::vector<DeviceMatrix> w;
+    const DeviceMatrix whole = u.concat_rows(modules, rows, c.dim, w);
+    const auto pair = [&](int64_t first, int64_t n, const std::string& p) {
+      return whole.rows > 0 ? rows_view(whole, first, 2 * n, p + ".wkv + wgate") : DeviceMatrix{};
+    };
+    a.compressor = DeviceCompressor{w[0], w[1], u.plain(mp + ".ape", ratio, main_rows), u.plain(mp + ".norm.weight", 1, c.head_dim),
+                                    pair(0, main_rows, mp)};
+    if (ratio != 4) return;
+    a.index_compressor = DeviceCompressor{w[2], w[3], u.plain(ip + ".ape", ratio, index_rows),
+                                          u.plain(ip + ".norm.weight", 1, c.index_head_dim), pair(2 * main_rows, index_rows, ip)};
+    a.compressors = whole;
   };
   embed = u.matrix("embed", c.vocab_size, c.dim);
   head = u.matrix("head", c.vocab_size, c.dim);
@@ -328,13 +330,12 @@ DeviceModel::DeviceModel(vk::Device& device, const ModelDir& dir, const Progress
     const int64_t ratio = c.ratio(i);
     if (ratio > 0) {
       a.has_compressor = true;
-      a.compressor = compressor(at + ".compressor", ratio, c.head_dim);
+      compressors(at, ratio, a);
     }
     if (ratio == 4) {
       a.has_indexer = true;
       a.index_wq_b = u.matrix(at + ".indexer.wq_b", c.index_n_heads * c.index_head_dim, c.q_lora_rank);
       a.index_weights_proj = u.matrix(at + ".indexer.weights_proj", c.index_n_heads, c.dim);
-      a.index_compressor = compressor(at + ".indexer.compressor", ratio, c.index_head_dim);
     }
     DeviceMoe& m = b.ffn;
     const std::string f = p + ".ffn";

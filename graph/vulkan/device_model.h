@@ -39,6 +39,8 @@ struct DeviceAttention {
   DeviceCompressor compressor;
   DeviceMatrix index_wq_b, index_weights_proj;
   DeviceCompressor index_compressor;
+  DeviceMatrix compressors;  // ratio 4: compressor.wkv_wgate's rows then index_compressor's (one decode
+                             // GEMV; both are views into it); rows 0 otherwise
 };
 
 struct DeviceMoe {

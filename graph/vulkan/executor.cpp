@@ -62,8 +62,9 @@ class StepEncoder {
   StepEncoder(Context& ctx, const DeviceModel& m, std::map<std::string, vk::Buffer>& b, uint32_t max_rows, bool decode,
               const RopeSlots& slots, const ExecutorOptions& o)
       : ctx_(ctx), m_(m), c_(m.cfg()), b_(b), max_rows_(max_rows), decode_(decode), slots_(slots), o_(o),
-        // One row: qr_raw and kv_raw are the two parts of the wq_a + wkv GEMV's output row.
-        qkv_views_(decode && max_rows == 1 && o.merge_gemvs &&
+        merge_one_row_(decode && max_rows == 1 && o.merge_gemvs),
+        // qr_raw and kv_raw are the two parts of the wq_a + wkv GEMV's output row.
+        qkv_views_(merge_one_row_ &&
                    (uint64_t(m.cfg().q_lora_rank) * 4) % ctx.device.caps().min_storage_buffer_offset_alignment == 0) {}
 
   std::vector<vk::Dispatch> encode(const graph::OpList& ops) {
@@ -87,6 +88,13 @@ class StepEncoder {
   vk::BufferRange step() const { return buf("step"); }
   vk::BufferRange out_step() const { return buf("out_step"); }
   const DeviceBlock& block(int64_t layer) const { return m_.layers.at(size_t(layer)); }
+  // Whether `layer`'s compressors (the main one and the indexer's) run as one GEMV into
+  // comp_kvs_both (decode, one row: each reads its own part of the row).
+  bool compressors_merged(int64_t layer) const {
+    const DeviceAttention& a = block(layer).attn;
+    return merge_one_row_ && a.compressors.rows > 0 &&
+           (uint64_t(a.compressor.wkv_wgate.rows) * 4) % ctx_.device.caps().min_storage_buffer_offset_alignment == 0;
+  }
   // Whether `layer`'s wq_a and wkv run as one GEMV (in attn_query) into qkv_raw.
   bool wq_a_wkv_merged(int64_t layer) const { return qkv_views_ && block(layer).attn.wq_a_wkv.rows > 0; }
 
@@ -145,7 +153,7 @@ class StepEncoder {
   void q_heads(const graph::Op& op);
   void kv_finish(const graph::Op& op, const DeviceMatrix& kv_norm);
   void index_q_finish(const graph::Op& op);
-  void compress(const graph::Op& op, const DeviceCompressor& w, bool index, bool stacked);
+  void compress(const graph::Op& op, const DeviceCompressor& w, bool index, bool stacked, vk::BufferRange kvs);
   bool stacked_compressor(const DeviceCompressor& w) const;
   uint32_t entries_per_seq(int64_t layer) const;
   SparseAttentionArgs attention_args(int64_t layer) const;
@@ -196,7 +204,8 @@ class StepEncoder {
   bool decode_;
   const RopeSlots& slots_;
   const ExecutorOptions& o_;
-  bool qkv_views_;  // qr_raw and kv_raw are views into qkv_raw (decode, one row)
+  bool merge_one_row_;  // decode, one row: GEMVs of one input merge (ExecutorOptions::merge_gemvs)
+  bool qkv_views_;      // and qr_raw and kv_raw are views into qkv_raw
   std::vector<vk::Dispatch> out_;
   // The last hc_pre also wrote its block's RMSNorm into "x" (HcPreArgs::norm_weight): the norm
   // op right after it is skipped. Layer and whether it was the ffn half.
@@ -280,6 +289,15 @@ void StepEncoder::compressor(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
   const bool index = ends_with(op.name, ".indexer.compressor");
   const DeviceCompressor& w = index ? a.index_compressor : a.compressor;
+  if (compressors_merged(op.layer)) {
+    // One GEMV for both compressors, in the indexer's (the first op); each emits from its part.
+    const int64_t main_rows = a.compressor.wkv_wgate.rows;
+    if (index) linear(a.compressors, "x", "comp_kvs_both", op.name + "s.wkv_wgate", LinearOutput::F32);
+    const vk::BufferRange both = buf("comp_kvs_both");
+    const uint64_t at = index ? uint64_t(main_rows) * 4 : 0, size = uint64_t(w.wkv_wgate.rows) * 4;
+    compress(op, w, index, true, {both.buffer, both.offset + at, size});
+    return;
+  }
   const bool stacked = stacked_compressor(w);
   if (stacked) {
     linear(w.wkv_wgate, "x", "comp_kvs", op.name + ".wkv_wgate", LinearOutput::F32);
@@ -287,7 +305,7 @@ void StepEncoder::compressor(const graph::Op& op) {
     linear(w.wkv, "x", "comp_kv", op.name + ".wkv", LinearOutput::F32);
     linear(w.wgate, "x", "comp_score", op.name + ".wgate", LinearOutput::F32);
   }
-  compress(op, w, index, stacked);
+  compress(op, w, index, stacked, stacked ? buf("comp_kvs") : vk::BufferRange{});
 }
 
 // §3.5.9-10: (inverse RoPE is fused into sparse attention) grouped wo_a over bf16 weights, wo_b.
@@ -446,7 +464,8 @@ bool StepEncoder::stacked_compressor(const DeviceCompressor& w) const {
   return w.wkv_wgate.rows > 0 && (uint64_t(w.wkv.rows) * 4) % ctx_.device.caps().min_storage_buffer_offset_alignment == 0;
 }
 
-void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool index, bool stacked) {
+// kvs: a stacked GEMV's output (kv | score per row), else comp_kv and comp_score are read.
+void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool index, bool stacked, vk::BufferRange kvs) {
   const std::string p = "layers." + std::to_string(op.layer);
   const int64_t ratio = c_.ratio(op.layer);
   CompressorArgs a;
@@ -454,7 +473,7 @@ void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool 
   a.step = step();
   a.rope = buf("rope");
   if (stacked) {
-    const vk::BufferRange both = buf("comp_kvs");
+    const vk::BufferRange both = kvs;
     const uint64_t half = uint64_t(w.wkv.rows) * 4;
     a.kv = {both.buffer, both.offset, both.size - half};
     a.score = {both.buffer, both.offset + half, both.size - half};
@@ -844,6 +863,7 @@ void VulkanExecutor::allocate_buffers() {
   act("comp_kv", uint64_t(2 * c.head_dim), R);
   act("comp_score", uint64_t(2 * c.head_dim), R);
   act("comp_kvs", uint64_t(4 * std::max(c.head_dim, c.index_head_dim)), R);  // wkv | wgate of one GEMV
+  act("comp_kvs_both", uint64_t(4 * (c.head_dim + c.index_head_dim)), 1);  // one decode row: both compressors' (ratio 4)
   act("index_q", uint64_t(std::max<int64_t>(1, c.index_n_heads * c.index_head_dim)), R);
   act("index_w", uint64_t(std::max<int64_t>(1, c.index_n_heads)), R);
   act("index_sel", uint64_t(std::max<int64_t>(1, c.index_topk)), R);

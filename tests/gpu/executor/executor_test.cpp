@@ -186,26 +186,29 @@ TEST_F(ExecutorTest, RecordingOptionsGiveBitEqualLogits) {
   EXPECT_EQ(dispatches[0] - dispatches[4], size_t(2 * layers - 1));
 }
 
-// Decoding one row, wq_a and wkv run as one GEMV over their shared input (the small preset's
-// weights abut at bindable offsets; tiny's FP8 scales of 8 bytes a matrix do not), and the routed
-// and shared experts' GEMVs as one dispatch for gate/up and one for down: three dispatches fewer
-// per layer, the same logits bit for bit as a dispatch each (SmallPresetMatchesTheCpuReference
-// checks the merged paths against the CPU reference).
+// Decoding one row, the GEMVs of one input merge: wq_a and wkv (the small preset's weights abut
+// at bindable offsets; tiny's FP8 scales of 8 bytes a matrix do not), the routed and shared
+// experts' gate/up and down, and on ratio-4 layers the two compressors' wkv_wgate. Three
+// dispatches fewer per layer and one more per ratio-4 layer, the same logits bit for bit as a
+// dispatch each (SmallPresetMatchesTheCpuReference checks the merged paths against the CPU
+// reference).
 TEST_F(ExecutorTest, MergedGemvsGiveBitEqualLogits) {
   const fs::path dir = synthetic_dir("small", 3, 13);
   const std::vector<int64_t> t = some_tokens(20, 4096, 3);
   std::vector<float> first;
   std::vector<size_t> dispatches;
-  int64_t layers = 0;
+  int64_t layers = 0, csa_layers = 0;
   for (const bool merge : {true, false}) {
     Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 8, .merge_gemvs = merge});
     const std::vector<float> got = gpu_logits(*g.ex, t, 12);
     dispatches.push_back(g.ex->stats().decode_dispatches);
     layers = g.ex->cfg().n_layers;
+    csa_layers = 0;
+    for (int64_t i = 0; i < layers; ++i) csa_layers += g.ex->cfg().ratio(i) == 4 ? 1 : 0;
     if (first.empty()) first = got;
     else EXPECT_TRUE(got == first);
   }
-  EXPECT_EQ(dispatches[1] - dispatches[0], size_t(3 * layers));
+  EXPECT_EQ(dispatches[1] - dispatches[0], size_t(3 * layers + csa_layers));
 }
 
 // Greedy generation: the GPU sampler feeding the next step gives the CPU's greedy tokens.
