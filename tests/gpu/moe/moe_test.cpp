@@ -289,14 +289,29 @@ TEST_F(MoeTest, GateHashLayerReadsTid2eidByToken) {
   check_routes(s, l, run_layer(s, l, false, 22));
 }
 
-TEST_F(MoeTest, Fp4ExpertsDecodeRow) {
+// One decode row, 3 of 8 experts.
+MoeShape decode_row_shape() {
   MoeShape s;
   s.max_rows = 1;
   s.n_rows = 1;
   s.topk = 3;
   s.inter = 192;
-  check(s, 31);
+  return s;
 }
+
+// dim and inter not multiples of 128: short act-quant blocks and partial tiles; 7 of 9 rows.
+MoeShape ragged_rows_shape() {
+  MoeShape s;
+  s.dim = 288;
+  s.inter = 160;
+  s.experts = 10;
+  s.topk = 4;
+  s.max_rows = 9;
+  s.n_rows = 7;
+  return s;
+}
+
+TEST_F(MoeTest, Fp4ExpertsDecodeRow) { check(decode_row_shape(), 31); }
 
 // Decoding one row with a dispatch per slot kind (MoeArgs::merge_shared_gemv off), the shared
 // expert's GEMVs bind only its slot of h and of the expert outputs and no route, so in level order
@@ -372,36 +387,15 @@ TEST_F(MoeTest, QuantisingInTheGemvFindsTheAmaxInEveryEighthOfABlock) {
   }
 }
 
-TEST_F(MoeTest, Fp4ExpertsRaggedShapesSeveralRows) {
-  MoeShape s;  // dim and inter not multiples of 128: short act-quant blocks and partial tiles
-  s.dim = 288;
-  s.inter = 160;
-  s.experts = 10;
-  s.topk = 4;
-  s.max_rows = 9;
-  s.n_rows = 7;
-  check(s, 41);
-}
+TEST_F(MoeTest, Fp4ExpertsRaggedShapesSeveralRows) { check(ragged_rows_shape(), 41); }
 
 // The MXFP4 GEMVs on 16-byte loads (a scale block per load): decoding one row (the routed and
 // shared experts in one dispatch) and several rows of ragged shapes (9 and 5 blocks a row, fewer
 // than a row's 64 threads), against the oracle; quantising in the GEMV keeps the bits.
 TEST_F(MoeTest, Fp4ExpertsOnSixteenByteLoads) {
   fp4_wide_gemv_ = true;
-  MoeShape one;
-  one.max_rows = 1;
-  one.n_rows = 1;
-  one.topk = 3;
-  one.inter = 192;
-  check(one, 51);
-  MoeShape ragged;
-  ragged.dim = 288;
-  ragged.inter = 160;
-  ragged.experts = 10;
-  ragged.topk = 4;
-  ragged.max_rows = 9;
-  ragged.n_rows = 7;
-  check(ragged, 53);
+  check(decode_row_shape(), 51);
+  check(ragged_rows_shape(), 53);
 }
 
 TEST_F(MoeTest, Fp8ExpertsOfBaseCheckpoints) {
