@@ -264,6 +264,7 @@ void bench(BenchArgs a) {
       pt["reordered"] = ra.reorder;
       pt["act_quant_fused"] = ra.fuse_act_quant;
       pt["gemvs_merged"] = ra.merge_gemvs;
+      pt["fp4_wide_gemv"] = ra.fp4_wide_gemv;
       pt["hc_fusion"] = ra.hc_fusion;
       pt["recordings"] = rt->executor->stats().recordings;
 
@@ -359,6 +360,8 @@ void add_bench_command(CLI::App& app) {
                 "Quantise the decode GEMVs' inputs (FP8 linears, MoE experts) and apply q_norm in dispatches of their own instead of inside the GEMVs (to compare)");
   cmd->add_flag("--gemvs-apart", [a](int64_t) { a->rt.merge_gemvs = false; },
                 "Run the decode GEMVs of one input as a dispatch each (wq_a and wkv; the routed and shared experts) instead of merged (to compare)");
+  cmd->add_flag("--fp4-wide-gemv", a->rt.fp4_wide_gemv,
+                "Run the MXFP4 expert GEMVs on 16-byte loads (an experimental kernel variant, to compare)");
   cmd->add_option("--hc-fusion", a->rt.hc_fusion,
                   "How much of the next hc_pre each decode hc_post runs: none (default), partials (its mix dots) or full (all of it)")
       ->check(CLI::IsMember({"none", "partials", "full"}));

@@ -372,6 +372,7 @@ MoeArgs StepEncoder::moe_args(int64_t layer) const {
   a.combine = false;  // the FFN's hc_post combines the expert outputs (its only reader)
   a.quantise_in_gemv = o_.fuse_act_quant;
   a.merge_shared_gemv = o_.merge_gemvs;
+  a.fp4_wide_gemv = o_.fp4_wide_gemv;
   return a;
 }
 

@@ -37,6 +37,9 @@ struct ExecutorOptions {
   // per step (DeviceAttention::wq_a_wkv), the routed and shared experts' gate/up and down
   // (MoeArgs::merge_shared_gemv). Off: a dispatch each (for comparison; same results).
   bool merge_gemvs = true;
+  // Decode: the MXFP4 expert GEMVs on 16-byte loads (MoeArgs::fp4_wide_gemv; same results as the
+  // oracle, another summation order). Off until measured faster on an H100 (bench --fp4-wide-gemv).
+  bool fp4_wide_gemv = false;
   // Decode: what each hc_post does of the next sub-layer's hc_pre (mhc.h encode_hc_post_pre; the
   // streams then alternate between two buffers). None: hc_post, hc_mix_partials and hc_pre
   // dispatches, the fastest measured (H100, demo model: the same step as Partials at batch 1, 4-14%

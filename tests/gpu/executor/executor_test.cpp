@@ -133,14 +133,15 @@ TEST_F(ExecutorTest, TinyAFixtureMatchesOnVulkan) {
 
 // Synthetic tiny (FP4 experts) and a Base-style model (FP8 experts, F32 scales): prefill chunks
 // that cross the window and compressed emissions, then decode, vs the CPU session.
+// MXFP4 experts (their GEMVs on 4-byte and on 16-byte loads) and FP8 ones.
 TEST_F(ExecutorTest, SyntheticModelsMatchTheCpuReference) {
-  for (ExpertDtype e : {ExpertDtype::FP4, ExpertDtype::FP8}) {
+  for (const auto& [e, wide] : {std::pair{ExpertDtype::FP4, false}, {ExpertDtype::FP8, false}, {ExpertDtype::FP4, true}}) {
     const fs::path dir = synthetic_dir("tiny", 5, 11, e);
     const std::vector<int64_t> t = some_tokens(48, 1024, 3);
-    Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 13});
+    Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 13, .fp4_wide_gemv = wide});
     const std::vector<float> got = gpu_logits(*g.ex, t, 30);
     const std::vector<float> ref = cpu_logits(dir, t, 30, 13);
-    expect_close(compare_logits(ref, got, 1024), e == ExpertDtype::FP4 ? "tiny fp4" : "tiny fp8 experts");
+    expect_close(compare_logits(ref, got, 1024), e == ExpertDtype::FP8 ? "tiny fp8 experts" : wide ? "tiny fp4, 16-byte loads" : "tiny fp4");
   }
 }
 
