@@ -33,6 +33,11 @@ namespace dsv4::cli {
 
 namespace {
 
+const char* hc_fusion_name(gpu::ExecutorOptions::HcFusion f) {
+  using F = gpu::ExecutorOptions::HcFusion;
+  return f == F::None ? "none" : f == F::Partials ? "partials" : f == F::Full ? "full" : "auto";
+}
+
 struct BenchArgs {
   RuntimeArgs rt;
   std::vector<int64_t> ctx = {4096};
@@ -264,8 +269,9 @@ void bench(BenchArgs a) {
       pt["reordered"] = ra.reorder;
       pt["act_quant_fused"] = ra.fuse_act_quant;
       pt["gemvs_merged"] = ra.merge_gemvs;
+      pt["expert_gemvs_merged"] = ra.merge_expert_gemvs;
       pt["fp4_wide_gemv"] = ra.fp4_wide_gemv;
-      pt["hc_fusion"] = ra.hc_fusion;
+      pt["hc_fusion"] = hc_fusion_name(rt->executor->options().hc_fusion);  // auto resolved
       pt["recordings"] = rt->executor->stats().recordings;
 
       RuntimeArgs profiled = ra;
@@ -359,12 +365,15 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--act-quant-dispatch", [a](int64_t) { a->rt.fuse_act_quant = false; },
                 "Quantise the decode GEMVs' inputs (FP8 linears, MoE experts) and apply q_norm in dispatches of their own instead of inside the GEMVs (to compare)");
   cmd->add_flag("--gemvs-apart", [a](int64_t) { a->rt.merge_gemvs = false; },
-                "Run the decode GEMVs of one input as a dispatch each (wq_a and wkv; the routed and shared experts) instead of merged (to compare)");
+                "Run the one-row decode GEMVs of one input (wq_a and wkv; the two compressors) as a dispatch each instead of merged (to compare)");
+  cmd->add_flag("--merge-expert-gemvs", a->rt.merge_expert_gemvs,
+                "Run the routed and shared experts' decode GEMVs as one dispatch for gate/up and one for down (to compare)");
   cmd->add_flag("--fp4-wide-gemv", a->rt.fp4_wide_gemv,
                 "Run the MXFP4 expert GEMVs on 16-byte loads (an experimental kernel variant, to compare)");
   cmd->add_option("--hc-fusion", a->rt.hc_fusion,
-                  "How much of the next hc_pre each decode hc_post runs: none (default), partials (its mix dots) or full (all of it)")
-      ->check(CLI::IsMember({"none", "partials", "full"}));
+                  "How much of the next hc_pre each decode hc_post runs: none, partials (its mix dots), full (all of it) "
+                  "or auto (default: partials with one sequence, none with more)")
+      ->check(CLI::IsMember({"auto", "none", "partials", "full"}));
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
   cmd->add_option("--plot", a->plot, "Write an SVG plot: decode tokens/s vs context (or vs batch size for one context)");
   cmd->add_option("--scale-to", a->scale_to,

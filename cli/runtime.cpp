@@ -82,9 +82,13 @@ void open_executor(Runtime& rt, const RuntimeArgs& a) {
   eo.reorder = a.reorder;
   eo.fuse_act_quant = a.fuse_act_quant;
   eo.merge_gemvs = a.merge_gemvs;
+  eo.merge_expert_gemvs = a.merge_expert_gemvs;
   eo.fp4_wide_gemv = a.fp4_wide_gemv;
   using F = gpu::ExecutorOptions::HcFusion;
-  eo.hc_fusion = a.hc_fusion == "none" ? F::None : a.hc_fusion == "full" ? F::Full : F::Partials;
+  eo.hc_fusion = a.hc_fusion == "none"       ? F::None
+                 : a.hc_fusion == "full"     ? F::Full
+                 : a.hc_fusion == "partials" ? F::Partials
+                                             : F::Auto;
   try {
     rt.executor = std::make_unique<gpu::VulkanExecutor>(*rt.device, rt.model, eo, rt.pipelines.get());
   } catch (const vk::OutOfDeviceMemory& e) {

@@ -29,8 +29,9 @@ struct RuntimeArgs {
   bool reorder = true;      // gpu::ExecutorOptions::reorder (bench --in-op-order turns it off)
   bool fuse_act_quant = true;  // gpu::ExecutorOptions::fuse_act_quant (bench --act-quant-dispatch turns it off)
   bool merge_gemvs = true;     // gpu::ExecutorOptions::merge_gemvs (bench --gemvs-apart turns it off)
+  bool merge_expert_gemvs = false;  // gpu::ExecutorOptions::merge_expert_gemvs (bench --merge-expert-gemvs)
   bool fp4_wide_gemv = false;  // gpu::ExecutorOptions::fp4_wide_gemv (bench --fp4-wide-gemv)
-  std::string hc_fusion = "none";  // gpu::ExecutorOptions::hc_fusion: none | partials | full (bench --hc-fusion)
+  std::string hc_fusion = "auto";  // gpu::ExecutorOptions::hc_fusion: auto | none | partials | full (bench --hc-fusion)
 };
 
 // --model, --ctx, --device, --chunk.

@@ -42,6 +42,8 @@ VulkanExecutor::VulkanExecutor(vk::Device& device, std::shared_ptr<const DeviceM
   if (options_.max_seqs < 1 || options_.prefill_chunk < 1 || options_.max_context < 1)
     throw std::invalid_argument("executor options must be positive");
   max_rows_ = std::max(options_.max_seqs, options_.prefill_chunk);
+  using F = ExecutorOptions::HcFusion;
+  if (options_.hc_fusion == F::Auto) options_.hc_fusion = options_.max_seqs == 1 ? F::Partials : F::None;
   staging_ = std::make_unique<vk::StagingRing>(device_, 8ull << 20);
   allocate_buffers();
 }
@@ -371,7 +373,7 @@ MoeArgs StepEncoder::moe_args(int64_t layer) const {
   a.coopmat = a.path != MoePath::Gemv && moe_coopmat(ctx_);  // the scratch is sized for it (allocate_buffers)
   a.combine = false;  // the FFN's hc_post combines the expert outputs (its only reader)
   a.quantise_in_gemv = o_.fuse_act_quant;
-  a.merge_shared_gemv = o_.merge_gemvs;
+  a.merge_shared_gemv = o_.merge_expert_gemvs;
   a.fp4_wide_gemv = o_.fp4_wide_gemv;
   return a;
 }

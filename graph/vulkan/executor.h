@@ -33,21 +33,28 @@ struct ExecutorOptions {
   // linears (gemv_q.comp's fused variant, with q_norm applied there too) and the MoE experts
   // (stage_quant.glsl). Off: act_quant and q_norm dispatches first (for comparison; same results).
   bool fuse_act_quant = true;
-  // Decode: GEMVs of one input as one dispatch where the weights allow: wq_a and wkv with one row
-  // per step (DeviceAttention::wq_a_wkv), the routed and shared experts' gate/up and down
-  // (MoeArgs::merge_shared_gemv). Off: a dispatch each (for comparison; same results).
+  // Decode with one row per step: GEMVs of one input as one dispatch where the weights allow:
+  // wq_a and wkv (DeviceAttention::wq_a_wkv), and on ratio-4 layers both compressors' wkv_wgate
+  // (DeviceAttention::compressors). Off: a dispatch each (for comparison; same results).
   bool merge_gemvs = true;
-  // Decode: the MXFP4 expert GEMVs on 16-byte loads (MoeArgs::fp4_wide_gemv; same results as the
-  // oracle, another summation order). Off until measured faster on an H100 (bench --fp4-wide-gemv).
+  // Decode: the routed and shared experts' gate/up and down GEMVs as one dispatch each
+  // (MoeArgs::merge_shared_gemv). Off by default: apart, the shared expert's GEMVs run beside the
+  // router and the routed GEMVs, and that measured faster on an H100 (Flash-shaped 4 layers at
+  // ctx 4,096: 2.51-2.60 ms/step apart, 2.57-2.62 merged; Pro-shaped 2 layers: even).
+  bool merge_expert_gemvs = false;
+  // Decode: the MXFP4 expert GEMVs on 16-byte loads (MoeArgs::fp4_wide_gemv; the oracle's
+  // results, another summation order). Off: slower on an H100 (bench --fp4-wide-gemv compares).
   bool fp4_wide_gemv = false;
   // Decode: what each hc_post does of the next sub-layer's hc_pre (mhc.h encode_hc_post_pre; the
   // streams then alternate between two buffers). None: hc_post, hc_mix_partials and hc_pre
-  // dispatches, the fastest measured (H100, demo model: the same step as Partials at batch 1, 4-14%
-  // shorter at batch 8). Partials: its mix partials, one dispatch fewer per sub-layer. Full: all of
-  // it, two fewer, slower still (its one-workgroup tail serialises what hc_pre's two workgroups
-  // overlap). The same results every way.
-  enum class HcFusion { None, Partials, Full };
-  HcFusion hc_fusion = HcFusion::None;
+  // dispatches. Partials: its mix partials, one dispatch fewer per sub-layer. Full: all of it, two
+  // fewer, slower (its one-workgroup tail serialises what hc_pre's two workgroups overlap). Auto:
+  // Partials with one sequence slot, None with more, as measured on an H100 (session 16, ms/step:
+  // Flash-shaped 4 layers, batch 1: 2.51-2.55 Partials, 2.55-2.60 None; Pro-shaped 2 layers:
+  // 2.30-2.32 vs 2.32-2.40; batch 8 (session 10, demo model): None 4-14% faster). The same
+  // results every way; the constructor resolves Auto (options()).
+  enum class HcFusion { None, Partials, Full, Auto };
+  HcFusion hc_fusion = HcFusion::Auto;
 };
 
 // Sampling parameters of one sequence slot (graph/sampling.h semantics).

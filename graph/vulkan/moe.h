@@ -84,8 +84,9 @@ struct MoeArgs {
   // beside the router and the routed ones, needing no barrier between).
   bool merge_shared_gemv = true;
   // Decode path: the MXFP4 expert GEMVs load 16-byte blocks (a scale block of 32 codes) instead
-  // of 4-byte words, with half the rows per unit (FP4_WIDE in expert_partials_fp4.glsl). Not the
-  // default until an H100 measures it faster (gpu_moe_bench ...Wide).
+  // of 4-byte words, with half the rows per unit (FP4_WIDE in expert_partials_fp4.glsl). Off: on an
+  // H100 it measured slower (gpu_moe_bench ...Wide, merged GEMVs, Flash: gate/up 79.6 vs 58.4 us,
+  // down 43.5 vs 40.8; end to end 2.68 vs 2.57-2.61 ms/step); kept to try on other GPUs.
   bool fp4_wide_gemv = false;
 };
 // Scratch: xq [max_rows, D] | h, hq [max_rows, topk+1, inter] | expert outputs [max_rows, topk+1, D],

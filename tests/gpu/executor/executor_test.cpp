@@ -200,7 +200,7 @@ TEST_F(ExecutorTest, MergedGemvsGiveBitEqualLogits) {
   std::vector<size_t> dispatches;
   int64_t layers = 0, csa_layers = 0;
   for (const bool merge : {true, false}) {
-    Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 8, .merge_gemvs = merge});
+    Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 8, .merge_gemvs = merge, .merge_expert_gemvs = merge});
     const std::vector<float> got = gpu_logits(*g.ex, t, 12);
     dispatches.push_back(g.ex->stats().decode_dispatches);
     layers = g.ex->cfg().n_layers;
