@@ -43,9 +43,8 @@ DeviceMatrix rows_view(const DeviceMatrix& whole, int64_t first, int64_t rows, c
   above.rows = first;
   m.name = name;
   m.rows = rows;
-  const uint64_t data_at = first == 0 ? 0 : above.data_stride(), scale_at = first == 0 ? 0 : above.scale_stride();
-  m.data = {whole.data.buffer, whole.data.offset + data_at, m.data_stride()};
-  if (whole.scale.size > 0) m.scale = {whole.scale.buffer, whole.scale.offset + scale_at, m.scale_stride()};
+  m.data = {whole.data.buffer, whole.data.offset + above.data_stride(), m.data_stride()};
+  if (whole.scale.size > 0) m.scale = {whole.scale.buffer, whole.scale.offset + above.scale_stride(), m.scale_stride()};
   return m;
 }
 
@@ -115,8 +114,8 @@ class DeviceModel::Uploader {
       const bool abuts = last || ((whole.format != WeightFormat::FP8 || m.rows % 128 == 0) &&
                                   m.data_stride() == data_bytes(m.format, m.rows, m.cols) &&
                                   m.scale_stride() == scale_bytes(m.format, m.rows, m.cols));
-      const uint64_t data_at = whole.rows == 0 ? 0 : whole.data_stride(), scale_at = whole.rows == 0 ? 0 : whole.scale_stride();
-      if (!abuts || data_at % align_ != 0 || scale_at % align_ != 0 ||
+      // whole: the members before this one (no rows: no bytes), so its strides are this one's offsets.
+      if (!abuts || whole.data_stride() % align_ != 0 || whole.scale_stride() % align_ != 0 ||
           format_of(ckpt_.at(modules[e] + ".weight")) != whole.format) {
         for (size_t i = 0; i < modules.size(); ++i) members.push_back(matrix(modules[i], rows[i], cols));
         return DeviceMatrix{};

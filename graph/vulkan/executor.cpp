@@ -66,8 +66,7 @@ class StepEncoder {
       : ctx_(ctx), m_(m), c_(m.cfg()), b_(b), max_rows_(max_rows), decode_(decode), slots_(slots), o_(o),
         merge_one_row_(decode && max_rows == 1 && o.merge_gemvs),
         // qr_raw and kv_raw are the two parts of the wq_a + wkv GEMV's output row.
-        qkv_views_(merge_one_row_ &&
-                   (uint64_t(m.cfg().q_lora_rank) * 4) % ctx.device.caps().min_storage_buffer_offset_alignment == 0) {}
+        qkv_views_(merge_one_row_ && bindable_at(uint64_t(m.cfg().q_lora_rank) * 4)) {}
 
   std::vector<vk::Dispatch> encode(const graph::OpList& ops) {
     for (const graph::Op& op : ops.ops) encode_op(op);
@@ -90,12 +89,14 @@ class StepEncoder {
   vk::BufferRange step() const { return buf("step"); }
   vk::BufferRange out_step() const { return buf("out_step"); }
   const DeviceBlock& block(int64_t layer) const { return m_.layers.at(size_t(layer)); }
+  // Whether a binding may start `bytes` into another one (an offset the device accepts).
+  bool bindable_at(uint64_t bytes) const { return bytes % ctx_.device.caps().min_storage_buffer_offset_alignment == 0; }
   // Whether `layer`'s compressors (the main one and the indexer's) run as one GEMV into
-  // comp_kvs_both (decode, one row: each reads its own part of the row).
+  // comp_kvs_both (decode, one row): each reads its own part of the row as a stacked compressor.
   bool compressors_merged(int64_t layer) const {
     const DeviceAttention& a = block(layer).attn;
-    return merge_one_row_ && a.compressors.rows > 0 &&
-           (uint64_t(a.compressor.wkv_wgate.rows) * 4) % ctx_.device.caps().min_storage_buffer_offset_alignment == 0;
+    return merge_one_row_ && a.compressors.rows > 0 && stacked_compressor(a.compressor) &&
+           stacked_compressor(a.index_compressor) && bindable_at(uint64_t(a.compressor.wkv_wgate.rows) * 4);
   }
   // Whether `layer`'s wq_a and wkv run as one GEMV (in attn_query) into qkv_raw.
   bool wq_a_wkv_merged(int64_t layer) const { return qkv_views_ && block(layer).attn.wq_a_wkv.rows > 0; }
@@ -155,7 +156,7 @@ class StepEncoder {
   void q_heads(const graph::Op& op);
   void kv_finish(const graph::Op& op, const DeviceMatrix& kv_norm);
   void index_q_finish(const graph::Op& op);
-  void compress(const graph::Op& op, const DeviceCompressor& w, bool index, bool stacked, vk::BufferRange kvs);
+  void compress(const graph::Op& op, const DeviceCompressor& w, bool index, vk::BufferRange kvs);
   bool stacked_compressor(const DeviceCompressor& w) const;
   uint32_t entries_per_seq(int64_t layer) const;
   SparseAttentionArgs attention_args(int64_t layer) const;
@@ -297,7 +298,7 @@ void StepEncoder::compressor(const graph::Op& op) {
     if (index) linear(a.compressors, "x", "comp_kvs_both", op.name + "s.wkv_wgate", LinearOutput::F32);
     const vk::BufferRange both = buf("comp_kvs_both");
     const uint64_t at = index ? uint64_t(main_rows) * 4 : 0, size = uint64_t(w.wkv_wgate.rows) * 4;
-    compress(op, w, index, true, {both.buffer, both.offset + at, size});
+    compress(op, w, index, {both.buffer, both.offset + at, size});
     return;
   }
   const bool stacked = stacked_compressor(w);
@@ -307,7 +308,7 @@ void StepEncoder::compressor(const graph::Op& op) {
     linear(w.wkv, "x", "comp_kv", op.name + ".wkv", LinearOutput::F32);
     linear(w.wgate, "x", "comp_score", op.name + ".wgate", LinearOutput::F32);
   }
-  compress(op, w, index, stacked, stacked ? buf("comp_kvs") : vk::BufferRange{});
+  compress(op, w, index, stacked ? buf("comp_kvs") : vk::BufferRange{});
 }
 
 // §3.5.9-10: (inverse RoPE is fused into sparse attention) grouped wo_a over bf16 weights, wo_b.
@@ -464,22 +465,21 @@ void StepEncoder::index_q_finish(const graph::Op& op) {
 // Whether wkv and wgate run as one GEMV into comp_kvs (kv | score per row): they must abut in
 // memory, and the score half must start at a storage-buffer offset the device accepts.
 bool StepEncoder::stacked_compressor(const DeviceCompressor& w) const {
-  return w.wkv_wgate.rows > 0 && (uint64_t(w.wkv.rows) * 4) % ctx_.device.caps().min_storage_buffer_offset_alignment == 0;
+  return w.wkv_wgate.rows > 0 && bindable_at(uint64_t(w.wkv.rows) * 4);
 }
 
-// kvs: a stacked GEMV's output (kv | score per row), else comp_kv and comp_score are read.
-void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool index, bool stacked, vk::BufferRange kvs) {
+// kvs: a stacked GEMV's output (kv | score per row); empty: comp_kv and comp_score are read.
+void StepEncoder::compress(const graph::Op& op, const DeviceCompressor& w, bool index, vk::BufferRange kvs) {
   const std::string p = "layers." + std::to_string(op.layer);
   const int64_t ratio = c_.ratio(op.layer);
   CompressorArgs a;
   a.kind = index ? CompressorKind::Index : CompressorKind::Main;
   a.step = step();
   a.rope = buf("rope");
-  if (stacked) {
-    const vk::BufferRange both = kvs;
+  if (kvs.size > 0) {
     const uint64_t half = uint64_t(w.wkv.rows) * 4;
-    a.kv = {both.buffer, both.offset, both.size - half};
-    a.score = {both.buffer, both.offset + half, both.size - half};
+    a.kv = {kvs.buffer, kvs.offset, kvs.size - half};
+    a.score = {kvs.buffer, kvs.offset + half, kvs.size - half};
     a.in_stride = uint32_t(2 * w.wkv.rows);
   } else {
     a.kv = buf("comp_kv");

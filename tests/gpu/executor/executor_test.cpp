@@ -131,9 +131,9 @@ TEST_F(ExecutorTest, TinyAFixtureMatchesOnVulkan) {
   }
 }
 
-// Synthetic tiny (FP4 experts) and a Base-style model (FP8 experts, F32 scales): prefill chunks
-// that cross the window and compressed emissions, then decode, vs the CPU session.
-// MXFP4 experts (their GEMVs on 4-byte and on 16-byte loads) and FP8 ones.
+// Synthetic tiny (FP4 experts, their decode GEMVs on 4-byte and on 16-byte loads) and a Base-style
+// model (FP8 experts, F32 scales): prefill chunks that cross the window and compressed emissions,
+// then decode, vs the CPU session.
 TEST_F(ExecutorTest, SyntheticModelsMatchTheCpuReference) {
   for (const auto& [e, wide] : {std::pair{ExpertDtype::FP4, false}, {ExpertDtype::FP8, false}, {ExpertDtype::FP4, true}}) {
     const fs::path dir = synthetic_dir("tiny", 5, 11, e);
