@@ -7,7 +7,8 @@
 // block. fn's block arrives in shared memory in two coalesced halves (all loads in flight at
 // once), then one invocation per output sums its row in order.
 // The workgroups b < nodes also sum the squares of the streams over node b of graph::pairwise_sum's
-// tree at level log2(nodes) (graph/reduce.h; the same leaves, order and tree below the node), into
+// tree at level log2(nodes) (graph/reduce.h; the same leaves, order and tree below the node; all
+// ROWS rows together, one group of invocations each: a call per row cost ~9 barriers each), into
 // partials[node_base + row * nodes + b], so hc_mix.glsl only adds the nodes up (pairwise, as the
 // top of the same tree) instead of one workgroup summing all hc*D squares.
 // ROWS rows per workgroup (prefill): each staged fn chunk serves ROWS rows, outputs x ROWS
@@ -36,7 +37,7 @@ layout(push_constant) uniform P {
 
 uint term_base;
 #define PAIRWISE_TERM(i) (xs[term_base + (i)] * xs[term_base + (i)])
-#define PW_MAX_SLOTS 256u
+#define PW_MAX_SLOTS 1u  // pairwise_sum_groups keeps its slots in registers
 #include "../norm/pairwise.glsl"
 
 // The terms [begin, begin + size) of node `b` at `level` (the halving of graph::pairwise_sum; no
@@ -55,6 +56,9 @@ void node_range(uint b, out uint begin, out uint size) {
   }
 }
 
+// Invocation groups summing the rows' squares (pairwise_sum_groups): a power of two >= ROWS, so
+// a group has >= 16 invocations and a node's <= 256 pairwise slots fit it.
+const uint SQUARE_GROUPS = ROWS <= 1u ? 1u : ROWS <= 2u ? 2u : ROWS <= 4u ? 4u : ROWS <= 8u ? 8u : 16u;
 const uint BLOCK_K = 512u, CHUNK = 256u, C4 = CHUNK / 4u, MIX_MAX = 24u;
 shared vec4 x_block[ROWS][BLOCK_K / 4u];
 // Rows padded by one vec4: the summing invocations read the same column of different rows, which
@@ -95,13 +99,12 @@ void main() {
     }
   }
   if (chains) partials[((row0 + r) * p.outputs + o) * p.blocks + b] = part;
-  if (b < p.nodes) {  // uniform in the workgroup
+  if (b < p.nodes) {  // uniform in the workgroup: every row's node at once, a group of invocations each
     uint begin, size;
     node_range(b, begin, size);
-    for (uint rr = 0u; rr < rows; ++rr) {
-      term_base = (row0 + rr) * p.width + begin;
-      const float sq = pairwise_sum_wg(size, p.sub_depth);
-      if (t == 0u) node_sums[p.node_base + (row0 + rr) * p.nodes + b] = sq;
-    }
+    const uint group = 256u / SQUARE_GROUPS, rr = t / group;
+    term_base = (row0 + min(rr, rows - 1u)) * p.width + begin;
+    const float sq = pairwise_sum_groups(size, p.sub_depth, group);
+    if (t % group == 0u && rr < rows) node_sums[p.node_base + (row0 + rr) * p.nodes + b] = sq;
   }
 }

@@ -30,7 +30,9 @@ const uint HC_MAX = 4u;
 
 void main() {
   const uint row = gl_WorkGroupID.y, c = gl_GlobalInvocationID.x;
-  if (row >= step.n_rows || c >= p.dim) return;
+  if (row >= step.n_rows) return;  // uniform over the workgroup
+  if (COMBINE) moe_combine_order(row, p.topk);
+  if (c >= p.dim) return;
   const uint n = p.hc, base = row * n * p.dim + c;
   float x[HC_MAX];
   for (uint j = 0u; j < n; ++j) x[j] = xs[base + j * p.dim];

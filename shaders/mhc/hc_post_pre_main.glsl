@@ -89,6 +89,7 @@ float block_dot(uint begin, uint len, uint outputs) {
 void main() {
   const uint b = gl_WorkGroupID.x, row = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
   if (row >= step.n_rows) return;  // uniform: the whole row's workgroups leave
+  if (COMBINE) moe_combine_order(row, p.topk);
   const uint n = p.hc, width = n * p.dim, outputs = (2u + n) * n, blocks = gl_NumWorkGroups.x;
   const uint begin = b * BLOCK_K, len = min(width, begin + BLOCK_K) - begin;
   for (uint i = t; i < len; i += 256u) {

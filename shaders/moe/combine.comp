@@ -19,6 +19,8 @@ layout(push_constant) uniform Params { uint dim, topk; } p;
 void main() {
   const uint row = gl_WorkGroupID.y;
   const uint d = gl_GlobalInvocationID.x;
-  if (row >= step.n_rows || d >= p.dim) return;
+  if (row >= step.n_rows) return;  // uniform over the workgroup
+  moe_combine_order(row, p.topk);
+  if (d >= p.dim) return;
   outv[row * p.dim + d] = moe_combine(row, d, p.dim, p.topk);
 }

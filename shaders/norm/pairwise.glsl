@@ -98,4 +98,42 @@ float pairwise_sum_wg(uint n, uint depth) {
   return pw_tree[src];
 }
 
+// pairwise_sum_wg's sums for several ranges at once: the workgroup's invocations in groups of
+// `size` (a power of two dividing 256), each group summing its own terms (PAIRWISE_TERM reads the
+// invocation's own state, e.g. a per-row base), each lane a complete subtree of consecutive slots
+// in registers, then the group's subtree sums pairwise in shared memory. The same tree, so the same
+// sums bit for bit, in log2(size) barriers for every group together where pairwise_sum_wg takes
+// one call, with its barriers, per range. Needs 2^depth <= 16 * size; every invocation calls it.
+float pairwise_sum_groups(uint n, uint depth, uint size) {
+  const uint t = gl_LocalInvocationID.x, l = t % size, g0 = t - l;
+  const uint slots = 1u << depth;
+  const uint per = slots > size ? slots / size : 1u;  // power of two <= 16
+  const uint owners = slots / per;
+  barrier();  // pw_tree may still be read by a previous call
+  if (l < owners) {
+    float v[16];
+    for (uint i = 0u; i < per; ++i) v[i] = pw_slot(n, depth, l * per + i);
+    for (uint w = per; w > 1u; w /= 2u) {
+      for (uint i = 0u; i < w / 2u; ++i) {
+        precise float s = v[2u * i] + v[2u * i + 1u];
+        v[i] = s;
+      }
+    }
+    pw_tree[g0 + l] = v[0];
+  }
+  uint src = 0u, dst = PW_GROUP;
+  for (uint w = owners; w > 1u; w /= 2u) {
+    barrier();
+    if (l < w / 2u) {
+      precise float s = pw_tree[src + g0 + 2u * l] + pw_tree[src + g0 + 2u * l + 1u];
+      pw_tree[dst + g0 + l] = s;
+    }
+    const uint tmp = src;
+    src = dst;
+    dst = tmp;
+  }
+  barrier();
+  return pw_tree[src + g0];
+}
+
 #endif  // DSV4_PAIRWISE_GLSL
