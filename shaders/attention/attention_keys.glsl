@@ -51,40 +51,27 @@ uint describe_key(uint row, uint j, out uint at) {
 
 uint entry_word(bool from_ring, uint w) { return from_ring ? ring[w] : compressed[w]; }
 
-// Dims d0..d0+3 of a key in two steps, load_key_raw then key_from_raw, so that a loop over several
-// keys can issue every key's loads before it decodes any: decoded at once, each key's load sits in
-// its own branch (by kind) right before its use, and the compiler waits out one memory round trip
-// per key in turn. Raw words: a KEY_KV key's four fp32 values; a native entry's (ring or
-// compressed, cache_layout.glsl) e4m3 codes word and scale word for nope dims (d0 < nope: the four
-// are one 64-block's codes, nope % 4 == 0), its two bf16 words for rope dims; zeros for KEY_NONE
-// and past head_dim.
-uvec4 load_key_raw(uint kind, uint at, uint d0, uint words) {
-  if (kind == KEY_NONE || d0 >= pc.head_dim) return uvec4(0u);
-  if (kind == KEY_KV) return floatBitsToUint(kv4[(at * pc.head_dim + d0) / 4u]);
-  const bool from_ring = kind == KEY_RING;
-  const uint nope = pc.head_dim - pc.rope_dim, base = at * words;
-  if (d0 < nope) {
-    const uint sb = kv_scale_byte(nope, pc.rope_dim) + d0 / 64u;
-    return uvec4(entry_word(from_ring, base + d0 / 4u), entry_word(from_ring, base + sb / 4u), 0u, 0u);
-  }
-  const uint w = base + (nope + 2u * (d0 - nope)) / 4u;
-  return uvec4(entry_word(from_ring, w), entry_word(from_ring, w + 1u), 0u, 0u);
-}
-
-vec4 key_from_raw(uint kind, uint d0, uvec4 raw) {
-  if (kind == KEY_NONE || d0 >= pc.head_dim) return vec4(0.0);
-  if (kind == KEY_KV) return uintBitsToFloat(raw);
+// Dims d0..d0+3 of a native entry (cache_layout.glsl) starting at word `base`. nope % 4 == 0, so
+// the four are all e4m3 codes of one 64-block (one word) or all bf16 (two words).
+vec4 entry_dims(bool from_ring, uint base, uint d0) {
   const uint nope = pc.head_dim - pc.rope_dim;
   if (d0 < nope) {
-    const int e = e8m0_exponent(byte_in_word(raw.y, kv_scale_byte(nope, pc.rope_dim) + d0 / 64u));
-    return vec4(ldexp(e4m3_to_float(byte_in_word(raw.x, 0u)), e), ldexp(e4m3_to_float(byte_in_word(raw.x, 1u)), e),
-                ldexp(e4m3_to_float(byte_in_word(raw.x, 2u)), e), ldexp(e4m3_to_float(byte_in_word(raw.x, 3u)), e));
+    const uint sb = kv_scale_byte(nope, pc.rope_dim) + d0 / 64u;
+    const uint codes = entry_word(from_ring, base + d0 / 4u);
+    const int e = e8m0_exponent(byte_in_word(entry_word(from_ring, base + sb / 4u), sb));
+    return vec4(ldexp(e4m3_to_float(byte_in_word(codes, 0u)), e), ldexp(e4m3_to_float(byte_in_word(codes, 1u)), e),
+                ldexp(e4m3_to_float(byte_in_word(codes, 2u)), e), ldexp(e4m3_to_float(byte_in_word(codes, 3u)), e));
   }
-  return vec4(bf16_to_float(raw.x & 0xffffu), bf16_to_float(raw.x >> 16), bf16_to_float(raw.y & 0xffffu),
-              bf16_to_float(raw.y >> 16));
+  const uint w = base + (nope + 2u * (d0 - nope)) / 4u;
+  const uint lo = entry_word(from_ring, w), hi = entry_word(from_ring, w + 1u);
+  return vec4(bf16_to_float(lo & 0xffffu), bf16_to_float(lo >> 16), bf16_to_float(hi & 0xffffu), bf16_to_float(hi >> 16));
 }
 
 // Dims d0..d0+3 of key (kind, at); zeros past head_dim and for KEY_NONE. words: entry size / 4.
-vec4 load_key(uint kind, uint at, uint d0, uint words) { return key_from_raw(kind, d0, load_key_raw(kind, at, d0, words)); }
+vec4 load_key(uint kind, uint at, uint d0, uint words) {
+  if (kind == KEY_NONE || d0 >= pc.head_dim) return vec4(0.0);
+  if (kind == KEY_KV) return kv4[(at * pc.head_dim + d0) / 4u];
+  return entry_dims(kind == KEY_RING, at * words, d0);
+}
 
 #endif  // DSV4_ATTENTION_KEYS_GLSL

@@ -110,16 +110,12 @@ void main() {
     }
     barrier();  // p_sh ready
     for (uint k = 0u; k < n; k += KG) {
-      // Every key described, then every load issued, before the first decode (attention_keys.glsl).
-      uint kind[KG], at[KG];
-      for (uint u = 0u; u < KG; ++u) {
-        at[u] = 0u;
-        kind[u] = k + u < n ? describe_key(row, c + k + u, at[u]) : KEY_NONE;
-      }
-      uvec4 raw[KG];
-      for (uint u = 0u; u < KG; ++u) raw[u] = load_key_raw(kind[u], at[u], d0, words);
       vec4 kv[KG];
-      for (uint u = 0u; u < KG; ++u) kv[u] = key_from_raw(kind[u], d0, raw[u]);
+      for (uint u = 0u; u < KG; ++u) {
+        uint at = 0u;
+        const uint kind = k + u < n ? describe_key(row, c + k + u, at) : KEY_NONE;
+        kv[u] = load_key(kind, at, d0, words);
+      }
       for (uint u = 0u; u < KG; ++u)
         for (uint q = 0u; q < HG / 4u; ++q) {
           const vec4 p = k + u < n ? p_sh[(k + u) * (HG / 4u) + q] : vec4(0.0);

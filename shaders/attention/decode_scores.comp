@@ -73,10 +73,8 @@ void main() {
   float acc[HPT];
   for (uint h = 0u; h < HPT; ++h) acc[h] = 0.0;
   for (uint c = 0u; c < pc.head_dim; c += 4u * DC4) {
-    uvec4 raw[KEYS_PER_THREAD];  // every key's loads in flight before the first decode (attention_keys.glsl)
-    for (uint i = 0u; i < KEYS_PER_THREAD; ++i) raw[i] = load_key_raw(kind[i], at[i], c + 4u * sv, words);
     for (uint i = 0u; i < KEYS_PER_THREAD; ++i)
-      k_sh[(sk + (THREADS / DC4) * i) * KPAD + sv] = key_from_raw(kind[i], c + 4u * sv, raw[i]);
+      k_sh[(sk + (THREADS / DC4) * i) * KPAD + sv] = load_key(kind[i], at[i], c + 4u * sv, words);
     for (uint slot = t; slot < HG * DC4; slot += THREADS) {
       const uint h = h0 + slot / DC4, d = c + 4u * (slot % DC4);
       q_sh[slot] = h < pc.n_heads && d < pc.head_dim ? q4[((row * pc.n_heads + h) * pc.head_dim + d) / 4u] : vec4(0.0);

@@ -101,26 +101,12 @@ void main() {
   const uint wh = (sg % 2u) * 32u, wd = (sg / 2u) * 64u;
 
   for (uint c = 0u, chunk = 0u; c < nk; c += KC, ++chunk) {
-    // Every global load of the chunk (scores, key descriptions, then the keys) issued before the
-    // first use: attention_keys.glsl's load_key_raw.
-    float sc[16];
-    for (uint u = 0u; u < 16u; ++u) {
-      const uint j = c + 16u * pk + u;
-      sc[u] = j < nk && ph < n_active ? scores[score_row + j] : NEG_INF;
-    }
-    uint kind[KC / 4u], at[KC / 4u];
-    for (uint i = 0u; i < KC / 4u; ++i) {
-      const uint j = c + vk + 4u * i;
-      at[i] = 0u;
-      kind[i] = j < nk ? describe_key(row, j, at[i]) : KEY_NONE;
-    }
-    uvec4 raw[KC / 4u];
-    for (uint i = 0u; i < KC / 4u; ++i) raw[i] = load_key_raw(kind[i], at[i], d_base + 4u * vc, words);
     uvec2 pw[4];
     for (uint q = 0u; q < 4u; ++q) {
       vec4 p4;
       for (uint u = 0u; u < 4u; ++u) {
-        const float s = sc[4u * q + u];
+        const uint j = c + 16u * pk + 4u * q + u;
+        const float s = j < nk && ph < n_active ? scores[score_row + j] : NEG_INF;
         const float e = s == NEG_INF ? 0.0 : exp(s - m);
         den += e;
         p4[u] = round_bf16(e) * 32768.0;
@@ -130,7 +116,10 @@ void main() {
     vec4 v[KC / 4u];
     float mv = 0.0;
     for (uint i = 0u; i < KC / 4u; ++i) {
-      v[i] = key_from_raw(kind[i], d_base + 4u * vc, raw[i]);
+      const uint j = c + vk + 4u * i;
+      uint at = 0u;
+      const uint kind = j < nk ? describe_key(row, j, at) : KEY_NONE;
+      v[i] = load_key(kind, at, d_base + 4u * vc, words);
       const vec4 a = abs(v[i]);
       mv = max(mv, max(max(a.x, a.y), max(a.z, a.w)));
     }

@@ -94,15 +94,10 @@ void main() {
   for (uint c = 0u; c < n_chunks; ++c) {
     const uint d = c * DC + 4u * sv;
     float mq = 0.0, mk = 0.0;
-    // Every load of the chunk issued before the first use (attention_keys.glsl's load_key_raw).
-    uvec4 raw[PER_THREAD];
     for (uint i = 0u; i < PER_THREAD; ++i) {
       const uint h = h0 + sr + (THREADS / V4) * i;
       rq[i] = h < pc.n_heads && d < pc.head_dim ? q4[((row * pc.n_heads + h) * pc.head_dim + d) / 4u] : vec4(0.0);
-      raw[i] = load_key_raw(kind[i], at[i], d, words);
-    }
-    for (uint i = 0u; i < PER_THREAD; ++i) {
-      rk[i] = key_from_raw(kind[i], d, raw[i]);
+      rk[i] = load_key(kind[i], at[i], d, words);
       const vec4 aq = abs(rq[i]), ak = abs(rk[i]);
       mq = max(mq, max(max(aq.x, aq.y), max(aq.z, aq.w)));
       mk = max(mk, max(max(ak.x, ak.y), max(ak.z, ak.w)));
