@@ -194,6 +194,27 @@ double probe_bandwidth(vk::Device& device) {
   }
 }
 
+// The compiler statistics of the last executor's kernels (bench --kernel-stats), printed and
+// returned as {kernel key: {statistic: value}}.
+nlohmann::json kernel_statistics(const Runtime& rt) {
+  nlohmann::json out = nlohmann::json::object();
+  if (!rt.device->caps().pipeline_statistics) {
+    std::printf("kernel statistics: %s does not report them (VK_KHR_pipeline_executable_properties)\n",
+                rt.device->caps().name.c_str());
+    return out;
+  }
+  std::printf("kernel statistics (%s):\n", rt.device->caps().name.c_str());
+  for (const auto& [key, kernel] : rt.executor->kernels().list()) {
+    std::string line;
+    for (const vk::KernelStatistic& s : kernel->statistics()) {
+      out[key][s.name] = s.value;
+      line += (line.empty() ? "" : ", ") + s.name + " " + s.value;
+    }
+    std::printf("  %s: %s\n", key.c_str(), line.c_str());
+  }
+  return out;
+}
+
 void bench(BenchArgs a) {
   nlohmann::json report;
   const ModelDir md = open_model_dir(a.rt.model.empty() ? ensure_demo_model() : std::filesystem::path(a.rt.model));
@@ -341,6 +362,7 @@ void bench(BenchArgs a) {
     }
   }
   report["points"] = points;
+  if (a.rt.kernel_stats) report["kernel_stats"] = kernel_statistics(*rt);
   if (!a.json.empty()) {
     std::ofstream f(a.json);
     if (!f) throw std::runtime_error("cannot write " + a.json);
@@ -374,6 +396,9 @@ void add_bench_command(CLI::App& app) {
                   "How much of the next hc_pre each decode hc_post runs: none, partials (its mix dots), full (all of it) "
                   "or auto (default: partials with one sequence, none with more)")
       ->check(CLI::IsMember({"auto", "none", "partials", "full"}));
+  cmd->add_flag("--kernel-stats", a->rt.kernel_stats,
+                "Print (and put in the JSON) the driver's compiler statistics of every kernel the last point ran: "
+                "registers, shared and local memory where the driver reports them");
   cmd->add_option("--json", a->json, "Write the results as JSON (schema: bench/README.md)");
   cmd->add_option("--plot", a->plot, "Write an SVG plot: decode tokens/s vs context (or vs batch size for one context)");
   cmd->add_option("--scale-to", a->scale_to,

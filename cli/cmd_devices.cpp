@@ -23,7 +23,7 @@
 //     "memory": {"budget_extension": bool, "heaps": [{"size", "budget", "usage": bytes, "device_local": bool}]},
 //     "queue": {"compute_family": n, "timestamp_valid_bits": n, "timestamp_period_ns": x,
 //        "timeline_semaphore": bool},
-//     "pipeline_creation_feedback": bool, "buffer_device_address": bool}]}
+//     "pipeline_creation_feedback": bool, "pipeline_statistics": bool, "buffer_device_address": bool}]}
 // Sizes are bytes. An empty "devices" list means no Vulkan driver reported a device.
 #include <cstdio>
 #include <iostream>
@@ -110,6 +110,7 @@ json device_json(const vk::Caps& c, bool is_default) {
                  {"timestamp_period_ns", c.timestamp_period_ns},
                  {"timeline_semaphore", c.timeline_semaphore}}},
       {"pipeline_creation_feedback", c.pipeline_creation_feedback},
+      {"pipeline_statistics", c.pipeline_statistics},
       {"buffer_device_address", c.buffer_device_address},
   };
 }
@@ -163,7 +164,8 @@ void print_device(std::ostream& o, const vk::Caps& c, bool is_default) {
     o << "\n";
   }
   o << "      timestamps: " << (c.timestamp_valid_bits ? std::to_string(c.timestamp_valid_bits) + " bits, " : "none, ")
-    << c.timestamp_period_ns << " ns/tick; pipeline feedback " << yes(c.pipeline_creation_feedback) << "\n";
+    << c.timestamp_period_ns << " ns/tick; pipeline feedback " << yes(c.pipeline_creation_feedback)
+    << ", kernel statistics " << yes(c.pipeline_statistics) << "\n";
 }
 
 struct DevicesArgs {

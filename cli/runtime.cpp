@@ -113,7 +113,9 @@ std::unique_ptr<Runtime> open_runtime(const RuntimeArgs& a, bool tokenizer) {
     rt->tokenizer.emplace(Tokenizer::load(rt->dir / "tokenizer.json"));
   }
   rt->instance = std::make_unique<vk::Instance>();
-  rt->device = vk::Device::open(*rt->instance, vk::device_selector(a.device));
+  vk::DeviceOptions options;
+  options.pipeline_statistics = a.kernel_stats;
+  rt->device = vk::Device::open(*rt->instance, vk::device_selector(a.device), options);
   rt->pipelines = std::make_unique<vk::PipelineCache>(*rt->device);
   const auto t0 = std::chrono::steady_clock::now();
   try {

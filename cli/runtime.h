@@ -31,6 +31,7 @@ struct RuntimeArgs {
   bool merge_gemvs = true;     // gpu::ExecutorOptions::merge_gemvs (bench --gemvs-apart turns it off)
   bool merge_expert_gemvs = false;  // gpu::ExecutorOptions::merge_expert_gemvs (bench --merge-expert-gemvs)
   bool fp4_wide_gemv = false;  // gpu::ExecutorOptions::fp4_wide_gemv (bench --fp4-wide-gemv)
+  bool kernel_stats = false;  // vk::DeviceOptions::pipeline_statistics (bench --kernel-stats)
   std::string hc_fusion = "auto";  // gpu::ExecutorOptions::hc_fusion: auto | none | partials | full (bench --hc-fusion)
 };
 

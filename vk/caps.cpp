@@ -165,6 +165,7 @@ void probe_features(VkPhysicalDevice physical, Caps& caps) {
   if (caps.has_extension(VK_NV_COOPERATIVE_MATRIX_2_EXTENSION_NAME)) fc.link(fc.coopmat2_nv);
   if (caps.has_extension(VK_KHR_SHADER_BFLOAT16_EXTENSION_NAME)) fc.link(fc.bf16);
   if (caps.has_extension(VK_EXT_SHADER_FLOAT8_EXTENSION_NAME)) fc.link(fc.float8);
+  if (caps.has_extension(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME)) fc.link(fc.executable_info);
   vkGetPhysicalDeviceFeatures2(physical, &fc.root);
 
   caps.int16 = fc.root.features.shaderInt16;
@@ -188,6 +189,7 @@ void probe_features(VkPhysicalDevice physical, Caps& caps) {
   caps.pipeline_creation_feedback =
       v13 || caps.has_extension(VK_EXT_PIPELINE_CREATION_FEEDBACK_EXTENSION_NAME);
   caps.memory_budget = caps.has_extension(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  caps.pipeline_statistics = fc.executable_info.pipelineExecutableInfo;
 }
 
 void probe_properties(VkPhysicalDevice physical, Caps& caps) {

@@ -82,6 +82,9 @@ struct Caps {
   float timestamp_period_ns = 0;
   bool timeline_semaphore = false;
   bool pipeline_creation_feedback = false;
+  // VK_KHR_pipeline_executable_properties: the driver reports each compiled kernel's statistics
+  // (registers, shared and local memory on NVIDIA). Enabled only on request (DeviceOptions).
+  bool pipeline_statistics = false;
   bool buffer_device_address = false;
 
   std::vector<std::string> extensions;  // every device extension (for enabling)

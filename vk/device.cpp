@@ -33,6 +33,7 @@ Caps effective_caps(const Caps& probed, const DeviceOptions& o) {
   c.memory_budget = c.memory_budget && o.memory_budget;
   if (!o.timestamps) c.timestamp_valid_bits = 0;
   c.pipeline_creation_feedback = c.pipeline_creation_feedback && o.pipeline_creation_feedback;
+  c.pipeline_statistics = c.pipeline_statistics && o.pipeline_statistics;
   return c;
 }
 
@@ -186,6 +187,11 @@ void Device::create_device(const PhysicalDevice& physical) {
   if (c.bf16) enable_as_reported(fc.bf16, VK_KHR_SHADER_BFLOAT16_EXTENSION_NAME);
   if (c.float8) enable_as_reported(fc.float8, VK_EXT_SHADER_FLOAT8_EXTENSION_NAME);
   if (c.memory_budget) exts.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+  if (c.pipeline_statistics) {
+    fc.executable_info.pipelineExecutableInfo = VK_TRUE;
+    fc.link(fc.executable_info);
+    exts.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+  }
 
   const float priority = 1.0f;
   auto qci = make<VkDeviceQueueCreateInfo>(VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO);

@@ -41,6 +41,9 @@ struct DeviceOptions {
   bool memory_budget = true;
   bool timestamps = true;
   bool pipeline_creation_feedback = true;
+  // Capture every kernel's compiler statistics (vk::Kernel::statistics; bench --kernel-stats). Off
+  // by default: drivers may compile differently, or skip their caches, to keep them.
+  bool pipeline_statistics = false;
   // How long wait() lets a submission run before raising vk::Timeout.
   std::chrono::milliseconds watchdog{60'000};
   // An artificial cap on device-local memory (bytes; 0 = the heap's own size): allocations past it

@@ -31,6 +31,9 @@ struct FeatureChain {
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_BFLOAT16_FEATURES_KHR);
   VkPhysicalDeviceShaderFloat8FeaturesEXT float8 = make<VkPhysicalDeviceShaderFloat8FeaturesEXT>(
       VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT8_FEATURES_EXT);
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR executable_info =
+      make<VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR>(
+          VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR);
 
   FeatureChain() = default;
   FeatureChain(const FeatureChain&) = delete;  // the chain points into this object

@@ -22,6 +22,44 @@ void validate(const Device& device, const KernelDesc& d) {
                 " is not available on " + caps.name);
 }
 
+std::string statistic_text(const VkPipelineExecutableStatisticKHR& s) {
+  switch (s.format) {
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_BOOL32_KHR: return s.value.b32 ? "true" : "false";
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_INT64_KHR: return std::to_string(s.value.i64);
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_UINT64_KHR: return std::to_string(s.value.u64);
+    case VK_PIPELINE_EXECUTABLE_STATISTIC_FORMAT_FLOAT64_KHR: return std::to_string(s.value.f64);
+    default: return "?";
+  }
+}
+
+// The statistics of every executable of `pipeline` (a compute pipeline has one; a second one's
+// names get its index as a prefix).
+std::vector<KernelStatistic> query_statistics(VkDevice dev, VkPipeline pipeline) {
+  const auto props = reinterpret_cast<PFN_vkGetPipelineExecutablePropertiesKHR>(
+      vkGetDeviceProcAddr(dev, "vkGetPipelineExecutablePropertiesKHR"));
+  const auto stats = reinterpret_cast<PFN_vkGetPipelineExecutableStatisticsKHR>(
+      vkGetDeviceProcAddr(dev, "vkGetPipelineExecutableStatisticsKHR"));
+  if (!props || !stats) return {};
+  auto info = make<VkPipelineInfoKHR>(VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR);
+  info.pipeline = pipeline;
+  uint32_t n = 0;
+  check(props(dev, &info, &n, nullptr), "vkGetPipelineExecutablePropertiesKHR");
+  std::vector<KernelStatistic> out;
+  for (uint32_t e = 0; e < n; ++e) {
+    auto ei = make<VkPipelineExecutableInfoKHR>(VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR);
+    ei.pipeline = pipeline;
+    ei.executableIndex = e;
+    uint32_t m = 0;
+    check(stats(dev, &ei, &m, nullptr), "vkGetPipelineExecutableStatisticsKHR");
+    std::vector<VkPipelineExecutableStatisticKHR> s(m, make<VkPipelineExecutableStatisticKHR>(
+                                                           VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR));
+    check(stats(dev, &ei, &m, s.data()), "vkGetPipelineExecutableStatisticsKHR");
+    for (uint32_t i = 0; i < m; ++i)
+      out.push_back({(e > 0 ? std::to_string(e) + ": " : std::string()) + s[i].name, statistic_text(s[i])});
+  }
+  return out;
+}
+
 }  // namespace
 
 Kernel::Kernel(Device& device, KernelDesc desc, PipelineCache* cache) : device_(device), desc_(std::move(desc)) {
@@ -72,6 +110,7 @@ Kernel::Kernel(Device& device, KernelDesc desc, PipelineCache* cache) : device_(
       pci.stage.flags = VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
     }
     pci.layout = layout_;
+    if (device.caps().pipeline_statistics) pci.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
 
     VkPipelineCreationFeedback feedback{}, stage_feedback{};
     auto fci = make<VkPipelineCreationFeedbackCreateInfo>(VK_STRUCTURE_TYPE_PIPELINE_CREATION_FEEDBACK_CREATE_INFO);
@@ -84,6 +123,7 @@ Kernel::Kernel(Device& device, KernelDesc desc, PipelineCache* cache) : device_(
           "vkCreateComputePipelines");
     if (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_VALID_BIT)
       cache_hit_ = (feedback.flags & VK_PIPELINE_CREATION_FEEDBACK_APPLICATION_PIPELINE_CACHE_HIT_BIT) != 0;
+    if (device.caps().pipeline_statistics) statistics_ = query_statistics(dev, pipeline_);
   } catch (const OutOfDeviceMemory&) {
     destroy();
     throw;

@@ -19,6 +19,12 @@ struct SpecConstant {
   uint32_t value;  // 32-bit: uint/int/bool, or a float's bits
 };
 
+// One compiler statistic of a kernel as the driver names it (e.g. NVIDIA's "Register Count").
+struct KernelStatistic {
+  std::string name;
+  std::string value;  // the number (or true/false) as text
+};
+
 struct KernelDesc {
   std::string shader;  // name in shaders::find(), e.g. "test/decode_formats"
   uint32_t buffers = 0;             // storage buffers at bindings 0..buffers-1 of set 0
@@ -42,6 +48,9 @@ class Kernel {
   // VK_EXT_pipeline_creation_feedback: whether the driver found the pipeline in the cache
   // (nullopt when the device does not report it).
   std::optional<bool> cache_hit() const { return cache_hit_; }
+  // The driver's statistics of the compiled kernel (VK_KHR_pipeline_executable_properties); empty
+  // unless the device was opened with DeviceOptions::pipeline_statistics and supports them.
+  const std::vector<KernelStatistic>& statistics() const { return statistics_; }
 
  private:
   void destroy() noexcept;
@@ -52,6 +61,7 @@ class Kernel {
   VkPipelineLayout layout_ = VK_NULL_HANDLE;
   VkPipeline pipeline_ = VK_NULL_HANDLE;
   std::optional<bool> cache_hit_;
+  std::vector<KernelStatistic> statistics_;
 };
 
 }  // namespace dsv4::vk

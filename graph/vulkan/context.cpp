@@ -20,4 +20,10 @@ const vk::Kernel& KernelCache::get(const vk::KernelDesc& desc) {
   return *it->second;
 }
 
+std::vector<std::pair<std::string, const vk::Kernel*>> KernelCache::list() const {
+  std::vector<std::pair<std::string, const vk::Kernel*>> out;
+  for (const auto& [key, kernel] : kernels_) out.emplace_back(key, kernel.get());
+  return out;
+}
+
 }  // namespace dsv4::gpu

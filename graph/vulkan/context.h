@@ -17,6 +17,9 @@ class KernelCache {
   // The kernel for `desc`, created on first request. References stay valid for the cache's life.
   const vk::Kernel& get(const vk::KernelDesc& desc);
   size_t size() const { return kernels_.size(); }
+  // Every kernel created so far, by key: the shader name, then its buffers, push-constant bytes,
+  // subgroup size and specialization constants, '|'-separated.
+  std::vector<std::pair<std::string, const vk::Kernel*>> list() const;
 
  private:
   vk::Device& device_;

@@ -82,6 +82,7 @@ class VulkanExecutor {
   ~VulkanExecutor();
 
   const ExecutorOptions& options() const { return options_; }
+  const KernelCache& kernels() const { return ctx_.kernels; }
   const ModelConfig& cfg() const { return model_->cfg(); }
 
   // One step over `rows`: either a prefill chunk (rows of one sequence at consecutive positions,

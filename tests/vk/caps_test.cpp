@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/vk_harness.h"
+#include "vk/kernel.h"
 
 namespace dsv4::test {
 namespace {
@@ -70,6 +71,35 @@ TEST_F(CapsTest, ADeviceWithFastPathsOffStillRuns) {
   EXPECT_FALSE(dev.caps().fp16);
   EXPECT_FALSE(dev.caps().memory_budget);
   EXPECT_EQ(dev.caps().heaps.size(), device().caps().heaps.size());
+}
+
+// Kernel statistics only on request: the default device captures none; one opened with
+// pipeline_statistics reports them for every kernel where the driver supports the extension
+// (NVIDIA: registers among them), and still none where it does not (lavapipe).
+TEST_F(CapsTest, KernelStatisticsOnRequestWhereTheDriverHasThem) {
+  EXPECT_FALSE(device().caps().pipeline_statistics);
+  vk::Kernel plain(device(), {"test/affine_u32", 2, 12, {}, 0});
+  EXPECT_TRUE(plain.statistics().empty());
+
+  vk::DeviceOptions on;
+  on.pipeline_statistics = true;
+  const auto& all = vulkan_instance().devices();
+  std::vector<vk::Caps> caps;
+  for (const auto& d : all) caps.push_back(d.caps);
+  vk::Device dev(vulkan_instance(), all[vk::select_device(caps, vk::device_selector(""))], on);
+  EXPECT_EQ(dev.caps().pipeline_statistics, device().probed().pipeline_statistics);
+  vk::Kernel k(dev, {"test/affine_u32", 2, 12, {}, 0});
+  RecordProperty("statistics", std::to_string(k.statistics().size()));
+  if (!dev.caps().pipeline_statistics) {
+    EXPECT_TRUE(k.statistics().empty());
+    return;
+  }
+  ASSERT_FALSE(k.statistics().empty());
+  for (const vk::KernelStatistic& s : k.statistics()) {
+    EXPECT_FALSE(s.name.empty());
+    EXPECT_FALSE(s.value.empty());
+    EXPECT_NE(s.value, "?") << s.name;
+  }
 }
 
 }  // namespace
