@@ -19,8 +19,9 @@ constexpr uint32_t kMaxHeadDim = 512;   // sparse_attention.comp MAX_DH
 constexpr uint32_t kScoreTile = 32;     // decode_scores.comp KT: keys per workgroup
 constexpr uint32_t kScoreHeads = 16;    // decode_scores.comp HG: heads per workgroup
 constexpr uint32_t kCoopScoreKeys = 64, kCoopScoreHeads = 64;  // scores_coopmat.comp KT, HG
-constexpr uint64_t kCoopScoreSharedBytes = 4 * 64 * 18 * 8 + 16 * 4;  // its smem and chunk_max
-constexpr uint32_t kCoopPvHeads = 64, kCoopPvDims = 128;  // pv_coopmat.comp HG, DN (its smem: 34 KiB)
+constexpr uint64_t kCoopScoreSharedBytes = 2 * 64 * 18 * 8 + 8 * 4;  // its smem and chunk_max
+constexpr uint32_t kHalfQueryHeads = 32, kHalfQueryDims = 64;  // q_half.comp: a group's heads, a chunk's dims
+constexpr uint32_t kCoopPvHeads = 64, kCoopPvDims = 128, kCoopPvKeys = 32;  // pv_coopmat.comp HG, DN, KC
 // decode_pv.comp HG. On an H100 (Flash, HCA at 1M: 8,320 keys) 8 heads a workgroup took 123 us
 // where 16 took 384 (CSA at 4K: 17 against 40): twice the workgroups, half the registers.
 constexpr uint32_t kPvHeads = 8;
@@ -45,6 +46,8 @@ uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 struct ScratchParts {
   vk::BufferRange max_part, den_part, acc_part, scores, tile_max;
+  vk::BufferRange q16, q_shift;  // coopmat: q_half.comp's fp16 queries and their chunk shifts
+  vk::BufferRange p16, den;      // coopmat, one split: p_half.comp's fp16 softmax weights and denominators
   uint64_t end = 0;  // bytes from the scratch offset
 };
 
@@ -74,6 +77,17 @@ ScratchParts carve(const SparseAttentionArgs& a) {
   p.acc_part = take(acc);
   p.scores = take(scores);
   p.tile_max = take(tile_max);
+  if (a.coopmat) {  // [max_rows, HP, HDP] fp16 and [max_rows, HP / 32, HDP / 64] ints
+    const uint64_t hp = (uint64_t(a.n_heads) + kCoopScoreHeads - 1) / kCoopScoreHeads * kCoopScoreHeads;
+    const uint64_t chunks = (uint64_t(a.head_dim) + kHalfQueryDims - 1) / kHalfQueryDims;
+    p.q16 = take(uint64_t(a.max_rows) * hp * chunks * kHalfQueryDims * 2);
+    p.q_shift = take(uint64_t(a.max_rows) * (hp / kHalfQueryHeads) * chunks * 4);
+    if (a.n_splits == 1) {  // [max_rows, HP, KP] fp16 and [max_rows, n_heads] floats
+      const uint64_t kp = (max_keys_of(a) + kCoopPvKeys - 1) / kCoopPvKeys * kCoopPvKeys;
+      p.p16 = take(uint64_t(a.max_rows) * hp * kp * 2);
+      p.den = take(uint64_t(a.max_rows) * a.n_heads * 4);
+    }
+  }
   p.end = at;
   return p;
 }
@@ -209,25 +223,56 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
 
   if (a.keep_scores) {  // register-tiled (or coopmat) scores, then P.V from the stored scores
     require(!a.coopmat || attention_coopmat(ctx), "encode_sparse_attention: coopmat on a device without attention_coopmat()");
+    if (a.coopmat) {  // the queries as exact fp16 once per row, not once per 64-key workgroup
+      struct HalfPush {
+        uint32_t n_heads, head_dim;
+      } hpush{a.n_heads, a.head_dim};
+      const vk::Kernel& half = ctx.kernels.get({"attention/q_half", 4, sizeof(HalfPush), {}, 0});
+      out.push_back({&half,
+                     {{a.step, vk::Access::Read}, {a.q, vk::Access::Read}, {s.q16, vk::Access::Write},
+                      {s.q_shift, vk::Access::Write}},
+                     vk::push_words(hpush),
+                     {(a.n_heads + kCoopScoreHeads - 1) / kCoopScoreHeads * (kCoopScoreHeads / kHalfQueryHeads), a.max_rows, 1},
+                     std::nullopt,
+                     "attn.sparse.q_half"});
+    }
     const vk::Kernel& scores =
         a.coopmat ? ctx.kernels.get(coopmat_kernel(ctx.device, linear_coopmat_api(ctx.device), "attention/scores_coopmat",
-                                                   8, sizeof(Push), {}))
+                                                   9, sizeof(Push), {}))
                   : ctx.kernels.get({"attention/decode_scores", 8, sizeof(Push), {}, 0});
     const std::array<uint32_t, 3> score_groups =
         a.coopmat ? std::array<uint32_t, 3>{uint32_t((max_keys_of(a) + kCoopScoreKeys - 1) / kCoopScoreKeys),
                                             (a.n_heads + kCoopScoreHeads - 1) / kCoopScoreHeads, a.max_rows}
                   : std::array<uint32_t, 3>{uint32_t(score_tiles_of(a)), (a.n_heads + kScoreHeads - 1) / kScoreHeads,
                                             a.max_rows};
+    std::vector<vk::Binding> score_bindings{{a.step, vk::Access::Read},
+                                            {a.coopmat ? s.q16 : a.q, vk::Access::Read},
+                                            {a.kv, vk::Access::Read},
+                                            {a.ring, vk::Access::Read},
+                                            compressed,
+                                            index_sel,
+                                            {s.scores, vk::Access::Write},
+                                            {s.tile_max, vk::Access::Write}};
+    if (a.coopmat) score_bindings.push_back({s.q_shift, vk::Access::Read});
     out.push_back({&scores,
-                   {{a.step, vk::Access::Read}, {a.q, vk::Access::Read}, {a.kv, vk::Access::Read},
-                    {a.ring, vk::Access::Read}, compressed, index_sel, {s.scores, vk::Access::Write},
-                    {s.tile_max, vk::Access::Write}},
+                   score_bindings,
                    vk::push_words(push),
                    score_groups,
                    std::nullopt,
                    a.coopmat ? "attn.sparse.scores coopmat" : "attn.sparse.scores"});
-    // One split (prefill) on coopmat: pv_coopmat.comp, 64 heads x 128 dims a workgroup.
+    // One split (prefill) on coopmat: the softmax weights as fp16 once per row (p_half.comp), then
+    // pv_coopmat.comp, 64 heads x 128 dims a workgroup.
     const bool pv_coopmat = a.coopmat && !split;
+    if (pv_coopmat) {
+      const vk::Kernel& half = ctx.kernels.get({"attention/p_half", 6, sizeof(Push), {}, 0});
+      out.push_back({&half,
+                     {{a.step, vk::Access::Read}, {s.scores, vk::Access::Read}, {s.tile_max, vk::Access::Read},
+                      {a.attn_sink, vk::Access::Read}, {s.p16, vk::Access::Write}, {s.den, vk::Access::Write}},
+                     vk::push_words(push),
+                     {(a.n_heads + kCoopPvHeads - 1) / kCoopPvHeads, a.max_rows, 1},
+                     std::nullopt,
+                     "attn.sparse.p_half"});
+    }
     const vk::Kernel& pv =
         pv_coopmat ? ctx.kernels.get(coopmat_kernel(ctx.device, linear_coopmat_api(ctx.device), "attention/pv_coopmat", 13,
                                                     sizeof(Push), {}))
@@ -239,7 +284,8 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
     out.push_back({&pv,
                    {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.kv, vk::Access::Read},
                     {a.ring, vk::Access::Read}, compressed, index_sel, {a.attn_sink, vk::Access::Read},
-                    {s.scores, vk::Access::Read}, {s.tile_max, vk::Access::Read},
+                    pv_coopmat ? vk::Binding{s.p16, vk::Access::Read} : vk::Binding{s.scores, vk::Access::Read},
+                    pv_coopmat ? vk::Binding{s.den, vk::Access::Read} : vk::Binding{s.tile_max, vk::Access::Read},
                     split ? vk::Binding{s.max_part, vk::Access::Write} : filler,
                     split ? vk::Binding{s.acc_part, vk::Access::Write} : filler,
                     split ? vk::Binding{s.den_part, vk::Access::Write} : filler,

@@ -72,15 +72,16 @@ struct SparseAttentionArgs {
   // prefill at long context would need GBs). The scores then come from a register-tiled kernel
   // (decode_scores.comp) or the coopmat one, not a split pass.
   bool keep_scores = false;
-  // With keep_scores: the scores on cooperative matrices (scores_coopmat.comp: 64 heads x 64 keys a
-  // workgroup, exact fp16 operands, fp32 sums in another order than decode_scores.comp's), and
-  // with one split P.V too (pv_coopmat.comp). Needs attention_coopmat(ctx). For prefill: a decode
-  // row's 64 heads leave it few workgroups.
+  // With keep_scores: the scores on cooperative matrices (q_half.comp's fp16 queries, then
+  // scores_coopmat.comp: 64 heads x 64 keys a workgroup, exact fp16 operands, fp32 sums in another
+  // order than decode_scores.comp's), and with one split P.V too (p_half.comp's fp16 weights, then
+  // pv_coopmat.comp). Needs attention_coopmat(ctx). For prefill: a decode row's 64 heads leave it
+  // few workgroups.
   bool coopmat = false;
 };
 
 // Whether the device runs scores_coopmat.comp: fp16 16x16x16 cooperative matrices on subgroups of
-// 32 (linear_coopmat_api) and 37 KiB of shared memory.
+// 32 (linear_coopmat_api) and 18 KiB of shared memory.
 bool attention_coopmat(const Context& ctx);
 
 // Whether a's kept scores fit one binding of `max_range` bytes and a 1 GiB budget.
@@ -90,7 +91,10 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
 // Bytes of SparseAttentionArgs::scratch: per-split maxima and denominators [max_rows, n_heads,
 // n_splits], when n_splits > 1 partial outputs [max_rows, n_splits, n_heads, head_dim], and with
 // keep_scores the scores [max_rows, n_heads, max_attention_keys] and their 32-key tiles' maxima
-// [max_rows, n_heads, ceil(max_attention_keys / 32)] (floats, each part aligned).
+// [max_rows, n_heads, ceil(max_attention_keys / 32)] (floats), with coopmat the fp16 queries
+// [max_rows, n_heads up to 64, head_dim up to 64] and their shifts (q_half.comp) and, with one
+// split, the fp16 softmax weights [max_rows, n_heads up to 64, max keys up to 32] and
+// denominators (p_half.comp); each part aligned.
 uint64_t sparse_attention_scratch_bytes(const SparseAttentionArgs& a);
 
 // Splits for decode rows with up to `max_keys` keys (window + compressed): ~32 keys per split,

@@ -11,13 +11,7 @@
 
 const uint KEY_NONE = 0, KEY_KV = 1, KEY_RING = 2, KEY_COMPRESSED = 3;
 
-uint n_keys(uint row) {
-  const int p = step.rows[row].pos;
-  const uint nw = uint(p - max(0, p - int(pc.window) + 1) + 1);
-  if (pc.ratio == 4u) return nw + pc.index_topk;
-  if (pc.ratio > 0u) return nw + uint(p + 1) / pc.ratio;
-  return nw;
-}
+#include "attention_rows.glsl"
 
 // Keys per split of a row with nk keys (flash-decoding splits, sparse_attention.comp and
 // decode_pv.comp): spread evenly over pc.n_splits, at least SPLIT_STEP and whole SPLIT_STEP steps

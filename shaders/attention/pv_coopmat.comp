@@ -1,20 +1,18 @@
 // The P.V pass of prefill sparse attention on fp16 16x16x16 cooperative matrices (NV; the build
-// derives the KHR form, _khr), after scores_coopmat.comp or decode_scores.comp: decode_pv.comp's
-// contract for one split (same bindings and push constants; writes o): m = the row's global max
-// per head (from the 32-key tiles' maxima), p = bf16(exp(s - m)), o = bf16(sum p v / (sum exp(s -
-// m) + exp(sink - m))) with the inverse RoPE (attention_output.glsl). Per row a [heads x keys] x
+// derives the KHR form, _khr), after scores_coopmat.comp and p_half.comp: decode_pv.comp's
+// output for one split (the same push constants; writes o): o = bf16(sum p v / den) with the
+// inverse RoPE (attention_output.glsl), p and den from p_half.comp. Per row a [heads x keys] x
 // [keys x dims] product. Oracle graph::sparse_attention_head.
 //
-// Exactness: p is a bf16 value in [0, 1], stored as p * 2^15 (exact in fp16 down to p = 2^-32;
-// smaller ones round, each < 2^-33 of the row's largest p, which is 1). Each 32-key chunk of
-// values (bf16, nope dims e4m3 * 2^k) is scaled by the power of two that brings its largest |v|
-// into [2^14, 2^15) (exact down to 2^-31 of it) and each chunk's partial tile is added back times
-// the inverse powers. Products are exact in fp32; the sums' order differs from the reference's.
+// Exactness: p arrives as exact fp16 (p * 2^15, p_half.comp). Each 32-key chunk of values (bf16,
+// nope dims e4m3 * 2^k) is scaled by the power of two that brings its largest |v| into
+// [2^14, 2^15) (exact down to 2^-31 of it) and each chunk's partial tile is added back times the
+// inverse powers. Products are exact in fp32; the sums' order differs from the reference's.
 //
 // Workgroup: 128 threads = 4 subgroups of 32 (the host requires subgroups of 32): 64 heads x 128
 // dims of one row; subgroup s owns heads 32 (s % 2) + [0, 32) x dims 64 (s / 2) + [0, 64) (2 x 4
-// tiles). Keys go 32 at a time: p and the values into registers, the chunk's value maximum
-// (barrier), fp16 into shared memory (barrier), multiply.
+// tiles), its p operands loaded straight from p16. Keys go 32 at a time: the values into
+// registers, the chunk's maximum (barrier), fp16 into shared memory (barrier), multiply.
 // Grid: (ceil(head_dim / 128), ceil(n_heads / 64), max_rows).
 #version 450
 #extension GL_GOOGLE_include_directive : require
@@ -37,12 +35,9 @@ layout(std430, set = 0, binding = 2) readonly buffer KV { vec4 kv4[]; };
 layout(std430, set = 0, binding = 3) readonly buffer Ring { uint ring[]; };
 layout(std430, set = 0, binding = 4) readonly buffer Compressed { uint compressed[]; };
 layout(std430, set = 0, binding = 5) readonly buffer IndexSel { int index_sel[]; };
-layout(std430, set = 0, binding = 6) readonly buffer Sink { float attn_sink[]; };
-layout(std430, set = 0, binding = 7) readonly buffer Scores { float scores[]; };     // [max_rows][n_heads][max_keys]
-layout(std430, set = 0, binding = 8) readonly buffer TileMax { float tile_max[]; };  // [max_rows][n_heads][tiles]
-layout(std430, set = 0, binding = 9) writeonly buffer MaxPart { float max_part[]; };  // unused: one split
-layout(std430, set = 0, binding = 10) writeonly buffer AccPart { vec4 acc_part4[]; };
-layout(std430, set = 0, binding = 11) writeonly buffer DenPart { float den_part[]; };
+// Bindings 6 and 9-11 (decode_pv.comp's sink and split partials) are unused here.
+layout(std430, set = 0, binding = 7) readonly buffer P16 { uvec4 p16[]; };  // p_half.comp: [max_rows, HP, KP] fp16
+layout(std430, set = 0, binding = 8) readonly buffer Den { float den_in[]; };  // p_half.comp: [max_rows, n_heads]
 layout(std430, set = 0, binding = 12) writeonly buffer Out { vec4 o4[]; };
 
 // sparse_attention.comp's push constants.
@@ -59,15 +54,10 @@ layout(push_constant) uniform Push {
 
 const uint THREADS = 128u;
 const uint HG = 64u, DN = 128u, KC = 32u;  // heads, dims, keys per chunk
-const uint PS = KC / 4u + 2u;               // p row stride in uvec2 (4 fp16): 32 keys + 8 of padding
 const uint VS = DN / 4u + 2u;               // value row stride in uvec2: 128 dims + 8 of padding
-const uint P_OFF = 0u, V_OFF = HG * PS;     // staged p [head][key], values [key][dim]
 const uint ES = DN / 2u + 2u;               // epilogue row stride in uvec2 (2 fp32): 128 dims + 4
-const uint SCORE_TILE = 32u;                // decode_scores.comp KT
-const float NEG_INF = -1.0 / 0.0;
 
-shared uvec2 smem[max(V_OFF + KC * VS, HG * ES)];
-shared float m_sh[HG], den_sh[2u * HG];
+shared uvec2 smem[max(KC * VS, HG * ES)];   // staged values [key][dim] | epilogue fp32 [head][ES]
 shared uint chunk_max[2];
 
 
@@ -80,39 +70,18 @@ void main() {
   const uint words = kv_entry_bytes(pc.head_dim - pc.rope_dim, pc.rope_dim) / 4u;
 
   if (t < 2u) chunk_max[t] = 0u;
-  if (t < HG) {  // m per head over the score tiles
-    const uint parts = (nk + SCORE_TILE - 1u) / SCORE_TILE, stride = (pc.max_keys + SCORE_TILE - 1u) / SCORE_TILE;
-    float m = NEG_INF;
-    if (t < n_active)
-      for (uint s = 0u; s < parts; ++s) m = max(m, tile_max[(row * pc.n_heads + h0 + t) * stride + s]);
-    m_sh[t] = m;
-  }
   barrier();
 
-  // p role: head ph, keys 16 pk .. +15 of the chunk. Value role: dims d_base + 4 vc, keys vk + 4i.
-  const uint ph = t / 2u, pk = t % 2u;
+  // Value role: dims d_base + 4 vc, keys vk + 4i.
   const uint vc = t % (DN / 4u), vk = t / (DN / 4u);
-  const float m = m_sh[ph];
-  const uint score_row = (row * pc.n_heads + h0 + min(ph, n_active - 1u)) * pc.max_keys;
-  float den = 0.0;
+  const uint hp = (pc.n_heads + HG - 1u) / HG * HG, kp = (pc.max_keys + KC - 1u) / KC * KC;
 
   CM_ACC acc[8], tmp[8];
   for (uint i = 0u; i < 8u; ++i) acc[i] = CM_ACC(0.0);
   const uint wh = (sg % 2u) * 32u, wd = (sg / 2u) * 64u;
+  const uint p_row = (row * hp + h0 + wh) * kp;  // in fp16 units
 
   for (uint c = 0u, chunk = 0u; c < nk; c += KC, ++chunk) {
-    uvec2 pw[4];
-    for (uint q = 0u; q < 4u; ++q) {
-      vec4 p4;
-      for (uint u = 0u; u < 4u; ++u) {
-        const uint j = c + 16u * pk + 4u * q + u;
-        const float s = j < nk && ph < n_active ? scores[score_row + j] : NEG_INF;
-        const float e = s == NEG_INF ? 0.0 : exp(s - m);
-        den += e;
-        p4[u] = round_bf16(e) * 32768.0;
-      }
-      pw[q] = pack_half4(p4);
-    }
     vec4 v[KC / 4u];
     float mv = 0.0;
     for (uint i = 0u; i < KC / 4u; ++i) {
@@ -129,17 +98,14 @@ void main() {
     const int sv = fp16_chunk_shift(chunk_max[chunk % 2u]);
     if (t == 0u) chunk_max[(chunk + 1u) % 2u] = 0u;  // read at the previous chunk, before this barrier
     const float fv = ldexp(1.0, sv);
-    for (uint q = 0u; q < 4u; ++q) smem[P_OFF + ph * PS + 4u * pk + q] = pw[q];
-    for (uint i = 0u; i < KC / 4u; ++i) {
-      smem[V_OFF + (vk + 4u * i) * VS + vc] = pack_half4(v[i] * fv);
-    }
+    for (uint i = 0u; i < KC / 4u; ++i) smem[(vk + 4u * i) * VS + vc] = pack_half4(v[i] * fv);
     barrier();
     for (uint i = 0u; i < 8u; ++i) tmp[i] = CM_ACC(0.0);
     for (uint kk = 0u; kk < KC; kk += 16u) {
       CM_A a[2];
       CM_B b[4];
-      for (uint i = 0u; i < 2u; ++i) coopMatLoadNV(a[i], smem, P_OFF + (wh + 16u * i) * PS + kk / 4u, PS, false);
-      for (uint j = 0u; j < 4u; ++j) coopMatLoadNV(b[j], smem, V_OFF + kk * VS + (wd + 16u * j) / 4u, VS, false);
+      for (uint i = 0u; i < 2u; ++i) coopMatLoadNV(a[i], p16, (p_row + 16u * i * kp + c + kk) / 8u, kp / 8u, false);
+      for (uint j = 0u; j < 4u; ++j) coopMatLoadNV(b[j], smem, kk * VS + (wd + 16u * j) / 4u, VS, false);
       for (uint i = 0u; i < 2u; ++i)
         for (uint j = 0u; j < 4u; ++j) tmp[4u * i + j] = coopMatMulAddNV(a[i], b[j], tmp[4u * i + j]);
     }
@@ -147,17 +113,15 @@ void main() {
     for (uint i = 0u; i < 8u; ++i) acc[i] = acc[i] + (tmp[i] * bp) * bv;
   }
 
-  den_sh[2u * ph + pk] = den;
-  barrier();  // every subgroup is done with the staged chunks; the denominators' halves are in
+  barrier();  // every subgroup is done with the staged chunks
   for (uint i = 0u; i < 8u; ++i)
     coopMatStoreNV(acc[i], smem, (wh + 16u * (i / 4u)) * ES + (wd + 16u * (i % 4u)) / 2u, ES, false);
-  if (t < n_active) den_sh[2u * t] = den_sh[2u * t] + den_sh[2u * t + 1u] + exp(attn_sink[h0 + t] - m_sh[t]);
   barrier();
   for (uint l = t; l < HG * (DN / 4u); l += THREADS) {
     const uint h = l / (DN / 4u), d0 = d_base + 4u * (l % (DN / 4u));
     if (h >= n_active || d0 >= pc.head_dim) continue;
     const uint e = h * ES + (d0 - d_base) / 2u;
     const vec4 a = vec4(uintBitsToFloat(smem[e]), uintBitsToFloat(smem[e + 1u]));
-    o4[((row * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] = attention_output(a, den_sh[2u * h], row, d0);
+    o4[((row * pc.n_heads + h0 + h) * pc.head_dim + d0) / 4u] = attention_output(a, den_in[row * pc.n_heads + h0 + h], row, d0);
   }
 }
