@@ -13,6 +13,7 @@
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_shader_subgroup_basic : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
+#extension GL_EXT_control_flow_attributes : require
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
 
@@ -34,24 +35,24 @@ void main() {
   const uint h = 32u * g + t / 8u, v = t % 8u;
   if (t < MAX_CHUNKS) chunk_max[t] = 0u;
   vec4 x[2u * MAX_CHUNKS];
-  for (uint c = 0u; c < MAX_CHUNKS; ++c)
-    for (uint i = 0u; i < 2u; ++i) {
+  [[unroll]] for (uint c = 0u; c < MAX_CHUNKS; ++c)
+    [[unroll]] for (uint i = 0u; i < 2u; ++i) {
       const uint d = 64u * c + 4u * (v + 8u * i);
       x[2u * c + i] = c < chunks && h < pc.n_heads && d < pc.head_dim ? q4[((row * pc.n_heads + h) * pc.head_dim + d) / 4u] : vec4(0.0);
     }
   barrier();  // chunk_max cleared
-  // Whole loops, no early exit: unrolled, x stays in registers (an exit at `chunks` sent it to local memory).
-  for (uint c = 0u; c < MAX_CHUNKS; ++c) {
+  // Unrolled whole loops, no early exit: x stays in registers (NVIDIA kept it in local memory).
+  [[unroll]] for (uint c = 0u; c < MAX_CHUNKS; ++c) {
     const vec4 a = max(abs(x[2u * c]), abs(x[2u * c + 1u]));
     const float m = subgroupMax(max(max(a.x, a.y), max(a.z, a.w)));
     if (c < chunks && subgroupElect()) atomicMax(chunk_max[c], floatBitsToUint(m));
   }
   barrier();
-  for (uint c = 0u; c < MAX_CHUNKS; ++c) {
+  [[unroll]] for (uint c = 0u; c < MAX_CHUNKS; ++c) {
     if (c < chunks) {
       const int s = fp16_chunk_shift(chunk_max[c]);
       const float f = ldexp(1.0, s);
-      for (uint i = 0u; i < 2u; ++i) q16[((row * hp + h) * hdp + 64u * c) / 4u + v + 8u * i] = pack_half4(x[2u * c + i] * f);
+      [[unroll]] for (uint i = 0u; i < 2u; ++i) q16[((row * hp + h) * hdp + 64u * c) / 4u + v + 8u * i] = pack_half4(x[2u * c + i] * f);
       if (t == 0u) q_shift[(row * (hp / 32u) + g) * chunks + c] = s;
     }
   }
