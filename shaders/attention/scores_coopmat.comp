@@ -94,14 +94,14 @@ void main() {
   const uint wh = (sg % 2u) * 32u, wk = (sg / 2u) * 32u;
   const uint q_row = (row * hp + h0 + wh) * hdp;                         // in fp16 units
   const uint shift_at = (row * (hp / 32u) + (h0 + wh) / 32u) * n_chunks;  // this subgroup's group
+  // The keys of chunk c + 1 load while chunk c multiplies (their registers live across it).
   vec4 rk[PER_THREAD];
+  for (uint i = 0u; i < PER_THREAD; ++i) rk[i] = load_key(kind[i], at[i], 4u * sv, words);
   barrier();  // chunk_max cleared
 
   for (uint c = 0u; c < n_chunks; ++c) {
-    const uint d = c * DC + 4u * sv;
     float mk = 0.0;
     for (uint i = 0u; i < PER_THREAD; ++i) {
-      rk[i] = load_key(kind[i], at[i], d, words);
       const vec4 ak = abs(rk[i]);
       mk = max(mk, max(max(ak.x, ak.y), max(ak.z, ak.w)));
     }
@@ -113,6 +113,8 @@ void main() {
     const float fk = ldexp(1.0, sk);
     for (uint i = 0u; i < PER_THREAD; ++i) smem[kbase + (sr + (THREADS / V4) * i) * RS + sv] = pack_half4(rk[i] * fk);
     barrier();  // the chunk's keys
+    if (c + 1u < n_chunks)
+      for (uint i = 0u; i < PER_THREAD; ++i) rk[i] = load_key(kind[i], at[i], (c + 1u) * DC + 4u * sv, words);
     for (uint i = 0u; i < 4u; ++i) tmp[i] = CM_ACC(0.0);
     for (uint kk = 0u; kk < DC / 4u; kk += 4u) {  // 16 dims per step, in uvec2 of 4
       CM_A a[2];
