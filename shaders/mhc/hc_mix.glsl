@@ -74,18 +74,7 @@ void compute_mixes(uint row, uint outputs) {
   // The tree above the nodes: node k of a level is the sum of nodes 2k and 2k + 1 below it.
   barrier();  // pw_tree may still be read by an earlier sum
   if (gl_LocalInvocationID.x < p.nodes) pw_tree[gl_LocalInvocationID.x] = partials[p.node_base + row * p.nodes + gl_LocalInvocationID.x];
-  for (uint w = p.nodes; w > 1u; w /= 2u) {
-    barrier();
-    float s = 0.0;
-    if (gl_LocalInvocationID.x < w / 2u) {
-      precise float v = pw_tree[2u * gl_LocalInvocationID.x] + pw_tree[2u * gl_LocalInvocationID.x + 1u];
-      s = v;
-    }
-    barrier();
-    if (gl_LocalInvocationID.x < w / 2u) pw_tree[gl_LocalInvocationID.x] = s;
-  }
-  barrier();
-  const float sum = pw_tree[0];
+  const float sum = pw_tree_sum(p.nodes, gl_LocalInvocationID.x, 0u);
 #else
   const float sum = pairwise_sum_wg(width, p.depth);
 #endif

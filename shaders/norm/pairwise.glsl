@@ -52,6 +52,25 @@ float pw_slot(uint n, uint depth, uint j) {
   return s;
 }
 
+// The top of the tree: a group's `owners` subtree sums, lane l's at pw_tree[g0 + l], added
+// pairwise in shared memory (ping-ponging between pw_tree's halves); every invocation of the
+// workgroup calls it and gets its group's total.
+float pw_tree_sum(uint owners, uint l, uint g0) {
+  uint src = 0u, dst = PW_GROUP;
+  for (uint w = owners; w > 1u; w /= 2u) {
+    barrier();
+    if (l < w / 2u) {
+      precise float s = pw_tree[src + g0 + 2u * l] + pw_tree[src + g0 + 2u * l + 1u];
+      pw_tree[dst + g0 + l] = s;
+    }
+    const uint tmp = src;
+    src = dst;
+    dst = tmp;
+  }
+  barrier();
+  return pw_tree[src + g0];
+}
+
 float pairwise_sum_wg(uint n, uint depth) {
   const uint t = gl_LocalInvocationID.x;
   const uint slots = 1u << depth;
@@ -83,19 +102,7 @@ float pairwise_sum_wg(uint n, uint depth) {
     }
     pw_tree[t] = v[0];
   }
-  uint src = 0u, dst = PW_GROUP;
-  for (uint w = owners; w > 1u; w /= 2u) {
-    barrier();
-    if (t < w / 2u) {
-      precise float s = pw_tree[src + 2u * t] + pw_tree[src + 2u * t + 1u];
-      pw_tree[dst + t] = s;
-    }
-    const uint tmp = src;
-    src = dst;
-    dst = tmp;
-  }
-  barrier();
-  return pw_tree[src];
+  return pw_tree_sum(owners, t, 0u);
 }
 
 // pairwise_sum_wg's sums for several ranges at once: the workgroup's invocations in groups of
@@ -121,19 +128,7 @@ float pairwise_sum_groups(uint n, uint depth, uint size) {
     }
     pw_tree[g0 + l] = v[0];
   }
-  uint src = 0u, dst = PW_GROUP;
-  for (uint w = owners; w > 1u; w /= 2u) {
-    barrier();
-    if (l < w / 2u) {
-      precise float s = pw_tree[src + g0 + 2u * l] + pw_tree[src + g0 + 2u * l + 1u];
-      pw_tree[dst + g0 + l] = s;
-    }
-    const uint tmp = src;
-    src = dst;
-    dst = tmp;
-  }
-  barrier();
-  return pw_tree[src + g0];
+  return pw_tree_sum(owners, l, g0);
 }
 
 #endif  // DSV4_PAIRWISE_GLSL
