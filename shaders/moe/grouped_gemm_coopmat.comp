@@ -29,7 +29,12 @@
 // 64 (s % 2) + [0, 64) x staged rows 32 (s / 2) + [0, 32): 4 x 2 accumulator tiles, so each
 // 16 x 16 operand it loads from shared memory serves 2 or 4 multiplies (64 pairs of 32 x 32
 // blocks: 1 each, and the kernel ran at the shared-memory bandwidth, ~55 TFLOP/s on an H100).
-// The epilogue goes through shared memory in two halves of 64 pairs.
+// That is the MXFP4 fast path, whose one set of 8 accumulator tiles is all it keeps. The scaled
+// paths need two sets (the stage's or block's partial tiles, and the sums): FP8 keeps 2 x 8 tiles,
+// but the slow MXFP4 path takes the tile's pairs in two passes of 64, 2 x 2 tiles a subgroup, so
+// that it does not set the MXFP4 kernel's registers (H100: 196 -> 146, the routed gate/up GEMM
+// 8.7 -> 8.0 ms at 4,096 rows; FP8 in two passes ran 1.8x slower). The epilogue goes through
+// shared memory 64 pairs at a time.
 //   MODE 0 (gate/up): h = bf16(weight * silu(min(g, L)) * clamp(u, -L, L)), g, u bf16 linears.
 //   MODE 1 (down):    out = bf16(linear).
 #version 450
@@ -82,6 +87,8 @@ const uint BM = 128u, BN = 128u, BK = 32u;
 const uint WM = 64u, WN = 32u;            // a subgroup's block of pairs x staged rows
 const uint FM = WM / 16u, FN = WN / 16u;  // its accumulator tiles: FM x FN
 const uint NF = FM * FN;
+const uint SP = FORMAT == 1u ? 1u : 2u;   // the scaled path's passes over the tile's pairs
+const uint SNT = NF / SP;                 // and its tiles a set
 const uint EPI_M = WM;                    // pairs per epilogue half: one row of subgroups' blocks
 const uint ST = BK / 8u + 1u;      // staged row stride in uvec4 (8 fp16 each, + 8 of padding)
 const uint A_TILE = BM * ST, B_TILE = BN * ST;
@@ -155,6 +162,60 @@ float times_scale_pow2(float v, uint sbits, int e) {
   return ldexp_wide(v * uintBitsToFloat((sbits & 0x807fffffu) | 0x3f800000u), e + int(ex) - 127);
 }
 
+// The loader's roles and its registers for the next stage (private globals: the stage functions
+// below share them with main).
+uint la, lc, a_row, a_row2, lb, lh, w_row, w_off, g_expert;
+bool lb_b;
+uvec4 ra, ra2, rw;
+uint rs = 0u;  // MXFP4 only
+
+// Stage st's global loads into the loader's registers.
+void load_stage(uint st) {
+  ra = a4[a_row + st * (BK / 8u) + lc];
+  ra2 = a4[a_row2 + st * (BK / 8u) + lc];
+  rw = load_codes(lb_b, w_off, st);
+  if (FORMAT == 0u) rs = scale_byte(lb_b, g_expert, w_row, st);
+}
+
+// The loaded stage decoded into stage buffer buf.
+void store_stage(uint buf, bool fast, int smax_i) {
+  uvec4 lo, hi;
+  decode16(rw, weight_factor(rs, fast, smax_i), lo, hi);
+  const uint a0 = buf * A_TILE, b0 = B0 + buf * B_TILE;
+  smem[a0 + la * ST + lc] = staged_a(ra);
+  smem[a0 + (la + BM / 2u) * ST + lc] = staged_a(ra2);
+  smem[b0 + lb * ST + 2u * lh] = lo;
+  smem[b0 + lb * ST + 2u * lh + 1u] = hi;
+}
+
+// Pairs half_m + [0, EPI_M) out of shared memory (fp32 [EPI_M][CS * 4], as the paths store their
+// accumulators) into the output rows.
+void write_out_half(uint half_m, uint count, uint n0, bool fast, int smax_i, int S, bool shared_expert) {
+  const uint n_out = MODE == 0u ? BN / 2u : BN;
+  for (uint idx = gl_LocalInvocationID.x; idx < EPI_M * n_out; idx += 256u) {
+    const uint mi = idx / n_out, n = idx % n_out, m = half_m + mi;
+    if (m >= count || n0 + n >= p.rows) continue;
+    // Fast MXFP4: x = a * 2^E, w = b * 2^(smax - 128); fast FP8: acc in units of 2^(E - S); slow: absolute.
+    const int ex = !fast ? 0 : FORMAT == 0u ? out_exp[m] + smax_i - 128 : out_exp[m] - S;
+    const float first_v = ldexp_wide(uintBitsToFloat(smem[mi * CS + n / 4u][n % 4u]), ex);
+    float v;
+    if (MODE == 0u) {
+      const uint nu = n + BN / 2u;
+      float g = round_bf16(first_v);
+      float u = round_bf16(ldexp_wide(uintBitsToFloat(smem[mi * CS + nu / 4u][nu % 4u]), ex));
+      if (p.swiglu_limit > 0.0) {
+        u = clamp(u, -p.swiglu_limit, p.swiglu_limit);
+        g = min(g, p.swiglu_limit);
+      }
+      v = (g / (1.0 + exp(-g))) * u;  // grouped_gemm.comp's order
+      if (!shared_expert) v = pair_weight[m] * v;
+    } else {
+      v = first_v;
+    }
+    outv[out_row[m] * p.rows + n0 + n] = round_bf16(v);
+  }
+}
+
 void main() {
   const uint t = gl_LocalInvocationID.x;
   const uint sg = gl_SubgroupID, lane = gl_SubgroupInvocationID;
@@ -172,8 +233,6 @@ void main() {
     count = tile.z;
   }
   const uint n0 = gl_WorkGroupID.y * (MODE == 0u ? BN / 2u : BN);
-  const uint row_u2 = p.cols / (FORMAT == 0u ? 16u : 8u);  // uvec2 per weight row
-  const uint mbase = expert * p.data_stride8;
 
   if (t == 0u) {
     smax = 0u;
@@ -227,142 +286,138 @@ void main() {
   const bool fast = any_wide == 0u && (FORMAT == 1u || smax - smin <= 24u);
   const int smax_i = int(smax);
   const int S = 127 - smax_i;  // FP8: 2^S brings the tile's largest scale to [1, 2)
-  const bool result_in_tmp = FORMAT == 0u && fast;  // MXFP4 fast: no per-block scaling at all
-
   // Loader roles. A: pair rows la and la + BM / 2, uvec4 lc of the stage's 4. B: staged row lb, 16
   // codes at half lh.
-  const uint la = t / 4u, lc = t % 4u;
-  const uint a_row = in_row[la] * (p.KP / 8u), a_row2 = in_row[la + BM / 2u] * (p.KP / 8u);
-  const uint lb = t / 2u, lh = t % 2u;
-  const bool lb_b = staged_is_b(lb);
-  const uint w_row = staged_row(n0, lb);
-  const uint w_off = mbase + w_row * row_u2 + lh * (FORMAT == 0u ? 1u : 2u);
-  uvec4 ra, ra2, rw;
-  uint rs = 0u;
-
-  CM_ACC acc[NF], tmp[NF];
-  [[unroll]] for (uint i = 0u; i < NF; ++i) {
-    acc[i] = CM_ACC(0.0);
-    tmp[i] = CM_ACC(0.0);
-  }
-  const uint wm = (sg % 2u) * WM, wn = (sg / 2u) * WN;
+  la = t / 4u;
+  lc = t % 4u;
+  a_row = in_row[la] * (p.KP / 8u);
+  a_row2 = in_row[la + BM / 2u] * (p.KP / 8u);
+  lb = t / 2u;
+  lh = t % 2u;
+  lb_b = staged_is_b(lb);
+  w_row = staged_row(n0, lb);
+  const uint row_u2 = p.cols / (FORMAT == 0u ? 16u : 8u);  // uvec2 per weight row
+  w_off = expert * p.data_stride8 + w_row * row_u2 + lh * (FORMAT == 0u ? 1u : 2u);
+  g_expert = expert;
+  const uint wn = (sg / 2u) * WN;
   const uint nst = p.cols / BK;
 
-  // Stage 0 into buffer 0.
-  ra = a4[a_row + lc];
-  ra2 = a4[a_row2 + lc];
-  rw = load_codes(lb_b, w_off, 0u);
-  if (FORMAT == 0u) rs = scale_byte(lb_b, expert, w_row, 0u);
-  {
-    uvec4 lo, hi;
-    decode16(rw, weight_factor(rs, fast, smax_i), lo, hi);
-    smem[la * ST + lc] = staged_a(ra);
-    smem[(la + BM / 2u) * ST + lc] = staged_a(ra2);
-    smem[B0 + lb * ST + 2u * lh] = lo;
-    smem[B0 + lb * ST + 2u * lh + 1u] = hi;
-  }
-  barrier();
-
-  for (uint st = 0u; st < nst; ++st) {
-    const uint cur = st & 1u;
-    const uint a_cur = cur * A_TILE, b_cur = B0 + cur * B_TILE;
-    const uint a_nxt = (1u - cur) * A_TILE, b_nxt = B0 + (1u - cur) * B_TILE;
-    const bool more = st + 1u < nst;
-    if (more) {  // next stage's global loads, in flight during this stage's multiplies
-      ra = a4[a_row + (st + 1u) * (BK / 8u) + lc];
-      ra2 = a4[a_row2 + (st + 1u) * (BK / 8u) + lc];
-      rw = load_codes(lb_b, w_off, st + 1u);
-      if (FORMAT == 0u) rs = scale_byte(lb_b, expert, w_row, st + 1u);
-    }
-    [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
-      CM_A a[FM];
-      CM_B b[FN];
-      [[unroll]] for (uint i = 0u; i < FM; ++i) coopMatLoadNV(a[i], smem, a_cur + (wm + 16u * i) * ST + kk, ST, false);
-      // Staged rows are weight rows [n][k]: a column-major K x N operand.
-      [[unroll]] for (uint j = 0u; j < FN; ++j) coopMatLoadNV(b[j], smem, b_cur + (wn + 16u * j) * ST + kk, ST, true);
-      [[unroll]] for (uint i = 0u; i < FM; ++i) {
-        [[unroll]] for (uint j = 0u; j < FN; ++j) tmp[FN * i + j] = coopMatMulAddNV(a[i], b[j], tmp[FN * i + j]);
-      }
-    }
-    if (more) {
-      uvec4 lo, hi;
-      decode16(rw, weight_factor(rs, fast, smax_i), lo, hi);
-      smem[a_nxt + la * ST + lc] = staged_a(ra);
-      smem[a_nxt + (la + BM / 2u) * ST + lc] = staged_a(ra2);
-      smem[b_nxt + lb * ST + 2u * lh] = lo;
-      smem[b_nxt + lb * ST + 2u * lh + 1u] = hi;
-    }
+  if (FORMAT == 0u && fast) {
+    // MXFP4 fast path: the scales are folded into the weights, so one pass accumulates each
+    // subgroup's 64 x 32 block with no per-stage work.
+    const uint wm = (sg % 2u) * WM;
+    CM_ACC acc[NF];
+    [[unroll]] for (uint i = 0u; i < NF; ++i) acc[i] = CM_ACC(0.0);
+    load_stage(0u);
+    store_stage(0u, fast, smax_i);
     barrier();
-    if (!fast) {  // this stage's partial tiles, scaled per element, through this subgroup's 1 KiB of b_cur
-      const uint base = b_cur + sg * 64u;
-      const uint kb = st / 4u;
-      [[unroll]] for (uint i = 0u; i < NF; ++i) {
-        coopMatStoreNV(tmp[i], smem, base, 4u, false);
-        subgroupMemoryBarrierShared();
-        subgroupBarrier();
-        for (uint e = lane; e < 256u; e += 32u) {
-          const uint m = wm + 16u * (i / FN) + e / 16u, n = wn + 16u * (i % FN) + e % 16u;
-          const int f = block_exp[in_row[m] * p.nb + kb];
-          const float x = uintBitsToFloat(smem[base + e / 4u][e % 4u]);
-          float y;
-          if (FORMAT == 0u) {
-            y = ldexp_wide(x, int(scale_byte(staged_is_b(n), expert, staged_row(n0, n), st)) - 127 + f);
-          } else {
-            y = times_scale_pow2(x, scale_bits(staged_is_b(n), expert, staged_row(n0, n), kb), f + 8);
+    for (uint st = 0u; st < nst; ++st) {
+      const uint cur = st & 1u;
+      const uint a_cur = cur * A_TILE, b_cur = B0 + cur * B_TILE;
+      const bool more = st + 1u < nst;
+      if (more) load_stage(st + 1u);  // in flight during this stage's multiplies
+      [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
+        CM_A a[FM];
+        CM_B b[FN];
+        [[unroll]] for (uint i = 0u; i < FM; ++i) coopMatLoadNV(a[i], smem, a_cur + (wm + 16u * i) * ST + kk, ST, false);
+        // Staged rows are weight rows [n][k]: a column-major K x N operand.
+        [[unroll]] for (uint j = 0u; j < FN; ++j) coopMatLoadNV(b[j], smem, b_cur + (wn + 16u * j) * ST + kk, ST, true);
+        [[unroll]] for (uint i = 0u; i < FM; ++i) {
+          [[unroll]] for (uint j = 0u; j < FN; ++j) acc[FN * i + j] = coopMatMulAddNV(a[i], b[j], acc[FN * i + j]);
+        }
+      }
+      if (more) store_stage(1u - cur, fast, smax_i);
+      barrier();
+    }
+    // Epilogue in two halves of 64 pairs (the stage buffers are done): the subgroups owning the
+    // half store, then everyone writes it out.
+    for (uint half_m = 0u; half_m < BM; half_m += EPI_M) {
+      barrier();  // the stage buffers, or the previous half, are read
+      if (wm == half_m) {
+        [[unroll]] for (uint i = 0u; i < NF; ++i)
+          coopMatStoreNV(acc[i], smem, (16u * (i / FN)) * CS + (wn + 16u * (i % FN)) / 4u, CS, false);
+      }
+      barrier();
+      write_out_half(half_m, count, n0, fast, smax_i, S, shared_expert);
+    }
+    return;
+  }
+
+  // Scaled path (FP8, and MXFP4 tiles off the fast path): partial tiles scaled into accumulators,
+  // two sets of tiles. FP8 takes the tile in one pass (SP = 1), as the fast path does. MXFP4 takes
+  // its pairs in two passes of 64 (SP = 2, the weights staged twice), subgroup s owning pairs
+  // pass_m + 32 (s % 2) + [0, 32) x staged rows 32 (s / 2) + [0, 32): 2 x 2 tiles in each set, so
+  // that this rare path does not raise the fast path's register count.
+  for (uint pass_m = 0u; pass_m < BM; pass_m += BM / SP) {
+    const uint wm = pass_m + (sg % 2u) * (WM / SP);
+    CM_ACC acc[NF], tmp[NF];  // [0, SNT) used
+    [[unroll]] for (uint i = 0u; i < SNT; ++i) {
+      acc[i] = CM_ACC(0.0);
+      tmp[i] = CM_ACC(0.0);
+    }
+    barrier();  // the previous pass's write-out has read the stage buffers
+    load_stage(0u);
+    store_stage(0u, fast, smax_i);
+    barrier();
+    for (uint st = 0u; st < nst; ++st) {
+      const uint cur = st & 1u;
+      const uint a_cur = cur * A_TILE, b_cur = B0 + cur * B_TILE;
+      const bool more = st + 1u < nst;
+      if (more) load_stage(st + 1u);  // in flight during this stage's multiplies
+      [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
+        CM_A a[FM];  // [0, FM / SP) used
+        CM_B b[FN];
+        [[unroll]] for (uint i = 0u; i < FM / SP; ++i) coopMatLoadNV(a[i], smem, a_cur + (wm + 16u * i) * ST + kk, ST, false);
+        [[unroll]] for (uint j = 0u; j < FN; ++j) coopMatLoadNV(b[j], smem, b_cur + (wn + 16u * j) * ST + kk, ST, true);
+        [[unroll]] for (uint i = 0u; i < FM / SP; ++i) {
+          [[unroll]] for (uint j = 0u; j < FN; ++j) tmp[FN * i + j] = coopMatMulAddNV(a[i], b[j], tmp[FN * i + j]);
+        }
+      }
+      if (more) store_stage(1u - cur, fast, smax_i);
+      barrier();
+      if (!fast) {  // this stage's partial tiles, scaled per element, through this subgroup's 1 KiB of b_cur
+        const uint base = b_cur + sg * 64u;
+        const uint kb = st / 4u;
+        [[unroll]] for (uint i = 0u; i < SNT; ++i) {
+          coopMatStoreNV(tmp[i], smem, base, 4u, false);
+          subgroupMemoryBarrierShared();
+          subgroupBarrier();
+          for (uint e = lane; e < 256u; e += 32u) {
+            const uint m = wm + 16u * (i / FN) + e / 16u, n = wn + 16u * (i % FN) + e % 16u;
+            const int f = block_exp[in_row[m] * p.nb + kb];
+            const float x = uintBitsToFloat(smem[base + e / 4u][e % 4u]);
+            float y;
+            if (FORMAT == 0u) {
+              y = ldexp_wide(x, int(scale_byte(staged_is_b(n), expert, staged_row(n0, n), st)) - 127 + f);
+            } else {
+              y = times_scale_pow2(x, scale_bits(staged_is_b(n), expert, staged_row(n0, n), kb), f + 8);
+            }
+            smem[base + e / 4u][e % 4u] = floatBitsToUint(y);
           }
-          smem[base + e / 4u][e % 4u] = floatBitsToUint(y);
+          subgroupMemoryBarrierShared();
+          subgroupBarrier();
+          coopMatLoadNV(tmp[i], smem, base, 4u, false);
+          acc[i] = acc[i] + tmp[i];
+          tmp[i] = CM_ACC(0.0);
+          subgroupBarrier();
         }
-        subgroupMemoryBarrierShared();
-        subgroupBarrier();
-        coopMatLoadNV(tmp[i], smem, base, 4u, false);
-        acc[i] = acc[i] + tmp[i];
-        tmp[i] = CM_ACC(0.0);
-        subgroupBarrier();
-      }
-      barrier();  // b_cur is next written in the next stage
-    } else if (FORMAT == 1u && ((st + 1u) % 4u == 0u || !more)) {  // an FP8 128-K block done
-      const float ws = times_scale_pow2(1.0, scale_bits(staged_is_b(wn), expert, staged_row(n0, wn), st / 4u), 8 + S);
-      [[unroll]] for (uint i = 0u; i < NF; ++i) {
-        acc[i] = acc[i] + tmp[i] * ws;
-        tmp[i] = CM_ACC(0.0);
+        barrier();  // b_cur is next written in the next stage
+      } else if (FORMAT == 1u && ((st + 1u) % 4u == 0u || !more)) {  // an FP8 128-K block done
+        const float ws = times_scale_pow2(1.0, scale_bits(staged_is_b(wn), expert, staged_row(n0, wn), st / 4u), 8 + S);
+        [[unroll]] for (uint i = 0u; i < SNT; ++i) {
+          acc[i] = acc[i] + tmp[i] * ws;
+          tmp[i] = CM_ACC(0.0);
+        }
       }
     }
-  }
-
-  // Epilogue: the accumulators in shared memory as fp32 [EPI_M][CS * 4], 64 pairs at a time (the
-  // stage buffers are done): the subgroups owning the half store, then everyone writes it out.
-  const uint n_out = MODE == 0u ? BN / 2u : BN;
-  for (uint half_m = 0u; half_m < BM; half_m += EPI_M) {
-    barrier();  // the stage buffers, or the previous half, are read
-    if (wm == half_m) {
-      [[unroll]] for (uint i = 0u; i < NF; ++i) {
-        const uint off = (16u * (i / FN)) * CS + (wn + 16u * (i % FN)) / 4u;
-        if (result_in_tmp) coopMatStoreNV(tmp[i], smem, off, CS, false);
-        else coopMatStoreNV(acc[i], smem, off, CS, false);
+    for (uint half_m = pass_m; half_m < pass_m + BM / SP; half_m += EPI_M) {
+      barrier();  // the stage buffers, or the previous half, are read
+      if (wm >= half_m && wm < half_m + EPI_M) {
+        [[unroll]] for (uint i = 0u; i < SNT; ++i)
+          coopMatStoreNV(acc[i], smem, (wm - half_m + 16u * (i / FN)) * CS + (wn + 16u * (i % FN)) / 4u, CS, false);
       }
-    }
-    barrier();
-    for (uint idx = t; idx < EPI_M * n_out; idx += 256u) {
-      const uint mi = idx / n_out, n = idx % n_out, m = half_m + mi;
-      if (m >= count || n0 + n >= p.rows) continue;
-      // Fast MXFP4: x = a * 2^E, w = b * 2^(smax - 128); fast FP8: acc in units of 2^(E - S); slow: absolute.
-      const int ex = !fast ? 0 : FORMAT == 0u ? out_exp[m] + smax_i - 128 : out_exp[m] - S;
-      const float first_v = ldexp_wide(uintBitsToFloat(smem[mi * CS + n / 4u][n % 4u]), ex);
-      float v;
-      if (MODE == 0u) {
-        const uint nu = n + BN / 2u;
-        float g = round_bf16(first_v);
-        float u = round_bf16(ldexp_wide(uintBitsToFloat(smem[mi * CS + nu / 4u][nu % 4u]), ex));
-        if (p.swiglu_limit > 0.0) {
-          u = clamp(u, -p.swiglu_limit, p.swiglu_limit);
-          g = min(g, p.swiglu_limit);
-        }
-        v = (g / (1.0 + exp(-g))) * u;  // grouped_gemm.comp's order
-        if (!shared_expert) v = pair_weight[m] * v;
-      } else {
-        v = first_v;
-      }
-      outv[out_row[m] * p.rows + n0 + n] = round_bf16(v);
+      barrier();
+      write_out_half(half_m, count, n0, fast, smax_i, S, shared_expert);
     }
   }
 }
