@@ -25,8 +25,10 @@
 // Workgroup: 256 threads = 8 subgroups of 32 (the host requires subgroups of 32): a tile of up to
 // BM = 128 pairs of one expert (sort_scan's TILE_M) x 128 staged weight rows (MODE 0: 64 rows of
 // w1 then the same 64 of w3; MODE 1: 128 rows of w2), K staged 32 at a time (one scale block),
-// double-buffered through registers with one barrier per stage. Subgroup s owns pairs
-// 64 (s % 2) + [0, 64) x staged rows 32 (s / 2) + [0, 32): 4 x 2 accumulator tiles, so each
+// through registers into two stage buffers (the MXFP4 fast path fills both at once and loads the
+// next two stages during their multiplies; the scaled paths alternate them, one barrier a stage).
+// Subgroup s owns pairs 64 (s % 2) + [0, 64) x staged rows 32 (s / 2) + [0, 32): 4 x 2
+// accumulator tiles, so each
 // 16 x 16 operand it loads from shared memory serves 2 or 4 multiplies (64 pairs of 32 x 32
 // blocks: 1 each, and the kernel ran at the shared-memory bandwidth, ~55 TFLOP/s on an H100).
 // That is the MXFP4 fast path, whose one set of 8 accumulator tiles is all it keeps. The scaled
@@ -162,28 +164,28 @@ float times_scale_pow2(float v, uint sbits, int e) {
   return ldexp_wide(v * uintBitsToFloat((sbits & 0x807fffffu) | 0x3f800000u), e + int(ex) - 127);
 }
 
-// The loader's roles and its registers for the next stage (private globals: the stage functions
-// below share them with main).
+// The loader's roles and its registers for the next stages (private globals: the stage functions
+// below share them with main). Two register sets: the MXFP4 fast path loads two stages at a time.
 uint la, lc, a_row, a_row2, lb, lh, w_row, w_off, g_expert;
 bool lb_b;
-uvec4 ra, ra2, rw;
-uint rs = 0u;  // MXFP4 only
+uvec4 ra[2], ra2[2], rw[2];
+uint rs[2] = uint[2](0u, 0u);  // MXFP4 only
 
-// Stage st's global loads into the loader's registers.
-void load_stage(uint st) {
-  ra = a4[a_row + st * (BK / 8u) + lc];
-  ra2 = a4[a_row2 + st * (BK / 8u) + lc];
-  rw = load_codes(lb_b, w_off, st);
-  if (FORMAT == 0u) rs = scale_byte(lb_b, g_expert, w_row, st);
+// Stage st's global loads into register set `set`.
+void load_stage(uint st, uint set) {
+  ra[set] = a4[a_row + st * (BK / 8u) + lc];
+  ra2[set] = a4[a_row2 + st * (BK / 8u) + lc];
+  rw[set] = load_codes(lb_b, w_off, st);
+  if (FORMAT == 0u) rs[set] = scale_byte(lb_b, g_expert, w_row, st);
 }
 
-// The loaded stage decoded into stage buffer buf.
-void store_stage(uint buf, bool fast, int smax_i) {
+// Register set `set` decoded into stage buffer buf.
+void store_stage(uint buf, uint set, bool fast, int smax_i) {
   uvec4 lo, hi;
-  decode16(rw, weight_factor(rs, fast, smax_i), lo, hi);
+  decode16(rw[set], weight_factor(rs[set], fast, smax_i), lo, hi);
   const uint a0 = buf * A_TILE, b0 = B0 + buf * B_TILE;
-  smem[a0 + la * ST + lc] = staged_a(ra);
-  smem[a0 + (la + BM / 2u) * ST + lc] = staged_a(ra2);
+  smem[a0 + la * ST + lc] = staged_a(ra[set]);
+  smem[a0 + (la + BM / 2u) * ST + lc] = staged_a(ra2[set]);
   smem[b0 + lb * ST + 2u * lh] = lo;
   smem[b0 + lb * ST + 2u * lh + 1u] = hi;
 }
@@ -304,30 +306,37 @@ void main() {
 
   if (FORMAT == 0u && fast) {
     // MXFP4 fast path: the scales are folded into the weights, so one pass accumulates each
-    // subgroup's 64 x 32 block with no per-stage work.
+    // subgroup's 64 x 32 block with no per-stage work. Both stage buffers are filled at once and
+    // the next two stages' loads are in flight during their 32 multiplies a subgroup: a stage's
+    // time was one load latency plus its multiplies (they hardly overlapped, session 18), so two
+    // stages a round halve the latencies paid.
     const uint wm = (sg % 2u) * WM;
     CM_ACC acc[NF];
     [[unroll]] for (uint i = 0u; i < NF; ++i) acc[i] = CM_ACC(0.0);
-    load_stage(0u);
-    store_stage(0u, fast, smax_i);
-    barrier();
-    for (uint st = 0u; st < nst; ++st) {
-      const uint cur = st & 1u;
-      const uint a_cur = cur * A_TILE, b_cur = B0 + cur * B_TILE;
-      const bool more = st + 1u < nst;
-      if (more) load_stage(st + 1u);  // in flight during this stage's multiplies
-      [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
-        CM_A a[FM];
-        CM_B b[FN];
-        [[unroll]] for (uint i = 0u; i < FM; ++i) coopMatLoadNV(a[i], smem, a_cur + (wm + 16u * i) * ST + kk, ST, false);
-        // Staged rows are weight rows [n][k]: a column-major K x N operand.
-        [[unroll]] for (uint j = 0u; j < FN; ++j) coopMatLoadNV(b[j], smem, b_cur + (wn + 16u * j) * ST + kk, ST, true);
-        [[unroll]] for (uint i = 0u; i < FM; ++i) {
-          [[unroll]] for (uint j = 0u; j < FN; ++j) acc[FN * i + j] = coopMatMulAddNV(a[i], b[j], acc[FN * i + j]);
+    load_stage(0u, 0u);
+    if (nst > 1u) load_stage(1u, 1u);
+    for (uint st = 0u; st < nst; st += 2u) {
+      const bool second = st + 1u < nst;
+      barrier();  // the previous round's multiplies have read both buffers
+      store_stage(0u, 0u, fast, smax_i);
+      if (second) store_stage(1u, 1u, fast, smax_i);
+      barrier();
+      if (st + 2u < nst) load_stage(st + 2u, 0u);
+      if (st + 3u < nst) load_stage(st + 3u, 1u);
+      [[unroll]] for (uint buf = 0u; buf < 2u; ++buf) {
+        if (buf == 1u && !second) continue;  // uniform
+        const uint a_cur = buf * A_TILE, b_cur = B0 + buf * B_TILE;
+        [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
+          CM_A a[FM];
+          CM_B b[FN];
+          [[unroll]] for (uint i = 0u; i < FM; ++i) coopMatLoadNV(a[i], smem, a_cur + (wm + 16u * i) * ST + kk, ST, false);
+          // Staged rows are weight rows [n][k]: a column-major K x N operand.
+          [[unroll]] for (uint j = 0u; j < FN; ++j) coopMatLoadNV(b[j], smem, b_cur + (wn + 16u * j) * ST + kk, ST, true);
+          [[unroll]] for (uint i = 0u; i < FM; ++i) {
+            [[unroll]] for (uint j = 0u; j < FN; ++j) acc[FN * i + j] = coopMatMulAddNV(a[i], b[j], acc[FN * i + j]);
+          }
         }
       }
-      if (more) store_stage(1u - cur, fast, smax_i);
-      barrier();
     }
     // Epilogue in two halves of 64 pairs (the stage buffers are done): the subgroups owning the
     // half store, then everyone writes it out.
@@ -356,14 +365,14 @@ void main() {
       tmp[i] = CM_ACC(0.0);
     }
     barrier();  // the previous pass's write-out has read the stage buffers
-    load_stage(0u);
-    store_stage(0u, fast, smax_i);
+    load_stage(0u, 0u);
+    store_stage(0u, 0u, fast, smax_i);
     barrier();
     for (uint st = 0u; st < nst; ++st) {
       const uint cur = st & 1u;
       const uint a_cur = cur * A_TILE, b_cur = B0 + cur * B_TILE;
       const bool more = st + 1u < nst;
-      if (more) load_stage(st + 1u);  // in flight during this stage's multiplies
+      if (more) load_stage(st + 1u, 0u);  // in flight during this stage's multiplies
       [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
         CM_A a[FM];  // [0, FM / SP) used
         CM_B b[FN];
@@ -373,7 +382,7 @@ void main() {
           [[unroll]] for (uint j = 0u; j < FN; ++j) tmp[FN * i + j] = coopMatMulAddNV(a[i], b[j], tmp[FN * i + j]);
         }
       }
-      if (more) store_stage(1u - cur, fast, smax_i);
+      if (more) store_stage(1u - cur, 0u, fast, smax_i);
       barrier();
       if (!fast) {  // this stage's partial tiles, scaled per element, through this subgroup's 1 KiB of b_cur
         const uint base = b_cur + sg * 64u;
