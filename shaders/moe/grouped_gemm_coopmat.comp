@@ -28,9 +28,9 @@
 // through registers into two stage buffers (the MXFP4 fast path fills both at once and loads the
 // next two stages during their multiplies; the scaled paths alternate them, one barrier a stage).
 // Subgroup s owns pairs 64 (s % 2) + [0, 64) x staged rows 32 (s / 2) + [0, 32): 4 x 2
-// accumulator tiles, so each
-// 16 x 16 operand it loads from shared memory serves 2 or 4 multiplies (64 pairs of 32 x 32
-// blocks: 1 each, and the kernel ran at the shared-memory bandwidth, ~55 TFLOP/s on an H100).
+// accumulator tiles, so each 16 x 16 operand it loads from shared memory serves 2 or 4
+// multiplies (64 pairs of 32 x 32 blocks: 1 each, and the kernel ran at the shared-memory
+// bandwidth, ~55 TFLOP/s on an H100).
 // That is the MXFP4 fast path, whose one set of 8 accumulator tiles is all it keeps. The scaled
 // paths need two sets (the stage's or block's partial tiles, and the sums): FP8 keeps 2 x 8 tiles,
 // but the slow MXFP4 path takes the tile's pairs in two passes of 64, 2 x 2 tiles a subgroup, so
@@ -190,6 +190,23 @@ void store_stage(uint buf, uint set, bool fast, int smax_i) {
   smem[b0 + lb * ST + 2u * lh + 1u] = hi;
 }
 
+// One 32-K stage's multiplies, shared by the fast and the scaled paths: the subgroup's tiles
+// ACC[FN * i + j] += A tile (pairs WM_ + 16 i, i < NI, from A_CUR) x B tile (staged rows WN_ + 16 j,
+// from B_CUR). Staged rows are weight rows [n][k]: a column-major K x N operand. A macro, not a
+// function: GLSL copies array arguments in and out, and these are register-held tiles.
+#define MULTIPLY_STAGE(ACC, NI, A_CUR, B_CUR, WM_, WN_)                                                   \
+  [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {                                               \
+    CM_A a[FM]; /* [0, NI) used */                                                                      \
+    CM_B b[FN];                                                                                         \
+    [[unroll]] for (uint i = 0u; i < (NI); ++i)                                                         \
+      coopMatLoadNV(a[i], smem, (A_CUR) + ((WM_) + 16u * i) * ST + kk, ST, false);                      \
+    [[unroll]] for (uint j = 0u; j < FN; ++j)                                                           \
+      coopMatLoadNV(b[j], smem, (B_CUR) + ((WN_) + 16u * j) * ST + kk, ST, true);                       \
+    [[unroll]] for (uint i = 0u; i < (NI); ++i) {                                                       \
+      [[unroll]] for (uint j = 0u; j < FN; ++j) ACC[FN * i + j] = coopMatMulAddNV(a[i], b[j], ACC[FN * i + j]); \
+    }                                                                                                   \
+  }
+
 // Pairs half_m + [0, EPI_M) out of shared memory (fp32 [EPI_M][CS * 4], as the paths store their
 // accumulators) into the output rows.
 void write_out_half(uint half_m, uint count, uint n0, bool fast, int smax_i, int S, bool shared_expert) {
@@ -326,16 +343,7 @@ void main() {
       [[unroll]] for (uint buf = 0u; buf < 2u; ++buf) {
         if (buf == 1u && !second) continue;  // uniform
         const uint a_cur = buf * A_TILE, b_cur = B0 + buf * B_TILE;
-        [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
-          CM_A a[FM];
-          CM_B b[FN];
-          [[unroll]] for (uint i = 0u; i < FM; ++i) coopMatLoadNV(a[i], smem, a_cur + (wm + 16u * i) * ST + kk, ST, false);
-          // Staged rows are weight rows [n][k]: a column-major K x N operand.
-          [[unroll]] for (uint j = 0u; j < FN; ++j) coopMatLoadNV(b[j], smem, b_cur + (wn + 16u * j) * ST + kk, ST, true);
-          [[unroll]] for (uint i = 0u; i < FM; ++i) {
-            [[unroll]] for (uint j = 0u; j < FN; ++j) acc[FN * i + j] = coopMatMulAddNV(a[i], b[j], acc[FN * i + j]);
-          }
-        }
+        MULTIPLY_STAGE(acc, FM, a_cur, b_cur, wm, wn);
       }
     }
     // Epilogue in two halves of 64 pairs (the stage buffers are done): the subgroups owning the
@@ -373,15 +381,7 @@ void main() {
       const uint a_cur = cur * A_TILE, b_cur = B0 + cur * B_TILE;
       const bool more = st + 1u < nst;
       if (more) load_stage(st + 1u, 0u);  // in flight during this stage's multiplies
-      [[unroll]] for (uint kk = 0u; kk < BK / 8u; kk += 2u) {
-        CM_A a[FM];  // [0, FM / SP) used
-        CM_B b[FN];
-        [[unroll]] for (uint i = 0u; i < FM / SP; ++i) coopMatLoadNV(a[i], smem, a_cur + (wm + 16u * i) * ST + kk, ST, false);
-        [[unroll]] for (uint j = 0u; j < FN; ++j) coopMatLoadNV(b[j], smem, b_cur + (wn + 16u * j) * ST + kk, ST, true);
-        [[unroll]] for (uint i = 0u; i < FM / SP; ++i) {
-          [[unroll]] for (uint j = 0u; j < FN; ++j) tmp[FN * i + j] = coopMatMulAddNV(a[i], b[j], tmp[FN * i + j]);
-        }
-      }
+      MULTIPLY_STAGE(tmp, FM / SP, a_cur, b_cur, wm, wn);
       if (more) store_stage(1u - cur, 0u, fast, smax_i);
       barrier();
       if (!fast) {  // this stage's partial tiles, scaled per element, through this subgroup's 1 KiB of b_cur
