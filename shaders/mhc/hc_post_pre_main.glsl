@@ -33,6 +33,10 @@ const uint FN_ROW = FN_CHUNK + 1u;       // padded: the summing invocations read
 shared float hc_scratch[HC_SCRATCH_FLOATS];
 #define PW_SLOTS_ARRAY hc_scratch
 #define HC_MIX_PARTIAL_ARRAY hc_scratch
+// The block's new stream values; without TAIL the block's sum of squares reads them here.
+shared float x_block[512];  // BLOCK_K
+bool pw_from_block = false;
+#define PAIRWISE_TERM(i) (pw_from_block ? x_block[i] * x_block[i] : xs[row_base + (i)] * xs[row_base + (i)])
 #include "hc_pre_main.glsl"
 
 layout(std430, binding = 2) readonly buffer Fn4 { vec4 fn4[]; };              // fn as vec4
@@ -45,7 +49,6 @@ layout(constant_id = 1) const bool COMBINE = false;
 layout(constant_id = 2) const bool TAIL = true;
 #include "../moe/combine.glsl"
 
-shared float x_block[BLOCK_K];
 shared bool last_of_row;
 
 // graph::hc_post's new value of flattened element e = k*D + c of `row`.
@@ -58,24 +61,41 @@ float post_value(uint row, uint e) {
   return round_bf16(v);
 }
 
-// The dots of the block [begin, begin + len) with the `outputs` fn rows, summed in order
-// (hc_mix_partials.comp's loop; no FMA: `precise`); returned to invocations t < outputs.
-float block_dot(uint begin, uint len, uint outputs) {
+// The fn vec4s of the block [begin, begin + len) an invocation stages for block_dot: chunk c's
+// entries t + 256 m (m < FN_PER) of its outputs x C4 (output i / C4, vec4 i % C4). All loaded at
+// once at the start, before the post values: fn depends on nothing, and a load issued after a
+// barrier costs a memory round trip of its own.
+const uint FN_C4 = FN_CHUNK / 4u;
+const uint FN_CHUNKS = BLOCK_K / FN_CHUNK;        // 2
+const uint FN_PER = (MIX_MAX * FN_C4 + 255u) / 256u;  // 6
+void load_fn(uint begin, uint len, uint outputs, out vec4 fnv[FN_CHUNKS][FN_PER]) {
   const uint t = gl_LocalInvocationID.x, w4 = p.hc * p.dim / 4u, b4 = begin / 4u, len4 = len / 4u;
-  const uint C4 = FN_CHUNK / 4u;
+  [[unroll]] for (uint c = 0u; c < FN_CHUNKS; ++c) {
+    [[unroll]] for (uint m = 0u; m < FN_PER; ++m) {
+      const uint i = t + 256u * m, o = i / FN_C4, j = i % FN_C4, c0 = c * FN_C4;
+      fnv[c][m] = o < outputs && c0 + j < len4 ? fn4[o * w4 + b4 + c0 + j] : vec4(0.0);
+    }
+  }
+}
+
+// The dots of the block [begin, begin + len) with the `outputs` fn rows (fnv from load_fn), summed
+// in order (hc_mix_partials.comp's loop; no FMA: `precise`); returned to invocations t < outputs.
+float block_dot(uint len, uint outputs, vec4 fnv[FN_CHUNKS][FN_PER]) {
+  const uint t = gl_LocalInvocationID.x, len4 = len / 4u;
   precise float part = 0.0;
-  for (uint c0 = 0u; c0 < len4; c0 += C4) {
-    const uint clen = min(C4, len4 - c0);
+  [[unroll]] for (uint c = 0u; c < FN_CHUNKS; ++c) {
+    const uint c0 = c * FN_C4;
+    if (c0 >= len4) break;  // uniform
+    const uint clen = min(FN_C4, len4 - c0);
     barrier();  // the previous chunk is consumed (and x_block written, on the first pass)
-    for (uint i = t; i < outputs * C4; i += 256u) {
-      const uint o = i / C4, j = i % C4;
-      if (j < clen) {
-        const vec4 v = fn4[o * w4 + b4 + c0 + j];
+    [[unroll]] for (uint m = 0u; m < FN_PER; ++m) {
+      const uint i = t + 256u * m, o = i / FN_C4, j = i % FN_C4;
+      if (o < outputs && j < clen) {
         const uint at = o * FN_ROW + 4u * j;
-        hc_scratch[at] = v.x;
-        hc_scratch[at + 1u] = v.y;
-        hc_scratch[at + 2u] = v.z;
-        hc_scratch[at + 3u] = v.w;
+        hc_scratch[at] = fnv[c][m].x;
+        hc_scratch[at + 1u] = fnv[c][m].y;
+        hc_scratch[at + 2u] = fnv[c][m].z;
+        hc_scratch[at + 3u] = fnv[c][m].w;
       }
     }
     barrier();
@@ -92,16 +112,24 @@ void main() {
   if (COMBINE) moe_combine_order(row, p.topk);
   const uint n = p.hc, width = n * p.dim, outputs = (2u + n) * n, blocks = gl_NumWorkGroups.x;
   const uint begin = b * BLOCK_K, len = min(width, begin + BLOCK_K) - begin;
-  for (uint i = t; i < len; i += 256u) {
-    const float v = post_value(row, begin + i);
-    xs[row * width + begin + i] = v;
-    x_block[i] = v;
+  vec4 fnv[FN_CHUNKS][FN_PER];
+  load_fn(begin, len, outputs, fnv);
+  // Every post value of the invocation before any store: a store between them would keep the
+  // next value's loads from issuing (the bindings may alias).
+  const uint PER_T = BLOCK_K / 256u;
+  float v[PER_T];
+  [[unroll]] for (uint m = 0u; m < PER_T; ++m) v[m] = t + 256u * m < len ? post_value(row, begin + t + 256u * m) : 0.0;
+  [[unroll]] for (uint m = 0u; m < PER_T; ++m) {
+    const uint i = t + 256u * m;
+    if (i < len) {
+      xs[row * width + begin + i] = v[m];
+      x_block[i] = v[m];
+    }
   }
-  const float part = block_dot(begin, len, outputs);
+  const float part = block_dot(len, outputs, fnv);
   if (t < outputs) partials[(row * outputs + t) * blocks + b] = part;
   if (!TAIL) {  // the block's sum of squares, one node of the tree hc_pre_split adds up
-    memoryBarrierBuffer();  // this workgroup's new stream values, read back by pairwise_sum_wg
-    row_base = row * width + begin;
+    pw_from_block = true;  // the new values in x_block (block_dot's barriers made them visible)
     const float sq = pairwise_sum_wg(len, p.node_depth);
     if (t == 0u) partials[p.node_base + row * p.nodes + b] = sq;
     return;
