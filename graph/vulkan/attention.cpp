@@ -109,6 +109,7 @@ void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>
   check_rope(a.head_dim, a.rope_dim);
   require(a.head_dim % 4 == 0 && (a.head_dim - a.rope_dim) % 4 == 0,
           "encode_q_heads: head_dim and its nope dims must be multiples of 4");
+  require(a.head_dim <= kMaxHeadDim, "encode_q_heads: head_dim must be <= 512");  // q_heads.comp MAX_CHUNKS
   struct Push {
     uint32_t n_heads, head_dim, rope_dim, rope_slot;
     float eps;

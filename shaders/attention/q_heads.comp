@@ -8,8 +8,12 @@
 // by all 256 invocations), 32 invocations each chain one head's adds over a vec4 per read; then
 // every invocation scales and rotates its share of the 32 heads (a workgroup per head, with one
 // invocation chaining 512 shared-memory reads, took 4 ms a layer at 4,096 rows on an H100).
+// An invocation loads every vec4 it stages at once (one memory round trip, not one per chunk
+// after the previous chunk's barrier) and keeps them to scale and rotate the same vec4s, so q is
+// read once (re-reading it took a round trip per vec4: the loads could not pass the stores).
 // Grid: (ceil(n_heads / 32), max_rows).
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 #define DSV4_STEP_BINDING 0
 #define DSV4_ROPE_BINDING 1
 #include "step.glsl"
@@ -24,8 +28,10 @@ layout(push_constant) uniform Push {
 } pc;
 
 const uint THREADS = 256u;
-const uint HG = 32u;        // heads per workgroup
-const uint DC4 = 16u;       // vec4 per staged chunk of a head (64 dims)
+const uint HG = 32u;          // heads per workgroup
+const uint DC4 = 16u;         // vec4 per staged chunk of a head (64 dims)
+const uint MAX_CHUNKS = 8u;   // head_dim <= 512 (graph/vulkan/attention.cpp kMaxHeadDim)
+const uint PER = HG * DC4 / THREADS;  // vec4 an invocation stages per chunk
 shared vec4 chunk[HG][DC4 + 1u];
 shared float inv_rms[HG];
 
@@ -35,16 +41,27 @@ void main() {
   const uint hd4 = pc.head_dim / 4u;
   const uint n_heads = min(HG, pc.n_heads - h0);
   const uint base4 = (row * pc.n_heads + h0) * hd4;  // the group's first head
+  const uint n_chunks = (hd4 + DC4 - 1u) / DC4;
+
+  // vec4 k of chunk c of this invocation: head (t + THREADS k) / DC4, vec4 c DC4 + (t + THREADS k) % DC4.
+  vec4 mine[MAX_CHUNKS][PER];
+  [[unroll]] for (uint c = 0u; c < MAX_CHUNKS; ++c) {
+    [[unroll]] for (uint k = 0u; k < PER; ++k) {
+      const uint l = t + THREADS * k, h = l / DC4, d4 = c * DC4 + l % DC4;
+      mine[c][k] = c < n_chunks && h < n_heads && d4 < hd4 ? q4[base4 + h * hd4 + d4] : vec4(0.0);
+    }
+  }
 
   float sum = 0.0;  // invocation t < HG: head h0 + t
-  for (uint c4 = 0u; c4 < hd4; c4 += DC4) {
-    for (uint l = t; l < HG * DC4; l += THREADS) {
-      const uint h = l / DC4, v = l % DC4;
-      chunk[h][v] = h < n_heads && c4 + v < hd4 ? q4[base4 + h * hd4 + c4 + v] : vec4(0.0);
+  [[unroll]] for (uint c = 0u; c < MAX_CHUNKS; ++c) {
+    if (c >= n_chunks) break;  // uniform
+    [[unroll]] for (uint k = 0u; k < PER; ++k) {
+      const uint l = t + THREADS * k;
+      chunk[l / DC4][l % DC4] = mine[c][k];
     }
     barrier();
     if (t < n_heads) {
-      const uint n = min(DC4, hd4 - c4);
+      const uint n = min(DC4, hd4 - c * DC4);
       for (uint v = 0u; v < n; ++v) {
         const vec4 x = chunk[t][v];
         for (uint i = 0u; i < 4u; ++i) {
@@ -62,20 +79,22 @@ void main() {
   }
   barrier();
 
-  // Scale and rotate, a vec4 of dims per step (all nope or all rope: (head_dim - rope_dim) % 4 == 0),
-  // re-read from L2.
+  // Scale and rotate each kept vec4 (all nope or all rope: (head_dim - rope_dim) % 4 == 0).
   const uint rope_start = pc.head_dim - pc.rope_dim;
-  for (uint l = t; l < n_heads * hd4; l += THREADS) {
-    const uint h = l / hd4, i = 4u * (l % hd4);
-    const vec4 x = q4[base4 + l];
-    precise vec4 scaled = x * inv_rms[h];
-    vec4 y = vec4(round_bf16(scaled.x), round_bf16(scaled.y), round_bf16(scaled.z), round_bf16(scaled.w));
-    if (i >= rope_start) {
-      const uint pair = (i - rope_start) / 2u;
-      const vec2 a = rope_rotate(y.xy, rope_cs(row, pc.rope_slot, pair), false);
-      const vec2 b = rope_rotate(y.zw, rope_cs(row, pc.rope_slot, pair + 1u), false);
-      y = vec4(round_bf16(a.x), round_bf16(a.y), round_bf16(b.x), round_bf16(b.y));
+  [[unroll]] for (uint c = 0u; c < MAX_CHUNKS; ++c) {
+    [[unroll]] for (uint k = 0u; k < PER; ++k) {
+      const uint l = t + THREADS * k, h = l / DC4, d4 = c * DC4 + l % DC4, i = 4u * d4;
+      if (c < n_chunks && h < n_heads && d4 < hd4) {
+        precise vec4 scaled = mine[c][k] * inv_rms[h];
+        vec4 y = vec4(round_bf16(scaled.x), round_bf16(scaled.y), round_bf16(scaled.z), round_bf16(scaled.w));
+        if (i >= rope_start) {
+          const uint pair = (i - rope_start) / 2u;
+          const vec2 a = rope_rotate(y.xy, rope_cs(row, pc.rope_slot, pair), false);
+          const vec2 b = rope_rotate(y.zw, rope_cs(row, pc.rope_slot, pair + 1u), false);
+          y = vec4(round_bf16(a.x), round_bf16(a.y), round_bf16(b.x), round_bf16(b.y));
+        }
+        q4[base4 + h * hd4 + d4] = y;
+      }
     }
-    q4[base4 + l] = y;
   }
 }

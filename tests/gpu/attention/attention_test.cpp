@@ -91,8 +91,9 @@ using AttentionTest = GpuOpTest;
 // ---- q heads --------------------------------------------------------------------------------------
 
 TEST_F(AttentionTest, QHeadsMatchHeadRmsNormAndRope) {
-  // 4 heads of 64 dims, and 40 of 96 (a second, partial group of 32 heads; a partial 64-dim chunk).
-  for (const auto& [H, Dh] : {std::pair<uint32_t, uint32_t>{4, 64}, {40, 96}}) {
+  // 4 heads of 64 dims, 40 of 96 (a second, partial group of 32 heads; a partial 64-dim chunk),
+  // and 33 of V4's 512 (the 8 chunks an invocation holds, the most q_heads.comp takes).
+  for (const auto& [H, Dh] : {std::pair<uint32_t, uint32_t>{4, 64}, {40, 96}, {33, 512}}) {
     const uint32_t rope = 16;
     const ModelConfig cfg = small_config(Dh, rope, 8);
     const gpu::RopeSlots slots(cfg);
