@@ -228,6 +228,11 @@ void BM_MoeDecodeFlashFp4QuantInGemvApart(benchmark::State& s) {
 void BM_MoeDecodeProFp4QuantInGemvApart(benchmark::State& s) {
   run_moe(s, kPro, 1, graph::WeightFormat::FP4, gpu::MoePath::Auto, true, false, false);
 }
+// A dispatch per slot kind, the inputs act-quantised by their own dispatches.
+void BM_MoeDecodeFlashFp4Apart(benchmark::State& s) {
+  run_moe(s, kFlash, 1, graph::WeightFormat::FP4, gpu::MoePath::Auto, false, false, false);
+}
+void BM_MoeDecodeProFp4Apart(benchmark::State& s) { run_moe(s, kPro, 1, graph::WeightFormat::FP4, gpu::MoePath::Auto, false, false, false); }
 // The MXFP4 GEMVs on 16-byte loads (MoeArgs::fp4_wide_gemv).
 void BM_MoeDecodeFlashFp4QuantInGemvWide(benchmark::State& s) {
   run_moe(s, kFlash, 1, graph::WeightFormat::FP4, gpu::MoePath::Auto, true, false, true, true);
@@ -264,6 +269,8 @@ BENCHMARK(BM_MoeDecodeFlashFp4QuantInGemv)->UseManualTime()->Iterations(200)->Un
 BENCHMARK(BM_MoeDecodeProFp4QuantInGemv)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeFlashFp4QuantInGemvApart)->UseManualTime()->Iterations(200)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeProFp4QuantInGemvApart)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MoeDecodeFlashFp4Apart)->UseManualTime()->Iterations(200)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MoeDecodeProFp4Apart)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeFlashFp4QuantInGemvWide)->UseManualTime()->Iterations(200)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoeDecodeProFp4QuantInGemvWide)->UseManualTime()->Iterations(100)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_MoePrefillFlashFp4)->Arg(8)->Arg(128)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);

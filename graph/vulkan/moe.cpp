@@ -483,16 +483,20 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
   } else {
     // Each input either act-quantised once by its own dispatch, or by every GEMV workgroup while
     // it stages the row (quantise_in_gemv, where the row fits the device's shared memory).
+    // Apart, the routed gate/up reads x quantised by its own dispatch even so: that dispatch runs
+    // beside the router, and the routed GEMV, which waits for the router, starts without staging
+    // (H100, Flash top-6: 35.8 us against 47.0 quantising x itself; gpu_moe_bench ...Apart).
+    const bool merged = a.merge_shared_gemv && gemv_mixed_fits(ctx, a);
     const bool qx = a.quantise_in_gemv && stage_quant_fits(ctx, a.dim);
     const bool qh = a.quantise_in_gemv && stage_quant_fits(ctx, a.inter_dim);
-    if (!qx) encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
+    if (!qx || !merged) encode_act_quant(ctx, a, a.x, s.xq, a.dim, 1, out);
     const vk::BufferRange x = qx ? a.x : s.xq, h = qh ? s.h : s.hq;
-    if (a.merge_shared_gemv && gemv_mixed_fits(ctx, a)) {
+    if (merged) {
       encode_gemv(ctx, a, 0, GemvSlots::Both, *a.w1, *a.w3, a.s1, a.s3, x, qx, s.h, out);
       if (!qh) encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
       encode_gemv(ctx, a, 1, GemvSlots::Both, *a.w2, *a.w2, a.s2, a.s2, h, qh, s.part, out);
     } else {
-      encode_gemv(ctx, a, 0, GemvSlots::Routed, *a.w1, *a.w3, nullptr, nullptr, x, qx, s.h, out);
+      encode_gemv(ctx, a, 0, GemvSlots::Routed, *a.w1, *a.w3, nullptr, nullptr, s.xq, false, s.h, out);
       encode_gemv(ctx, a, 0, GemvSlots::Shared, *a.s1, *a.s3, nullptr, nullptr, x, qx, s.h, out);
       if (!qh) encode_act_quant(ctx, a, s.h, s.hq, a.inter_dim, k1, out);
       encode_gemv(ctx, a, 1, GemvSlots::Routed, *a.w2, *a.w2, nullptr, nullptr, h, qh, s.part, out);

@@ -75,8 +75,10 @@ struct MoeArgs {
   // (grouped_gemm_coopmat.comp, fed by exact fp16 activations) instead of the scalar grouped GEMM.
   // Needs moe_coopmat(ctx) and a scratch sized with coopmat = true.
   bool coopmat = false;
-  // Decode path: the expert GEMVs act-quantise their input rows while staging them (no act_quant
-  // dispatches; same bits) where a row fits the device's shared memory.
+  // Decode path: the expert GEMVs act-quantise their input rows while staging them (same bits)
+  // where a row fits the device's shared memory, but for the routed gate/up of unmerged GEMVs,
+  // which reads x from one act_quant dispatch beside the router: no act_quant dispatch on the
+  // critical path either way.
   bool quantise_in_gemv = false;
   // Decode path: the routed and shared experts' GEMVs as one dispatch each for gate/up and down
   // (expert_gemv_mixed.comp, same bits) where the formats are the released ones (MXFP4 routed,
