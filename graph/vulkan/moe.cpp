@@ -485,7 +485,9 @@ void encode_moe(Context& ctx, const MoeArgs& a, std::vector<vk::Dispatch>& out) 
     // it stages the row (quantise_in_gemv, where the row fits the device's shared memory).
     // Apart, the routed gate/up reads x quantised by its own dispatch even so: that dispatch runs
     // beside the router, and the routed GEMV, which waits for the router, starts without staging
-    // (H100, Flash top-6: 35.8 us against 47.0 quantising x itself; gpu_moe_bench ...Apart).
+    // (H100, Flash top-6: 35.8 us against 47.0 quantising x itself; gpu_moe_bench ...Apart). The
+    // shared expert's GEMV still quantises x itself, so that it too runs beside the router rather
+    // than after that dispatch (untimed either way).
     const bool merged = a.merge_shared_gemv && gemv_mixed_fits(ctx, a);
     const bool qx = a.quantise_in_gemv && stage_quant_fits(ctx, a.dim);
     const bool qh = a.quantise_in_gemv && stage_quant_fits(ctx, a.inter_dim);

@@ -62,7 +62,7 @@ float post_value(uint row, uint e) {
 }
 
 // The fn vec4s of the block [begin, begin + len) an invocation stages for block_dot: chunk c's
-// entries t + 256 m (m < FN_PER) of its outputs x C4 (output i / C4, vec4 i % C4). All loaded at
+// entries t + 256 m (m < FN_PER) of its outputs x FN_C4 (output i / FN_C4, vec4 i % FN_C4). All loaded at
 // once at the start, before the post values: fn depends on nothing, and a load issued after a
 // barrier costs a memory round trip of its own.
 const uint FN_C4 = FN_CHUNK / 4u;
