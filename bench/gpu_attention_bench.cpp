@@ -169,13 +169,24 @@ void contexts(benchmark::internal::Benchmark* b) {
   b->Args({65536, 8, 0});
 }
 
-// HCA at 1M with fewer splits than attention_splits() picks.
+// HCA at 1M with fewer splits than attention_splits() picks, and at 4K (160 keys: 20 by default).
 void hca_split_sweep(benchmark::internal::Benchmark* b) {
   for (int64_t splits : {32, 64, 128}) b->Args({int64_t(1) << 20, 1, splits});
+  for (int64_t splits : {3, 5, 10}) b->Args({4096, 1, splits});
+}
+
+// CSA (640 keys at any context: the window and the top-512) with fewer splits than the default 80:
+// fewer keys per P.V workgroup against fewer partials for the merge to read.
+void csa_split_sweep(benchmark::internal::Benchmark* b) {
+  for (int64_t splits : {10, 20, 40}) b->Args({4096, 1, splits});
 }
 
 BENCHMARK_CAPTURE(BM_DecodeSparseAttention, csa, 4u)->Apply(contexts)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DecodeSparseAttention, hca, 128u)->Apply(contexts)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_DecodeSparseAttention, csa_splits, 4u)
+    ->Apply(csa_split_sweep)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DecodeSparseAttention, hca_splits, 128u)
     ->Apply(hca_split_sweep)
     ->UseManualTime()

@@ -293,6 +293,7 @@ void bench(BenchArgs a) {
       pt["expert_gemvs_merged"] = ra.merge_expert_gemvs;
       pt["fp4_wide_gemv"] = ra.fp4_wide_gemv;
       pt["hc_fusion"] = hc_fusion_name(rt->executor->options().hc_fusion);  // auto resolved
+      pt["attn_split_keys"] = ra.attn_split_keys;
       pt["recordings"] = rt->executor->stats().recordings;
 
       RuntimeArgs profiled = ra;
@@ -396,6 +397,10 @@ void add_bench_command(CLI::App& app) {
                   "How much of the next hc_pre each decode hc_post runs: none, partials (its mix dots), full (all of it) "
                   "or auto (default: partials with one sequence, none with more)")
       ->check(CLI::IsMember({"auto", "none", "partials", "full"}));
+  cmd->add_option("--attn-split-keys", a->rt.attn_split_keys,
+                  "Decode sparse attention: keys per split of a row's longest key list (default 8; more keys mean "
+                  "fewer P.V workgroups and fewer partials to merge; to compare)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_flag("--kernel-stats", a->rt.kernel_stats,
                 "Print (and put in the JSON) the driver's compiler statistics of every kernel the last point ran: "
                 "registers, shared and local memory where the driver reports them");

@@ -33,6 +33,7 @@ struct RuntimeArgs {
   bool fp4_wide_gemv = false;  // gpu::ExecutorOptions::fp4_wide_gemv (bench --fp4-wide-gemv)
   bool kernel_stats = false;  // vk::DeviceOptions::pipeline_statistics (bench --kernel-stats)
   std::string hc_fusion = "auto";  // gpu::ExecutorOptions::hc_fusion: auto | none | partials | full (bench --hc-fusion)
+  uint32_t attn_split_keys = 8;    // gpu::ExecutorOptions::attn_split_keys (bench --attn-split-keys)
 };
 
 // --model, --ctx, --device, --chunk.

@@ -179,12 +179,18 @@ void encode_window_write(Context& ctx, const WindowWriteArgs& a, std::vector<vk:
 
 uint64_t sparse_attention_scratch_bytes(const SparseAttentionArgs& a) { return carve(a).end; }
 
-// ~8 keys per split (one KT tile per workgroup): a decode row has only n_heads / 8 head groups, so
-// the GPU fills up only when the keys are spread over many workgroups, and a workgroup's tiles run
-// one after another, each paying its loads' latency. Measured on an H100 (Flash, decode at 4K): 256
-// keys per split took 0.72 ms for a CSA row; 32 keys 88 + 44 us (scores + P.V passes) for a
-// sliding-window row, 16 keys cut the step by 4%, 8 keys 28 + 19 us (the step 4.09 -> 3.76 ms).
-uint32_t attention_splits(uint64_t max_keys) { return uint32_t(std::clamp<uint64_t>((max_keys + 7) / 8, 1, 256)); }
+// ~8 keys per split by default (one KT tile per workgroup): a decode row has only n_heads / 8 head
+// groups, so the GPU fills up only when the keys are spread over many workgroups, and a
+// workgroup's tiles run one after another, each paying its loads' latency. Measured on an H100
+// (Flash, decode at 4K) when the score pass was split too: 256 keys per split took 0.72 ms for a
+// CSA row; 32 keys 88 + 44 us (scores + P.V passes) for a sliding-window row, 16 keys cut the step
+// by 4%, 8 keys 28 + 19 us (the step 4.09 -> 3.76 ms). Since session 12 the scores have their own
+// tiling (decode_scores.comp) and only P.V and the merge depend on the splits; session 12's sweep
+// of HCA at 1M (8,320 keys) found 128 splits (65 keys) fastest, 256 (33 keys) 8% slower.
+uint32_t attention_splits(uint64_t max_keys, uint32_t keys_per_split) {
+  const uint64_t per = std::max<uint32_t>(keys_per_split, 1);
+  return uint32_t(std::clamp<uint64_t>((max_keys + per - 1) / per, 1, 256));
+}
 
 uint64_t max_attention_keys(uint32_t window, uint32_t ratio, uint32_t index_topk, uint32_t entries_per_seq) {
   return uint64_t(window) + (ratio == 4 ? index_topk : ratio > 0 ? entries_per_seq : 0);

@@ -97,9 +97,10 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
 // denominators (p_half.comp); each part aligned.
 uint64_t sparse_attention_scratch_bytes(const SparseAttentionArgs& a);
 
-// Splits for decode rows with up to `max_keys` keys (window + compressed): ~32 keys per split,
-// at most 256.
-uint32_t attention_splits(uint64_t max_keys);
+// Splits for decode rows with up to `max_keys` keys (window + compressed): `keys_per_split` keys
+// per split (ExecutorOptions::attn_split_keys), at most 256.
+constexpr uint32_t kDefaultSplitKeys = 8;
+uint32_t attention_splits(uint64_t max_keys, uint32_t keys_per_split = kDefaultSplitKeys);
 
 // Keys a row can see at most: window + index_topk (ratio 4) or + entries_per_seq (ratio > 4).
 uint64_t max_attention_keys(uint32_t window, uint32_t ratio, uint32_t index_topk, uint32_t entries_per_seq);

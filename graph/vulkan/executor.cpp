@@ -406,7 +406,8 @@ SparseAttentionArgs StepEncoder::attention_args(int64_t layer) const {
   a.entries_per_seq = entries_per_seq(layer);
   a.index_topk = uint32_t(c_.index_topk);
   const bool decode = max_rows_ <= o_.max_seqs;
-  a.n_splits = decode ? attention_splits(max_attention_keys(a.window, ratio, a.index_topk, a.entries_per_seq)) : 1;
+  a.n_splits =
+      decode ? attention_splits(max_attention_keys(a.window, ratio, a.index_topk, a.entries_per_seq), o_.attn_split_keys) : 1;
   // Pass 1 reads the stored scores: always in decode, in prefill where they fit (on an H100 the
   // register-tiled score kernel beats the prefill split passes, bench/README.md session 13).
   a.keep_scores = decode || kept_scores_fit(a, ctx_.device.caps().max_storage_buffer_range);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "graph/builder.h"
+#include "graph/vulkan/attention.h"
 #include "graph/vulkan/context.h"
 #include "graph/vulkan/device_model.h"
 #include "graph/vulkan/step.h"
@@ -55,6 +56,10 @@ struct ExecutorOptions {
   // results every way; the constructor resolves Auto (options()).
   enum class HcFusion { None, Partials, Full, Auto };
   HcFusion hc_fusion = HcFusion::Auto;
+  // Decode sparse attention: keys per split of a row's longest key list (attention_splits; the
+  // splits' P.V workgroups run side by side and attn_merge adds their partials). The same results
+  // within the attention tests' tolerance (another summation order of the partials).
+  uint32_t attn_split_keys = kDefaultSplitKeys;
 };
 
 // Sampling parameters of one sequence slot (graph/sampling.h semantics).

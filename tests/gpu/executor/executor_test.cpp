@@ -145,6 +145,24 @@ TEST_F(ExecutorTest, SyntheticModelsMatchTheCpuReference) {
   }
 }
 
+// Decode attention's splits (ExecutorOptions::attn_split_keys) change only the order in which the
+// P.V partials add up: one key per split (the most splits) and one split per row (no merge
+// dispatch: the P.V pass finishes the rows itself) both match the CPU reference.
+TEST_F(ExecutorTest, AttentionSplitsMatchTheCpuReference) {
+  const fs::path dir = synthetic_dir("tiny", 5, 11);
+  const std::vector<int64_t> t = some_tokens(40, 1024, 7);
+  const std::vector<float> ref = cpu_logits(dir, t, 24, 8);
+  std::vector<size_t> dispatches;
+  int64_t layers = 0;
+  for (const uint32_t keys : {1u, 1u << 20}) {
+    Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 8, .attn_split_keys = keys});
+    expect_close(compare_logits(ref, gpu_logits(*g.ex, t, 24), 1024), "keys per split " + std::to_string(keys));
+    dispatches.push_back(g.ex->stats().decode_dispatches);
+    layers = g.ex->cfg().n_layers;
+  }
+  EXPECT_EQ(dispatches[0] - dispatches[1], size_t(layers));  // a merge per layer
+}
+
 // The small preset: head_dim 192 (not a power of two, so the compressor's norm tree has uneven
 // leaves), 8 heads, ratio 128 layers, vocabulary 4096.
 TEST_F(ExecutorTest, SmallPresetMatchesTheCpuReference) {
