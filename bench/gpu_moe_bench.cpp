@@ -14,10 +14,12 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "graph/vulkan/context.h"
 #include "graph/vulkan/moe.h"
 #include "graph/vulkan/step.h"
 #include "vk/bandwidth.h"
@@ -207,6 +209,37 @@ void run_moe(benchmark::State& state, Shape sh, uint32_t rows, graph::WeightForm
   }
   state.SetLabel(dev.caps().name);
 }
+
+// The MXFP4 GEMV's per-word arithmetic with no memory traffic (shaders/bench/fp4_decode_rate.comp;
+// mode 0 as the GEMV, 1 without conversion instructions, 2 with fp32 patterns built from the
+// codes), as the bytes of codes per second it could keep up with: above the read bandwidth, the
+// decode does not bound the GEMV; near the GEMV's own rate (session 20: 1.95 TB/s), it does.
+void BM_Fp4DecodeRate(benchmark::State& state) {
+  vk::Device& dev = bench_device();
+  gpu::Context ctx(dev);
+  const uint32_t mode = uint32_t(state.range(0)), groups = 132 * 16, iters = 4096, words = 4;
+  vk::Buffer sink = vk::Buffer::create(dev, uint64_t(groups) * 256 * 4, vk::MemoryKind::DeviceLocal, "sink");
+  const vk::Kernel& k = ctx.kernels.get({"bench/fp4_decode_rate", 1, 8, {{0, mode}}, 0});
+  const struct {
+    uint32_t iters, seed;
+  } p{iters, 12345};
+  vk::Recording rec(dev, {{&k, {{sink.range(), vk::Access::Write}}, vk::push_words(p), {groups, 1, 1}, std::nullopt, "fp4 decode rate"}},
+                    {.timestamps = true});
+  rec.run();  // warm-up
+  double best = 1e30;
+  for (auto _ : state) {
+    rec.run();
+    const std::vector<double> t = rec.dispatch_times_ns();
+    const double ns = std::accumulate(t.begin(), t.end(), 0.0);
+    best = std::min(best, ns);
+    state.SetIterationTime(ns * 1e-9);
+  }
+  const double code_bytes = double(groups) * 256 * iters * words * 4;
+  state.counters["code_GBps"] = code_bytes / best;  // bytes per ns = GB/s
+  state.counters["vs_read_bw"] = code_bytes / best / read_bandwidth_gbps();
+  state.SetLabel(dev.caps().name);
+}
+BENCHMARK(BM_Fp4DecodeRate)->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Iterations(5)->Unit(benchmark::kMicrosecond);
 
 const Shape kFlash{4096, 2048, 256, 6};
 const Shape kPro{7168, 3072, 64, 6};  // 384 experts in the model (see above)
