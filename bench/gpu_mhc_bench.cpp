@@ -1,5 +1,5 @@
 // mHC hc_pre / hc_head on the GPU (graph/vulkan/mhc.h) at decode shapes (1 and 8 rows, dim 4096
-// = Flash and 7168 = Pro, hc 4):  ./gpu_mhc_bench --benchmark_format=json  (DSV4_DEVICE picks it)
+// = Flash and 7168 = Pro, hc 4), and hc_pre's split path at a prefill chunk's 4,096 rows:  ./gpu_mhc_bench --benchmark_format=json  (DSV4_DEVICE picks it)
 // Two paths: one workgroup per row (no scratch) and the split one (HcPreArgs::mix_partials: the
 // per-block dots over many workgroups first). Times are GPU timestamps (sum of the call's
 // dispatches) averaged over the calls of one recording; fn rotates over copies totalling more than
@@ -46,7 +46,12 @@ void run_mhc(benchmark::State& state, bool head, uint32_t dim, uint32_t rows, bo
   Env& e = env();
   const uint32_t hc = 4, width = hc * dim, outputs = head ? hc : (2 + hc) * hc;
   const uint64_t fn_floats = uint64_t(outputs) * width;
-  const uint32_t copies = uint32_t(std::max<uint64_t>(2, (128ull << 20) / (fn_floats * 4) + 1));
+  if (uint64_t(rows) * width * 4 > e.device->caps().max_storage_buffer_range) {
+    state.SkipWithError("the streams exceed one storage-buffer binding on this device");
+    return;
+  }
+  // Enough copies of fn that they do not all stay in L2 (decode); a prefill-sized call reads far more.
+  const uint32_t copies = rows >= 1024 ? 2u : uint32_t(std::max<uint64_t>(2, (128ull << 20) / (fn_floats * 4) + 1));
   std::vector<vk::Buffer> fns;
   for (uint32_t i = 0; i < copies; ++i) fns.push_back(filled(fn_floats, 0.01f, "fn"));
   std::vector<gpu::StepRow> step_rows;
@@ -108,6 +113,12 @@ const bool registered = [] {
                                 std::to_string(rows) + (norm ? "/split_norm" : split ? "/split" : "/one_wg_per_row");
           benchmark::RegisterBenchmark(n.c_str(), run_mhc, head, dim, rows, split, norm)->UseManualTime()->Iterations(20);
         }
+  // A prefill chunk's worth of rows (hc_mix_partials takes 8 rows a workgroup there).
+  for (uint32_t dim : {4096u, 7168u})
+    benchmark::RegisterBenchmark(("hc_pre/dim" + std::to_string(dim) + "/rows4096/split").c_str(), run_mhc, false, dim,
+                                 4096u, true, false)
+        ->UseManualTime()
+        ->Iterations(5);
   return true;
 }();
 

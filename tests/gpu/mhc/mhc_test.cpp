@@ -334,11 +334,16 @@ TEST_F(MhcTest, SinkhornEdgeCases) {
   check_pre_post({200, {2}, 2, 0.5f, 1}, 24); // one iteration: softmax + a column pass
 }
 
+// Rows 2, 3, 5 end their sequences; then a prefill-sized recording (rows 39 and 66), where the
+// split path's partials take several rows a workgroup with hc_head's 4 outputs.
 TEST_F(MhcTest, HeadWritesTheLastRowOfEachSequence) {
+  for (const auto& [max_rows, counts] : {std::pair{7u, std::vector<int>{3, 1, 2}}, std::pair{70u, std::vector<int>{40, 27}}})
   for (bool split : {false, true}) {
-  SCOPED_TRACE(split ? "split path" : "one workgroup per row");
-  const uint32_t d = 200, width = kHc * d, max_rows = 7;
-  const auto rows = ragged_rows({3, 1, 2}, {1});  // rows 2, 3, 5 end their sequences
+  SCOPED_TRACE(std::string(split ? "split path" : "one workgroup per row") + ", max_rows " + std::to_string(max_rows));
+  const uint32_t d = 200, width = kHc * d;
+  const auto rows = ragged_rows(counts, {1});
+  std::vector<uint32_t> last;
+  for (int c : counts) last.push_back((last.empty() ? 0u : last.back() + 1u) + uint32_t(c) - 1u);
   const StepBuffers s = make_step(device(), staging(), rows, max_rows, gpu::RopeSlots(mhc_test_config()));
   const std::vector<float> streams = random_bf16(size_t(max_rows) * width, 31);
   const std::vector<float> fn = random_floats(size_t(kHc) * width, 32, 0.f, 0.02f);
@@ -355,7 +360,7 @@ TEST_F(MhcTest, HeadWritesTheLastRowOfEachSequence) {
   run(std::move(ds));
   const auto gy = download<float>(y, sentinel.size());
   std::vector<float> ry = sentinel;
-  for (uint32_t t : {2u, 3u, 5u})
+  for (uint32_t t : last)
     graph::hc_head(std::span(streams).subspan(size_t(t) * width, width), {fn, base, scale}, kHc, 1e-6f, 1e-6f,
                    std::span(ry).subspan(size_t(t) * d, d));
   EXPECT_EQ(bit_mismatches(gy, ry, 0, ry.size()), 0u);
