@@ -99,6 +99,17 @@ bool attention_coopmat(const Context& ctx) {
          ctx.device.caps().max_compute_shared_memory >= kCoopScoreSharedBytes;
 }
 
+bool q_heads_write_half(const SparseAttentionArgs& a) {
+  return a.coopmat && a.n_heads % kCoopScoreHeads == 0 && a.head_dim % kHalfQueryDims == 0;
+}
+
+void sparse_attention_half_queries(const SparseAttentionArgs& a, vk::BufferRange& q16, vk::BufferRange& q_shift) {
+  require(a.coopmat, "sparse_attention_half_queries: only the coopmat path has fp16 queries");
+  const ScratchParts s = carve(a);
+  q16 = s.q16;
+  q_shift = s.q_shift;
+}
+
 bool kept_scores_fit(const SparseAttentionArgs& a, uint64_t max_range) {
   constexpr uint64_t kBudget = uint64_t(1) << 30;
   const uint64_t bytes = uint64_t(a.max_rows) * a.n_heads * max_keys_of(a) * 4;
@@ -114,6 +125,20 @@ void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>
     uint32_t n_heads, head_dim, rope_dim, rope_slot;
     float eps;
   } push{a.n_heads, a.head_dim, a.rope_dim, a.rope_slot, a.eps};
+  const bool half = a.q16.buffer != VK_NULL_HANDLE;
+  if (half) {
+    require(a.n_heads % kCoopScoreHeads == 0 && a.head_dim % kHalfQueryDims == 0,
+            "encode_q_heads: fp16 queries need n_heads % 64 == 0 and head_dim % 64 == 0");
+    const vk::Kernel& k = ctx.kernels.get({"attention/q_heads_half", 5, sizeof(Push), {}, 0});
+    out.push_back({&k,
+                   {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},
+                    {a.q16, vk::Access::Write}, {a.q_shift, vk::Access::Write}},
+                   vk::push_words(push),
+                   {a.n_heads / 32, a.max_rows, 1},
+                   std::nullopt,
+                   "attn.q_heads half"});
+    return;
+  }
   const vk::Kernel& k = ctx.kernels.get({"attention/q_heads", 3, sizeof(Push), {}, 0});
   out.push_back({&k,
                  {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::ReadWrite}},
@@ -230,7 +255,8 @@ void encode_sparse_attention(Context& ctx, const SparseAttentionArgs& a, std::ve
 
   if (a.keep_scores) {  // register-tiled (or coopmat) scores, then P.V from the stored scores
     require(!a.coopmat || attention_coopmat(ctx), "encode_sparse_attention: coopmat on a device without attention_coopmat()");
-    if (a.coopmat) {  // the queries as exact fp16 once per row, not once per 64-key workgroup
+    require(!a.queries_half || q_heads_write_half(a), "encode_sparse_attention: queries_half where q_heads cannot write them");
+    if (a.coopmat && !a.queries_half) {  // the queries as exact fp16 once per row, not once per 64-key workgroup
       struct HalfPush {
         uint32_t n_heads, head_dim;
       } hpush{a.n_heads, a.head_dim};

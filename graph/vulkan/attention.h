@@ -16,10 +16,14 @@ namespace dsv4::gpu {
 
 // q [max_rows, n_heads * head_dim] after wq_b, in place: head_rms_norm_bf16 per head, then RoPE
 // (slot RopeSlots::at_pos(ratio)) on the last rope_dim dims.
+// With q16 and q_shift set (prefill on cooperative matrices, q_heads_write_half), the results go
+// there as q_half.comp would write them from q (sparse_attention_half_queries), and q is left as
+// it was: SparseAttentionArgs::queries_half then skips q_half.
 struct QHeadsArgs {
   vk::BufferRange step, rope, q;
   uint32_t max_rows = 0, n_heads = 0, head_dim = 0, rope_dim = 0, rope_slot = 0;
   float eps = 1e-6f;  // ModelConfig::norm_eps
+  vk::BufferRange q16, q_shift;
 };
 void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>& out);
 
@@ -78,7 +82,16 @@ struct SparseAttentionArgs {
   // pv_coopmat.comp). Needs attention_coopmat(ctx). For prefill: a decode row's 64 heads leave it
   // few workgroups.
   bool coopmat = false;
+  // With coopmat: encode_q_heads has written the fp16 queries and shifts (QHeadsArgs::q16), so no
+  // q_half dispatch. Only where q_heads_write_half(*this).
+  bool queries_half = false;
 };
+
+// Whether q_heads can write a's fp16 queries itself: coopmat, and 32-head groups and 64-dim
+// chunks that tile q_half.comp's padded layout exactly (n_heads % 64 == 0, head_dim % 64 == 0).
+bool q_heads_write_half(const SparseAttentionArgs& a);
+// Where a's fp16 queries and their shifts go in a.scratch (coopmat only).
+void sparse_attention_half_queries(const SparseAttentionArgs& a, vk::BufferRange& q16, vk::BufferRange& q_shift);
 
 // Whether the device runs scores_coopmat.comp: fp16 16x16x16 cooperative matrices on subgroups of
 // 32 (linear_coopmat_api) and 18 KiB of shared memory.

@@ -412,6 +412,7 @@ SparseAttentionArgs StepEncoder::attention_args(int64_t layer) const {
   // register-tiled score kernel beats the prefill split passes, bench/README.md session 13).
   a.keep_scores = decode || kept_scores_fit(a, ctx_.device.caps().max_storage_buffer_range);
   a.coopmat = a.keep_scores && !decode && attention_coopmat(ctx_);
+  a.queries_half = q_heads_write_half(a);  // the layer's q_heads writes them (StepEncoder::q_heads)
   a.rope_slot = slots_.at_pos(ratio);
   a.offset_alignment = uint32_t(ctx_.device.caps().min_storage_buffer_offset_alignment);
   return a;
@@ -428,6 +429,11 @@ void StepEncoder::q_heads(const graph::Op& op) {
   a.rope_dim = uint32_t(c_.rope_head_dim);
   a.rope_slot = slots_.at_pos(c_.ratio(op.layer));
   a.eps = c_.norm_eps;
+  SparseAttentionArgs sa = attention_args(op.layer);  // on coopmat, the fp16 queries of scores_coopmat
+  if (sa.queries_half) {
+    sa.scratch = buf("attn_scratch");
+    sparse_attention_half_queries(sa, a.q16, a.q_shift);
+  }
   label_from(op.name + ".q_heads", [&] { encode_q_heads(ctx_, a, out_); });
 }
 

@@ -9,6 +9,8 @@
 // Workgroup: 256 threads = one row's group of 32 heads; thread t loads head t / 8, vec4 columns
 // t % 8 and t % 8 + 8 of every chunk (all loads first), the chunk maxima meet in shared memory.
 // Grid: (HP / 32, max_rows).
+// Where n_heads % 64 == 0 and head_dim % 64 == 0 (V4-Flash and -Pro), q_heads_half.comp writes the
+// same bytes itself and this dispatch is skipped (graph/vulkan/attention.h q_heads_write_half).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
 #extension GL_KHR_shader_subgroup_basic : require

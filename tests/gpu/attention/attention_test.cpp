@@ -108,7 +108,7 @@ TEST_F(AttentionTest, QHeadsMatchHeadRmsNormAndRope) {
       vk::Buffer qb = upload(q, "q");
       std::vector<vk::Dispatch> d;
       gpu::encode_q_heads(ctx(), {sb.step.range(), sb.rope.range(), qb.range(), max_rows, H, Dh, rope,
-                                  slots.at_pos(ratio), cfg.norm_eps}, d);
+                                  slots.at_pos(ratio), cfg.norm_eps, {}, {}}, d);
       run(std::move(d));
       const std::vector<float> got = download<float>(qb, q.size());
       std::vector<float> want = q;
@@ -121,6 +121,71 @@ TEST_F(AttentionTest, QHeadsMatchHeadRmsNormAndRope) {
       expect_close(compare_rows(got, want, rows.size(), H * Dh), "q_heads");
       for (size_t i = rows.size() * H * Dh; i < q.size(); ++i) ASSERT_EQ(got[i], q[i]) << "row past n_rows changed";
     }
+  }
+}
+
+// fp16 value of half-float bits (normal, subnormal or zero: what q_half.comp writes).
+float half_bits_to_float(uint16_t h) {
+  const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  const float v = e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(m | 0x400), e - 25);
+  return (h & 0x8000) ? -v : v;
+}
+
+// Prefill on cooperative matrices: q_heads_half.comp writes the fp16 queries and shifts itself,
+// the same bytes as q_heads then q_half.comp (whose dispatch it replaces), and leaves q as it was;
+// and each fp16 query times 2^-shift is q_heads' fp32 result (exact: bf16 values within 2^-31 of
+// their chunk's largest, which normed heads of random values are).
+TEST_F(AttentionTest, QHeadsWriteTheFp16QueriesOfQHalf) {
+  if (!device().caps().fp16) GTEST_SKIP() << "no fp16 in shaders";
+  for (const uint32_t Dh : {128u, 512u}) {
+    SCOPED_TRACE("head_dim " + std::to_string(Dh));
+    const uint32_t H = 64, rope = 16, chunks = Dh / 64;
+    const ModelConfig cfg = small_config(Dh, rope, 8);
+    const gpu::RopeSlots slots(cfg);
+    std::vector<gpu::StepRow> rows;
+    gpu::append_rows(rows, 7, std::vector<int64_t>(3, 1), 0);
+    const uint32_t max_rows = uint32_t(rows.size()) + 1;
+    const StepBuffers sb = make_step(device(), staging(), rows, max_rows, slots);
+    std::vector<float> q = random_bf16(size_t(max_rows) * H * Dh, 21 + Dh, 3.f);
+    const size_t q16_words = size_t(max_rows) * H * Dh / 2, shifts = size_t(max_rows) * (H / 32) * chunks;
+    vk::Buffer qa = upload(q, "q (two dispatches)"), qb = upload(q, "q (fused)");
+    vk::Buffer q16a = upload(std::vector<uint32_t>(q16_words, 0xdeadbeefu), "q16 (q_half)");
+    vk::Buffer q16b = upload(std::vector<uint32_t>(q16_words, 0xdeadbeefu), "q16 (q_heads)");
+    vk::Buffer sha = upload(std::vector<int32_t>(shifts, 999), "shifts (q_half)");
+    vk::Buffer shb = upload(std::vector<int32_t>(shifts, 999), "shifts (q_heads)");
+    std::vector<vk::Dispatch> d;
+    gpu::encode_q_heads(ctx(), {sb.step.range(), sb.rope.range(), qa.range(), max_rows, H, Dh, rope, slots.at_pos(4), cfg.norm_eps, {}, {}}, d);
+    const struct {
+      uint32_t n_heads, head_dim;
+    } hp{H, Dh};
+    const vk::Kernel& half = ctx().kernels.get({"attention/q_half", 4, sizeof(hp), {}, 0});
+    d.push_back({&half,
+                 {{sb.step.range(), vk::Access::Read}, {qa.range(), vk::Access::Read}, {q16a.range(), vk::Access::Write},
+                  {sha.range(), vk::Access::Write}},
+                 vk::push_words(hp),
+                 {H / 32, max_rows, 1},
+                 std::nullopt,
+                 "q_half"});
+    const gpu::QHeadsArgs fused{sb.step.range(), sb.rope.range(), qb.range(), max_rows, H, Dh, rope, slots.at_pos(4), cfg.norm_eps,
+                                q16b.range(), shb.range()};
+    gpu::encode_q_heads(ctx(), fused, d);
+    run(std::move(d));
+    const auto a16 = download<uint32_t>(q16a, q16_words), b16 = download<uint32_t>(q16b, q16_words);
+    const auto as = download<int32_t>(sha, shifts), bs = download<int32_t>(shb, shifts);
+    const auto qf = download<float>(qa, q.size());
+    const size_t live_words = rows.size() * H * Dh / 2, live_shifts = rows.size() * (H / 32) * chunks;
+    for (size_t i = 0; i < live_words; ++i) ASSERT_EQ(b16[i], a16[i]) << "fp16 word " << i;
+    for (size_t i = 0; i < live_shifts; ++i) ASSERT_EQ(bs[i], as[i]) << "shift " << i;
+    for (size_t i = live_words; i < q16_words; ++i) ASSERT_EQ(b16[i], 0xdeadbeefu) << "row past n_rows written";
+    EXPECT_EQ(download<float>(qb, q.size()), q) << "q must stay as it was";
+    for (size_t r = 0; r < rows.size(); ++r)
+      for (uint32_t h = 0; h < H; ++h)
+        for (uint32_t i = 0; i < Dh; ++i) {
+          const size_t e = (r * H + h) * Dh + i;
+          const uint16_t bits = uint16_t(b16[e / 2] >> (16 * (e % 2)));
+          const int s = bs[(r * (H / 32) + h / 32) * chunks + i / 64];
+          ASSERT_EQ(std::ldexp(half_bits_to_float(bits), -s), qf[e]) << "row " << r << " head " << h << " dim " << i;
+        }
   }
 }
 
