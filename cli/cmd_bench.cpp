@@ -294,6 +294,7 @@ void bench(BenchArgs a) {
       pt["fp4_wide_gemv"] = ra.fp4_wide_gemv;
       pt["hc_fusion"] = hc_fusion_name(rt->executor->options().hc_fusion);  // auto resolved
       pt["attn_split_keys"] = ra.attn_split_keys;
+      pt["q_heads_fused"] = ra.fuse_q_heads;
       pt["recordings"] = rt->executor->stats().recordings;
 
       RuntimeArgs profiled = ra;
@@ -397,6 +398,8 @@ void add_bench_command(CLI::App& app) {
                   "How much of the next hc_pre each decode hc_post runs: none, partials (its mix dots), full (all of it) "
                   "or auto (default: partials with one sequence, none with more)")
       ->check(CLI::IsMember({"auto", "none", "partials", "full"}));
+  cmd->add_flag("--q-heads-dispatch", [a](int64_t) { a->rt.fuse_q_heads = false; },
+                "Decode: finish the query heads (per-head norm, RoPE) in a dispatch of their own instead of in wq_b's last workgroups (to compare)");
   cmd->add_option("--attn-split-keys", a->rt.attn_split_keys,
                   "Decode sparse attention: keys per split of a row's longest key list (default 8; more keys mean "
                   "fewer P.V workgroups and fewer partials to merge; to compare)")

@@ -85,6 +85,7 @@ void open_executor(Runtime& rt, const RuntimeArgs& a) {
   eo.merge_expert_gemvs = a.merge_expert_gemvs;
   eo.fp4_wide_gemv = a.fp4_wide_gemv;
   eo.attn_split_keys = a.attn_split_keys;
+  eo.fuse_q_heads = a.fuse_q_heads;
   using F = gpu::ExecutorOptions::HcFusion;
   eo.hc_fusion = a.hc_fusion == "none"       ? F::None
                  : a.hc_fusion == "full"     ? F::Full

@@ -34,6 +34,7 @@ struct RuntimeArgs {
   bool kernel_stats = false;  // vk::DeviceOptions::pipeline_statistics (bench --kernel-stats)
   std::string hc_fusion = "auto";  // gpu::ExecutorOptions::hc_fusion: auto | none | partials | full (bench --hc-fusion)
   uint32_t attn_split_keys = 8;    // gpu::ExecutorOptions::attn_split_keys (bench --attn-split-keys)
+  bool fuse_q_heads = true;        // gpu::ExecutorOptions::fuse_q_heads (bench --q-heads-dispatch turns it off)
 };
 
 // --model, --ctx, --device, --chunk.

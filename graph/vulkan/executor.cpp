@@ -154,6 +154,7 @@ class StepEncoder {
   void norm_rows(const DeviceMatrix& w, const std::string& x, const std::string& y, int64_t dim,
                  const std::string& label, bool out_rows = false);
   void q_heads(const graph::Op& op);
+  QHeadsTail q_heads_tail(const graph::Op& op) const;
   void kv_finish(const graph::Op& op, const DeviceMatrix& kv_norm);
   void index_q_finish(const graph::Op& op);
   void compress(const graph::Op& op, const DeviceCompressor& w, bool index, vk::BufferRange kvs);
@@ -261,13 +262,31 @@ void StepEncoder::attn_query(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
   if (wq_a_wkv_merged(op.layer)) linear(a.wq_a_wkv, "x", "qkv_raw", op.name + ".wq_a+wkv");
   else linear(a.wq_a, "x", "qr_raw", op.name + ".wq_a");
+  LinearArgs wq_b;
   if (q_norm_fused(op.layer)) {
-    encode_linear(ctx_, q_norm_linear(op.layer, a.wq_b, "q", op.name + ".wq_b"), out_);
+    wq_b = q_norm_linear(op.layer, a.wq_b, "q", op.name + ".wq_b");
   } else {
     norm_rows(a.q_norm, "qr_raw", "qr", c_.q_lora_rank, op.name + ".q_norm");
-    linear(a.wq_b, "qr", "q", op.name + ".wq_b");
+    wq_b = linear_args(a.wq_b, "qr", "q", op.name + ".wq_b");
   }
-  q_heads(op);
+  // Decode: the heads' last workgroups of wq_b finish the query heads (ExecutorOptions::fuse_q_heads).
+  const QHeadsTail tail = q_heads_tail(op);
+  if (decode_ && o_.fuse_q_heads) wq_b.q_heads = &tail;
+  if (wq_b.q_heads != nullptr && !linear_fuses_q_heads(ctx_, wq_b)) wq_b.q_heads = nullptr;
+  encode_linear(ctx_, wq_b, out_);
+  if (wq_b.q_heads == nullptr) q_heads(op);
+}
+
+QHeadsTail StepEncoder::q_heads_tail(const graph::Op& op) const {
+  QHeadsTail t;
+  t.rope = buf("rope");
+  t.counters = buf("q_heads_counters");
+  t.n_heads = uint32_t(c_.n_heads);
+  t.head_dim = uint32_t(c_.head_dim);
+  t.rope_dim = uint32_t(c_.rope_head_dim);
+  t.rope_slot = slots_.at_pos(c_.ratio(op.layer));
+  t.eps = c_.norm_eps;
+  return t;
 }
 
 // §3.5.2: kv = kv_norm(wkv(x)); RoPE; FP8 round-trip of the nope dims (one dispatch after wkv).
@@ -881,6 +900,7 @@ void VulkanExecutor::allocate_buffers() {
   act("gate_logits", uint64_t(std::max<int64_t>(1, c.n_routed_experts)), R);
   act("gate_counters", 1, R);  // zeroed below
   act("hc_counters", 1, S);    // zeroed below
+  act("q_heads_counters", uint64_t(std::max<int64_t>(1, c.n_heads)), S);  // zeroed below
   act("head_hc", uint64_t(hc * d), S);
   act("head_y", uint64_t(d), S);
   act("head_x", uint64_t(d), S);
@@ -952,7 +972,7 @@ void VulkanExecutor::allocate_buffers() {
   }
   buffers_.emplace("attn_scratch", arena_->allocate(scratch, "attention scratch"));
   // Presence bitmaps start empty; the router's and hc_post_pre's row counters at zero.
-  for (const char* name : {"presence", "gate_counters", "hc_counters"}) {
+  for (const char* name : {"presence", "gate_counters", "hc_counters", "q_heads_counters"}) {
     std::vector<uint8_t> zero(size_t(buffers_.at(name).size()), 0);
     staging_->upload(buffers_.at(name), 0, zero.data(), zero.size());
   }

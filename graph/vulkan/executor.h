@@ -60,6 +60,10 @@ struct ExecutorOptions {
   // splits' P.V workgroups run side by side and attn_merge adds their partials). The same results
   // within the attention tests' tolerance (another summation order of the partials).
   uint32_t attn_split_keys = kDefaultSplitKeys;
+  // Decode: attention's wq_b GEMV finishes the query heads (per-head RMS norm and RoPE) in each
+  // head's last workgroup (linear.h QHeadsTail) instead of a q_heads dispatch: one level fewer per
+  // layer, the same results bit for bit. Off: the q_heads dispatch (bench --q-heads-dispatch).
+  bool fuse_q_heads = true;
 };
 
 // Sampling parameters of one sequence slot (graph/sampling.h semantics).

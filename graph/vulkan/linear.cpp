@@ -197,10 +197,15 @@ void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm,
   const GemvQTiling t = gemv_q_tiling(a, maxm);
   // Fused: two chunks' loads per row go out before the quantisation, hiding its latency.
   const uint32_t unroll = fused ? 2u : 1u;
-  const bool norm = a.norm != nullptr;
-  const vk::Kernel& k = ctx.kernels.get({"linear/gemv_q",
-                                         6,
-                                         sizeof(LinearPush),
+  const bool norm = a.norm != nullptr, heads = a.q_heads != nullptr;
+  struct HeadsPush {
+    LinearPush linear;
+    uint32_t n_heads, head_dim, rope_dim, rope_slot;
+    float eps;
+  };
+  const vk::Kernel& k = ctx.kernels.get({heads ? "linear/gemv_q_heads" : "linear/gemv_q",
+                                         heads ? 8u : 6u,
+                                         uint32_t(heads ? sizeof(HeadsPush) : sizeof(LinearPush)),
                                          {{1, t.rpt},
                                           {3, maxm},
                                           {4, t.tpr},
@@ -211,14 +216,19 @@ void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm,
                                          0});
   for (const RowSlice& s : row_slices(ctx, a)) {
     const LinearPush p = push_for(a, s);
-    out.push_back({&k,
-                   {{a.step, vk::Access::Read}, {xq, vk::Access::Read}, {s.data, vk::Access::Read},
-                    {w.scale, vk::Access::Read}, {a.y, vk::Access::Write},
-                    {norm ? a.norm->data : w.scale, vk::Access::Read}},  // the scales stand in for no norm
-                   vk::push_words(p),
-                   {row_blocks(a, maxm), uint32_t(a.groups), groups_for(p.R, 256 / t.tpr * t.rpt)},
-                   std::nullopt,
-                   a.label + "/gemv_q"});
+    std::vector<vk::Binding> b{{a.step, vk::Access::Read}, {xq, vk::Access::Read}, {s.data, vk::Access::Read},
+                               {w.scale, vk::Access::Read}, {a.y, heads ? vk::Access::ReadWrite : vk::Access::Write},
+                               {norm ? a.norm->data : w.scale, vk::Access::Read}};  // the scales stand in for no norm
+    std::vector<uint32_t> words = vk::push_words(p);
+    if (heads) {
+      const QHeadsTail& h = *a.q_heads;
+      b.push_back({h.rope, vk::Access::Read});
+      b.push_back({h.counters, vk::Access::ReadWrite});
+      words = vk::push_words(HeadsPush{p, h.n_heads, h.head_dim, h.rope_dim, h.rope_slot, h.eps});
+    }
+    out.push_back({&k, std::move(b), std::move(words),
+                   {row_blocks(a, maxm), uint32_t(a.groups), groups_for(p.R, 256 / t.tpr * t.rpt)}, std::nullopt,
+                   a.label + (heads ? "/gemv_q+q_heads" : "/gemv_q")});
   }
 }
 
@@ -226,15 +236,26 @@ void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm,
 // (one summation order per weight shape: batch-size independent): fed by the scratch where given
 // (unless fuse_act_quant and the whole batch fits one fused block), else in fused blocks. Other
 // formats, and the act_quant GEMV with neither, run gemv.comp.
+struct GemvQPlan {
+  bool use = false;    // gemv_q.comp serves the linear
+  bool fused = false;  // quantising x per workgroup (else from act_quant's scratch)
+  uint32_t maxm = 0;   // activation rows per block
+};
+
+GemvQPlan gemv_q_plan(const LinearArgs& a) {
+  if (a.norm != nullptr) return {true, true, a.max_rows};  // encode_linear checked linear_fuses_norm
+  if (!quantises(a)) return {};
+  const uint32_t fused_rows = fused_block_rows(a);
+  const bool scratch = a.scratch.size > 0;
+  if (fused_rows == a.max_rows && (a.fuse_act_quant || !scratch)) return {true, true, fused_rows};
+  if (scratch) return {true, false, std::min(a.max_rows, kGemvQScratchBlock)};
+  if (fused_rows > 0) return {true, true, fused_rows};
+  return {};
+}
+
 void encode_gemv(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
-  if (a.norm != nullptr) return encode_gemv_q(ctx, a, true, a.max_rows, out);  // encode_linear checked linear_fuses_norm
-  if (quantises(a)) {
-    const uint32_t fused_rows = fused_block_rows(a);
-    const bool scratch = a.scratch.size > 0;
-    if (fused_rows == a.max_rows && (a.fuse_act_quant || !scratch)) return encode_gemv_q(ctx, a, true, fused_rows, out);
-    if (scratch) return encode_gemv_q(ctx, a, false, std::min(a.max_rows, kGemvQScratchBlock), out);
-    if (fused_rows > 0) return encode_gemv_q(ctx, a, true, fused_rows, out);
-  }
+  const GemvQPlan plan = gemv_q_plan(a);
+  if (plan.use) return encode_gemv_q(ctx, a, plan.fused, plan.maxm, out);
   const uint32_t maxm = std::min(a.max_rows, kGemvBlockRows);
   const uint32_t rpt = gemv_rows_per_team(a, maxm);
   std::vector<vk::SpecConstant> spec = common_spec(a);
@@ -266,6 +287,18 @@ bool linear_fuses_norm(const LinearArgs& a) {
          a.path == LinearPath::Gemv && fused_block_rows(a) == a.max_rows;
 }
 
+bool linear_fuses_q_heads(const Context& ctx, const LinearArgs& a) {
+  if (a.q_heads == nullptr || a.w == nullptr || a.groups != 1 || resolve_linear_path(ctx, a) != LinearPath::Gemv) return false;
+  const GemvQPlan plan = gemv_q_plan(a);
+  if (!plan.use || row_slices(ctx, a).size() != 1) return false;
+  const QHeadsTail& h = *a.q_heads;
+  const GemvQTiling t = gemv_q_tiling(a, plan.maxm);
+  const uint64_t rows_wg = 256 / t.tpr * t.rpt;
+  return h.head_dim > 0 && h.head_dim % 4 == 0 && (h.head_dim - h.rope_dim) % 4 == 0 &&
+         uint64_t(a.w->rows) == uint64_t(h.n_heads) * h.head_dim && h.head_dim % rows_wg == 0 &&
+         uint64_t(plan.maxm) * h.head_dim <= 4096;  // gemv_q_main.glsl stages a block's heads in 16 KiB
+}
+
 bool has_linear_coopmat(const vk::Device& device) { return linear_coopmat_api(device) != CoopmatApi::None; }
 
 uint64_t linear_scratch_bytes(const Context& ctx, const LinearArgs& a) {
@@ -285,6 +318,8 @@ LinearPath resolve_linear_path(const Context& ctx, const LinearArgs& a) {
 
 void encode_linear(Context& ctx, const LinearArgs& a, std::vector<vk::Dispatch>& out) {
   check(a);
+  if (a.q_heads != nullptr && !linear_fuses_q_heads(ctx, a))
+    throw std::invalid_argument("encode_linear " + a.label + ": cannot finish the query heads inside (linear_fuses_q_heads)");
   // linear_fuses_norm asks for the Gemv path, so a fused norm never reaches the GEMMs.
   if (a.norm != nullptr && !linear_fuses_norm(a)) throw std::invalid_argument("encode_linear " + a.label + ": cannot fuse the norm (linear_fuses_norm)");
   switch (resolve_linear_path(ctx, a)) {

@@ -23,6 +23,15 @@ namespace dsv4::gpu {
 enum class LinearOutput { Bf16, F32 };
 enum class LinearPath { Auto, Gemv, GemmScalar, GemmCoopmat };  // Auto: by max_rows and device caps
 
+// Attention's wq_b in decode finishing the query heads (q_heads.comp's arithmetic) in the GEMV:
+// each head's last workgroup applies them to y in place (shaders/linear/gemv_q_main.glsl Q_HEADS).
+// counters: [max_rows, n_heads] uint32, zero before the dispatch and left zero after it.
+struct QHeadsTail {
+  vk::BufferRange rope, counters;
+  uint32_t n_heads = 0, head_dim = 0, rope_dim = 0, rope_slot = 0;
+  float eps = 1e-6f;
+};
+
 struct LinearArgs {
   const DeviceMatrix* w = nullptr;  // FP8, BF16 or F32 weight [rows, cols], count 1
   vk::BufferRange step;             // step descriptor (n_rows read on the GPU)
@@ -46,6 +55,7 @@ struct LinearArgs {
                                     // drop a dependent dispatch (dsv4 bench --act-quant-dispatch compares)
   const DeviceMatrix* norm = nullptr;  // optional BF16 [cols]: x is graph::rms_norm(x, norm, norm_eps)
   float norm_eps = 0.f;                // first, inside the GEMV (only where linear_fuses_norm)
+  const QHeadsTail* q_heads = nullptr;  // optional: the query heads finished inside (only where linear_fuses_q_heads)
   std::string label;                // names the dispatches
 };
 
@@ -53,6 +63,11 @@ struct LinearArgs {
 // act-quant weights whose whole batch fits gemv_q.comp's fused block, one group, a BF16 norm
 // weight as wide as x.
 bool linear_fuses_norm(const LinearArgs& a);
+
+// Whether encode_linear can finish the query heads of a->q_heads inside the GEMV: the FP8 act-quant
+// GEMV in one dispatch of one group, rows = n_heads * head_dim, each workgroup's rows inside one
+// head, and a block's heads (activation rows x head_dim) within 4,096 values.
+bool linear_fuses_q_heads(const Context& ctx, const LinearArgs& a);
 
 // Appends the dispatches of y = linear(x) for the step's rows (rows >= n_rows of y are not
 // written). LinearOutput::F32 is graph::linear_fp32: no activation quantisation (act_quant and

@@ -20,6 +20,7 @@
 #include "step.glsl"
 #include "rope.glsl"
 #include "quant.glsl"
+#include "q_head_math.glsl"
 
 layout(local_size_x = 256) in;
 #ifdef QH_HALF_OUT
@@ -82,35 +83,20 @@ void main() {
       const uint n = min(DC4, hd4 - c * DC4);
       for (uint v = 0u; v < n; ++v) {
         const vec4 x = chunk[t][v];
-        for (uint i = 0u; i < 4u; ++i) {
-          precise float sq = x[i] * x[i];
-          sum += round_bf16(sq);
-        }
+        for (uint i = 0u; i < 4u; ++i) sum += qh_square(x[i]);
       }
     }
     barrier();  // the chunk is read before the next one overwrites it
   }
-  if (t < n_heads) {
-    precise float mean = round_bf16(sum * (1.0 / float(pc.head_dim)));
-    precise float ms = round_bf16(mean + pc.eps);
-    inv_rms[t] = round_bf16(1.0 / sqrt(ms));
-  }
+  if (t < n_heads) inv_rms[t] = qh_inv_rms(sum, pc.head_dim, pc.eps);
   barrier();
 
-  // Scale and rotate each kept vec4 (all nope or all rope: (head_dim - rope_dim) % 4 == 0).
-  const uint rope_start = pc.head_dim - pc.rope_dim;
+  // Scale and rotate each kept vec4.
   [[unroll]] for (uint c = 0u; c < MAX_CHUNKS; ++c) {
     [[unroll]] for (uint k = 0u; k < PER; ++k) {
       const uint l = t + THREADS * k, h = l / DC4, d4 = c * DC4 + l % DC4, i = 4u * d4;
       if (c < n_chunks && h < n_heads && d4 < hd4) {
-        precise vec4 scaled = mine[c][k] * inv_rms[h];
-        vec4 y = vec4(round_bf16(scaled.x), round_bf16(scaled.y), round_bf16(scaled.z), round_bf16(scaled.w));
-        if (i >= rope_start) {
-          const uint pair = (i - rope_start) / 2u;
-          const vec2 a = rope_rotate(y.xy, rope_cs(row, pc.rope_slot, pair), false);
-          const vec2 b = rope_rotate(y.zw, rope_cs(row, pc.rope_slot, pair + 1u), false);
-          y = vec4(round_bf16(a.x), round_bf16(a.y), round_bf16(b.x), round_bf16(b.y));
-        }
+        const vec4 y = qh_finish(mine[c][k], inv_rms[h], i, row, pc.head_dim, pc.rope_dim, pc.rope_slot);
 #ifdef QH_HALF_OUT
         mine[c][k] = y;
 #else

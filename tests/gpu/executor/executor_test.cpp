@@ -184,25 +184,29 @@ TEST_F(ExecutorTest, RecordingOptionsGiveBitEqualLogits) {
   struct Options {
     bool reorder, fuse_act_quant;
     F hc;
+    bool fuse_q_heads = true;
   };
   std::vector<float> first;
   std::vector<size_t> dispatches;
   int64_t layers = 0;
   for (const Options& o : {Options{true, true, F::Partials}, Options{false, true, F::Partials}, Options{true, false, F::Partials},
-                           Options{true, true, F::None}, Options{true, true, F::Full}, Options{false, false, F::None}}) {
+                           Options{true, true, F::None}, Options{true, true, F::Full}, Options{false, false, F::None},
+                           Options{true, true, F::Partials, false}}) {
     Gpu g = open(dir, {.max_context = 64, .max_seqs = 1, .prefill_chunk = 8, .reorder = o.reorder,
-                       .fuse_act_quant = o.fuse_act_quant, .hc_fusion = o.hc});
+                       .fuse_act_quant = o.fuse_act_quant, .hc_fusion = o.hc, .fuse_q_heads = o.fuse_q_heads});
     const std::vector<float> got = gpu_logits(*g.ex, t, 12);
     dispatches.push_back(g.ex->stats().decode_dispatches);
     layers = g.ex->cfg().n_layers;
     if (first.empty()) first = got;
-    else EXPECT_TRUE(got == first) << "reorder " << o.reorder << " fuse_act_quant " << o.fuse_act_quant << " hc_fusion " << int(o.hc);
+    else EXPECT_TRUE(got == first) << "reorder " << o.reorder << " fuse_act_quant " << o.fuse_act_quant << " hc_fusion " << int(o.hc)
+                                   << " fuse_q_heads " << o.fuse_q_heads;
   }
   EXPECT_LT(dispatches[0], dispatches[2]);  // the act_quant dispatches are gone
   // Each hc_post but the last layer's FFN one takes over the next hc_mix_partials (Partials), or
   // that and the hc_pre (Full).
   EXPECT_EQ(dispatches[3] - dispatches[0], size_t(2 * layers - 1));
   EXPECT_EQ(dispatches[0] - dispatches[4], size_t(2 * layers - 1));
+  EXPECT_EQ(dispatches[6] - dispatches[0], size_t(layers));  // wq_b's last workgroups finish the query heads
 }
 
 // Decoding one row, the GEMVs of one input merge: wq_a and wkv (the small preset's weights abut

@@ -18,6 +18,7 @@
 
 #include "graph/norms.h"
 #include "graph/quant.h"
+#include "graph/vulkan/attention.h"
 #include "graph/vulkan/linear.h"
 #include "gpu/common/gpu_test_helpers.h"
 #include "weights/formats.h"
@@ -501,6 +502,63 @@ TEST_F(LinearTest, GemvWithTheNormFusedEqualsNormThenGemv) {
     const std::vector<float> got = run_linear(c, m, x);
     EXPECT_TRUE(std::memcmp(got.data(), want.data(), got.size() * 4) == 0);
     EXPECT_NE(std::bit_cast<uint32_t>(got[0]), kSentinel);
+  }
+}
+
+// Decode's wq_b finishing the query heads in each head's last workgroup (QHeadsTail): bit for bit
+// the GEMV then q_heads, for every live activation row of a block (dead rows untouched), and twice
+// in one submission (the counters rewind; they end at zero).
+TEST_F(LinearTest, GemvFinishingTheQueryHeadsEqualsGemvThenQHeads) {
+  struct Shape {
+    uint32_t heads, head_dim, rope;
+    int64_t cols;
+    uint32_t max_rows, n_rows;
+  };
+  const Shape shapes[] = {{8, 64, 16, 512, 3, 3}, {16, 128, 64, 1024, 2, 1}, {32, 512, 64, 256, 2, 2}};
+  uint32_t seed = 700;
+  for (const Shape& sh : shapes) {
+    SCOPED_TRACE(std::to_string(sh.heads) + " heads of " + std::to_string(sh.head_dim) + ", K " + std::to_string(sh.cols) +
+                 ", rows " + std::to_string(sh.n_rows) + "/" + std::to_string(sh.max_rows));
+    const int64_t rows = int64_t(sh.heads) * sh.head_dim;
+    ModelConfig cfg;
+    cfg.rope_head_dim = sh.rope;
+    const gpu::RopeSlots slots(cfg);
+    std::vector<gpu::StepRow> step_rows;
+    gpu::append_rows(step_rows, 37, std::vector<int64_t>(sh.n_rows, 1), 0);
+    const StepBuffers st = make_step(device(), staging(), step_rows, sh.max_rows, slots);
+    const RandomMatrix m = random_matrix(device(), staging(), WeightFormat::FP8, rows, sh.cols, seed++);
+    vk::Buffer xb = upload(random_bf16(size_t(sh.max_rows) * sh.cols, seed++, 1.f), "x");
+    const std::vector<uint32_t> sentinel(size_t(sh.max_rows) * rows, kSentinel);
+    vk::Buffer ya = upload(sentinel, "y (two dispatches)"), yb = upload(sentinel, "y (one)");
+    vk::Buffer counters = zeros(size_t(sh.max_rows) * sh.heads * 4, "counters");
+    gpu::LinearArgs a;
+    a.w = &m.device;
+    a.step = st.step.range();
+    a.x = xb.range();
+    a.max_rows = sh.max_rows;
+    a.path = LinearPath::Gemv;
+    a.label = "wq_b";
+    const gpu::QHeadsTail tail{st.rope.range(), counters.range(), sh.heads, sh.head_dim, sh.rope, slots.at_pos(0), 1e-6f};
+    std::vector<vk::Dispatch> d;
+    a.y = ya.range();
+    gpu::encode_linear(ctx(), a, d);
+    gpu::encode_q_heads(ctx(), {st.step.range(), st.rope.range(), ya.range(), sh.max_rows, sh.heads, sh.head_dim, sh.rope,
+                                slots.at_pos(0), 1e-6f, {}, {}},
+                        d);
+    a.y = yb.range();
+    a.q_heads = &tail;
+    ASSERT_TRUE(gpu::linear_fuses_q_heads(ctx(), a));
+    gpu::encode_linear(ctx(), a, d);
+    ASSERT_EQ(d.back().label, "wq_b/gemv_q+q_heads");
+    gpu::encode_linear(ctx(), a, d);  // again: the first left the counters at zero
+    run(std::move(d));
+    const auto want = download<uint32_t>(ya, sentinel.size()), got = download<uint32_t>(yb, sentinel.size());
+    EXPECT_EQ(got, want);
+    EXPECT_NE(want[size_t(sh.n_rows) * rows - 1], kSentinel) << "last live row not written";
+    if (sh.n_rows < sh.max_rows) {
+      EXPECT_EQ(got[size_t(sh.n_rows) * rows], kSentinel) << "dead row written";
+    }
+    for (uint32_t v : download<uint32_t>(counters, size_t(sh.max_rows) * sh.heads)) EXPECT_EQ(v, 0u) << "counters rewound";
   }
 }
 
