@@ -154,7 +154,10 @@ class StepEncoder {
   void norm_rows(const DeviceMatrix& w, const std::string& x, const std::string& y, int64_t dim,
                  const std::string& label, bool out_rows = false);
   void q_heads(const graph::Op& op);
-  QHeadsTail q_heads_tail(const graph::Op& op) const;
+  // A wq_b's head finishing (linear.h QHeadsTail) for `op`'s layer, and encode_linear(a) with it
+  // where the options and linear_fuses_q_heads allow (decode): whether it went in.
+  QHeadsTail q_heads_tail(const graph::Op& op, QHeadsTail::Kind kind) const;
+  bool encode_with_heads(LinearArgs a, const QHeadsTail& tail);
   void kv_finish(const graph::Op& op, const DeviceMatrix& kv_norm);
   void index_q_finish(const graph::Op& op);
   void compress(const graph::Op& op, const DeviceCompressor& w, bool index, vk::BufferRange kvs);
@@ -269,24 +272,30 @@ void StepEncoder::attn_query(const graph::Op& op) {
     norm_rows(a.q_norm, "qr_raw", "qr", c_.q_lora_rank, op.name + ".q_norm");
     wq_b = linear_args(a.wq_b, "qr", "q", op.name + ".wq_b");
   }
-  // Decode: the heads' last workgroups of wq_b finish the query heads (ExecutorOptions::fuse_q_heads).
-  const QHeadsTail tail = q_heads_tail(op);
-  if (decode_ && o_.fuse_q_heads) wq_b.q_heads = &tail;
-  if (wq_b.q_heads != nullptr && !linear_fuses_q_heads(ctx_, wq_b)) wq_b.q_heads = nullptr;
-  encode_linear(ctx_, wq_b, out_);
-  if (wq_b.q_heads == nullptr) q_heads(op);
+  // Decode: wq_b's workgroups finish the query heads (ExecutorOptions::fuse_q_heads).
+  const QHeadsTail tail = q_heads_tail(op, QHeadsTail::Kind::Attention);
+  if (!encode_with_heads(wq_b, tail)) q_heads(op);
 }
 
-QHeadsTail StepEncoder::q_heads_tail(const graph::Op& op) const {
+QHeadsTail StepEncoder::q_heads_tail(const graph::Op& op, QHeadsTail::Kind kind) const {
+  const bool index = kind == QHeadsTail::Kind::Indexer;
   QHeadsTail t;
+  t.kind = kind;
   t.rope = buf("rope");
-  t.counters = buf("q_heads_counters");
-  t.n_heads = uint32_t(c_.n_heads);
-  t.head_dim = uint32_t(c_.head_dim);
+  t.counters = buf(index ? "index_q_counters" : "q_heads_counters");  // the two wq_b may run side by side
+  t.n_heads = uint32_t(index ? c_.index_n_heads : c_.n_heads);
+  t.head_dim = uint32_t(index ? c_.index_head_dim : c_.head_dim);
   t.rope_dim = uint32_t(c_.rope_head_dim);
   t.rope_slot = slots_.at_pos(c_.ratio(op.layer));
   t.eps = c_.norm_eps;
   return t;
+}
+
+bool StepEncoder::encode_with_heads(LinearArgs a, const QHeadsTail& tail) {
+  if (decode_ && o_.fuse_q_heads) a.q_heads = &tail;
+  if (a.q_heads != nullptr && !linear_fuses_q_heads(ctx_, a)) a.q_heads = nullptr;
+  encode_linear(ctx_, a, out_);
+  return a.q_heads != nullptr;
 }
 
 // §3.5.2: kv = kv_norm(wkv(x)); RoPE; FP8 round-trip of the nope dims (one dispatch after wkv).
@@ -299,9 +308,10 @@ void StepEncoder::attn_kv(const graph::Op& op) {
 // §3.5.5 steps 1, 3: index queries (wq_b, RoPE, Hadamard, FP4) and head weights (weights_proj x scale).
 void StepEncoder::indexer_query(const graph::Op& op) {
   const DeviceAttention& a = block(op.layer).attn;
-  if (q_norm_fused(op.layer)) encode_linear(ctx_, q_norm_linear(op.layer, a.index_wq_b, "index_q", op.name + ".wq_b"), out_);
-  else linear(a.index_wq_b, "qr", "index_q", op.name + ".wq_b");
-  index_q_finish(op);
+  const LinearArgs wq_b = q_norm_fused(op.layer) ? q_norm_linear(op.layer, a.index_wq_b, "index_q", op.name + ".wq_b")
+                                                : linear_args(a.index_wq_b, "qr", "index_q", op.name + ".wq_b");
+  const QHeadsTail tail = q_heads_tail(op, QHeadsTail::Kind::Indexer);
+  if (!encode_with_heads(wq_b, tail)) index_q_finish(op);
   const float scale = float(std::pow(double(c_.index_head_dim), -0.5) * std::pow(double(c_.index_n_heads), -0.5));
   linear(a.index_weights_proj, "x", "index_w", op.name + ".weights_proj", LinearOutput::Bf16, true, 1, scale);
 }
@@ -900,7 +910,8 @@ void VulkanExecutor::allocate_buffers() {
   act("gate_logits", uint64_t(std::max<int64_t>(1, c.n_routed_experts)), R);
   act("gate_counters", 1, R);  // zeroed below
   act("hc_counters", 1, S);    // zeroed below
-  act("q_heads_counters", uint64_t(std::max<int64_t>(1, c.n_heads)), S);  // zeroed below
+  act("q_heads_counters", uint64_t(std::max<int64_t>(1, c.n_heads)), S);        // zeroed below
+  act("index_q_counters", uint64_t(std::max<int64_t>(1, c.index_n_heads)), S);  // zeroed below
   act("head_hc", uint64_t(hc * d), S);
   act("head_y", uint64_t(d), S);
   act("head_x", uint64_t(d), S);
@@ -972,7 +983,7 @@ void VulkanExecutor::allocate_buffers() {
   }
   buffers_.emplace("attn_scratch", arena_->allocate(scratch, "attention scratch"));
   // Presence bitmaps start empty; the router's and hc_post_pre's row counters at zero.
-  for (const char* name : {"presence", "gate_counters", "hc_counters", "q_heads_counters"}) {
+  for (const char* name : {"presence", "gate_counters", "hc_counters", "q_heads_counters", "index_q_counters"}) {
     std::vector<uint8_t> zero(size_t(buffers_.at(name).size()), 0);
     staging_->upload(buffers_.at(name), 0, zero.data(), zero.size());
   }

@@ -60,9 +60,10 @@ struct ExecutorOptions {
   // splits' P.V workgroups run side by side and attn_merge adds their partials). The same results
   // within the attention tests' tolerance (another summation order of the partials).
   uint32_t attn_split_keys = kDefaultSplitKeys;
-  // Decode: attention's wq_b GEMV finishes the query heads (per-head RMS norm and RoPE) in each
-  // head's last workgroup (linear.h QHeadsTail) instead of a q_heads dispatch: one level fewer per
-  // layer, the same results bit for bit. Off: the q_heads dispatch (bench --q-heads-dispatch).
+  // Decode: the wq_b GEMVs finish their query heads in the workgroups that write them (linear.h
+  // QHeadsTail): attention's per-head RMS norm and RoPE instead of a q_heads dispatch, the
+  // indexer's RoPE, Hadamard and FP4 round-trip instead of an indexer.query dispatch: a level fewer
+  // on each path, the same results bit for bit. Off: those dispatches (bench --q-heads-dispatch).
   bool fuse_q_heads = true;
 };
 

@@ -1,6 +1,8 @@
 #include "graph/vulkan/linear.h"
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <stdexcept>
 
 #include "graph/vulkan/linear_coopmat.h"
@@ -212,7 +214,8 @@ void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm,
                                           {5, unroll},
                                           {7, scaled(a) ? 1u : 0u},
                                           {8, fused ? 1u : 0u},
-                                          {9, norm ? 1u : 0u}},
+                                          {9, norm ? 1u : 0u},
+                                          {10, heads && a.q_heads->kind == QHeadsTail::Kind::Indexer ? 1u : 0u}},
                                          0});
   for (const RowSlice& s : row_slices(ctx, a)) {
     const LinearPush p = push_for(a, s);
@@ -224,7 +227,9 @@ void encode_gemv_q(Context& ctx, const LinearArgs& a, bool fused, uint32_t maxm,
       const QHeadsTail& h = *a.q_heads;
       b.push_back({h.rope, vk::Access::Read});
       b.push_back({h.counters, vk::Access::ReadWrite});
-      words = vk::push_words(HeadsPush{p, h.n_heads, h.head_dim, h.rope_dim, h.rope_slot, h.eps});
+      const bool index = h.kind == QHeadsTail::Kind::Indexer;  // as encode_indexer_query, graph::hadamard_rotate
+      const float e = index ? float(1.0 / std::sqrt(double(h.head_dim))) : h.eps;
+      words = vk::push_words(HeadsPush{p, h.n_heads, h.head_dim, h.rope_dim, h.rope_slot, e});
     }
     out.push_back({&k, std::move(b), std::move(words),
                    {row_blocks(a, maxm), uint32_t(a.groups), groups_for(p.R, 256 / t.tpr * t.rpt)}, std::nullopt,
@@ -293,10 +298,14 @@ bool linear_fuses_q_heads(const Context& ctx, const LinearArgs& a) {
   if (!plan.use || row_slices(ctx, a).size() != 1) return false;
   const QHeadsTail& h = *a.q_heads;
   const GemvQTiling t = gemv_q_tiling(a, plan.maxm);
-  const uint64_t rows_wg = 256 / t.tpr * t.rpt;
-  return h.head_dim > 0 && h.head_dim % 4 == 0 && (h.head_dim - h.rope_dim) % 4 == 0 &&
-         uint64_t(a.w->rows) == uint64_t(h.n_heads) * h.head_dim && h.head_dim % rows_wg == 0 &&
-         uint64_t(plan.maxm) * h.head_dim <= 4096;  // gemv_q_main.glsl stages a block's heads in 16 KiB
+  const uint64_t rows_wg = 256 / t.tpr * t.rpt, hd = h.head_dim;
+  if (hd == 0 || hd % 4 != 0 || h.rope_dim % 2 != 0 || h.rope_dim > hd || uint64_t(a.w->rows) != uint64_t(h.n_heads) * hd)
+    return false;
+  if (h.kind == QHeadsTail::Kind::Attention ? (hd - h.rope_dim) % 4 != 0 : (!std::has_single_bit(hd) || hd % 32 != 0))
+    return false;
+  if (hd % rows_wg != 0 && rows_wg % hd != 0) return false;
+  const uint64_t heads = uint64_t(plan.maxm) * std::max<uint64_t>(rows_wg / hd, 1);  // staged by one workgroup
+  return heads * hd <= 4096 && heads <= 64;  // gemv_q_main.glsl: 16 KiB of xs, head_inv_rms[64]
 }
 
 bool has_linear_coopmat(const vk::Device& device) { return linear_coopmat_api(device) != CoopmatApi::None; }

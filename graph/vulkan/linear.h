@@ -23,13 +23,17 @@ namespace dsv4::gpu {
 enum class LinearOutput { Bf16, F32 };
 enum class LinearPath { Auto, Gemv, GemmScalar, GemmCoopmat };  // Auto: by max_rows and device caps
 
-// Attention's wq_b in decode finishing the query heads (q_heads.comp's arithmetic) in the GEMV:
-// each head's last workgroup applies them to y in place (shaders/linear/gemv_q_main.glsl Q_HEADS).
+// A decode wq_b finishing its query heads in the GEMV (shaders/linear/gemv_q_main.glsl Q_HEADS):
+// each head, once all its rows are written, by the workgroup that holds it or the last of its
+// workgroups, in place on y: attention's q_heads.comp arithmetic (per-head RMS norm with eps, RoPE)
+// or the indexer's query.comp arithmetic (RoPE, Hadamard, FP4 round-trip).
 // counters: [max_rows, n_heads] uint32, zero before the dispatch and left zero after it.
 struct QHeadsTail {
+  enum class Kind { Attention, Indexer };
+  Kind kind = Kind::Attention;
   vk::BufferRange rope, counters;
   uint32_t n_heads = 0, head_dim = 0, rope_dim = 0, rope_slot = 0;
-  float eps = 1e-6f;
+  float eps = 1e-6f;  // Attention: the norm's eps
 };
 
 struct LinearArgs {
@@ -66,7 +70,8 @@ bool linear_fuses_norm(const LinearArgs& a);
 
 // Whether encode_linear can finish the query heads of a->q_heads inside the GEMV: the FP8 act-quant
 // GEMV in one dispatch of one group, rows = n_heads * head_dim, each workgroup's rows inside one
-// head, and a block's heads (activation rows x head_dim) within 4,096 values.
+// head or whole heads, and a workgroup's heads (activation rows x heads x head_dim) within 4,096
+// values and 64 heads; for the indexer, head_dim a power of two and a multiple of 32.
 bool linear_fuses_q_heads(const Context& ctx, const LinearArgs& a);
 
 // Appends the dispatches of y = linear(x) for the step's rows (rows >= n_rows of y are not

@@ -3,7 +3,7 @@
 // of q [max_rows, heads * dim]: RoPE on the last rope_dim dims (bf16), Hadamard (fp32 butterflies,
 // then bf16(v / sqrt(dim))), FP4 round-trip in blocks of 32. Every step is exact or a single
 // rounding of the same fp32 value as the reference, so the result is bit-identical.
-// One workgroup per (row, head); rows >= n_rows are skipped.
+// One workgroup per (row, head); rows >= n_rows are skipped. The arithmetic: query_math.glsl.
 #extension GL_GOOGLE_include_directive : require
 
 #define DSV4_STEP_BINDING 0
@@ -27,7 +27,10 @@ layout(push_constant) uniform Params {
 } p;
 
 shared float x[MAX_DIM];
-shared int block_exp[MAX_DIM / 32u];
+#define QM_GET(i) x[i]
+#define QM_SET(i, v) x[i] = (v)
+#define QM_MAX_BLOCKS (MAX_DIM / 32u)
+#include "query_math.glsl"
 
 void main() {
   const uint row = gl_WorkGroupID.x, head = gl_WorkGroupID.y, t = gl_LocalInvocationID.x;
@@ -35,34 +38,8 @@ void main() {
   const uint base = (row * p.heads + head) * p.dim;
   for (uint i = t; i < p.dim; i += WG) x[i] = q[base + i];
   barrier();
-  const uint r0 = p.dim - p.rope_dim;
-  for (uint i = t; i < p.rope_dim / 2u; i += WG) {
-    const vec2 v = rope_rotate(vec2(x[r0 + 2u * i], x[r0 + 2u * i + 1u]), rope_cs(row, p.rope_slot, i), false);
-    x[r0 + 2u * i] = round_bf16(v.x);
-    x[r0 + 2u * i + 1u] = round_bf16(v.y);
-  }
-  barrier();
-  for (uint h = 1u; h < p.dim; h *= 2u) {
-    for (uint i = t; i < p.dim / 2u; i += WG) {
-      const uint j = (i / h) * 2u * h + (i % h);
-      const float a = x[j], b = x[j + h];
-      precise float s = a + b;
-      precise float d = a - b;
-      x[j] = s;
-      x[j + h] = d;
-    }
-    barrier();
-  }
-  for (uint i = t; i < p.dim; i += WG) {
-    precise float v = x[i] * p.hadamard_scale;
-    x[i] = round_bf16(v);
-  }
-  barrier();
-  for (uint b = t; b * 32u < p.dim; b += WG) {
-    float amax = 0.0;
-    for (uint i = b * 32u; i < min(p.dim, b * 32u + 32u); ++i) amax = max(amax, abs(x[i]));
-    block_exp[b] = fp4_scale_exponent(amax);
-  }
-  barrier();
-  for (uint i = t; i < p.dim; i += WG) q[base + i] = fp4_roundtrip(x[i], block_exp[i / 32u]);
+  qm_rope(1u, p.dim, p.rope_dim, p.rope_slot, row, 1u, t, WG);
+  qm_hadamard(1u, p.dim, p.hadamard_scale, t, WG);
+  qm_fp4_exponents(1u, p.dim, t, WG);
+  for (uint i = t; i < p.dim; i += WG) q[base + i] = fp4_roundtrip(x[i], qm_block_exp[i / 32u]);
 }

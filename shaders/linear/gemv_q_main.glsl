@@ -146,59 +146,81 @@ void quantise_x(uint m0, uint nm, uint g, uint t) {
 }
 
 #ifdef Q_HEADS
-// Q_HEADS (attention's wq_b in decode; graph/vulkan/linear.h QHeadsTail): the output rows are
-// n_heads heads of head_dim, a workgroup's TEAMS * RPT rows lie in one head, and the last of a
-// head's workgroups to finish (a counter per activation-row block and head, binding 7, rewound
-// after use) applies q_heads.comp's arithmetic (q_head_math.glsl) to that head of every activation
-// row of the block, in place on y: the q_heads dispatch and its level go. Its per-head sum of
-// squares is one invocation's in-order chain, as q_heads.comp's.
+// Q_HEADS (decode; graph/vulkan/linear.h QHeadsTail): the output rows are n_heads heads of
+// head_dim, and each head is finished in place on y once all its rows are written, by the
+// workgroup that holds it whole or else by the last of its workgroups to finish (a counter per
+// activation-row block and head, binding 7, rewound after use): q_heads.comp's arithmetic
+// (HEAD_MODE 0, attention's wq_b; q_head_math.glsl) or indexer/query.comp's (1, the indexer's
+// wq_b; query_math.glsl), for every live activation row of the block. That dispatch and its level
+// go. A head's sum of squares is one invocation's in-order chain, as in q_heads.comp.
+layout(constant_id = 10) const uint HEAD_MODE = 0;
 #define DSV4_ROPE_BINDING 6
 #include "rope.glsl"
 #include "../attention/q_head_math.glsl"
+float staged(uint i) { return uintBitsToFloat(xs[i / 4u][i % 4u]); }
+#define QM_GET(i) staged(i)
+#define QM_SET(i, v) xs[(i) / 4u][(i) % 4u] = floatBitsToUint(v)
+#define QM_MAX_BLOCKS 128u
+#include "../indexer/query_math.glsl"
 layout(std430, set = 0, binding = 7) coherent buffer Counters { uint counters[]; };
 shared bool head_done;
-shared float head_inv_rms[MAXM];
-
-float staged(uint i) { return uintBitsToFloat(xs[i / 4u][i % 4u]); }
+shared float head_inv_rms[64];  // attention: one per staged head (<= 4096 / head_dim)
 
 void q_heads_tail(uint m0, uint nm, uint t) {
   const uint rows_wg = TEAMS * RPT, hd = pc.head_dim;
-  const uint head = (pc.row_base + gl_WorkGroupID.z * rows_wg) / hd;
-  const uint counter = gl_WorkGroupID.x * pc.n_heads + head;
-  memoryBarrierBuffer();  // this invocation's y values are visible before the workgroup counts itself done
+  const uint head0 = (pc.row_base + gl_WorkGroupID.z * rows_wg) / hd;
+  // Heads this workgroup holds whole (per activation row): rows_wg / hd of them, or part of one.
+  const uint per_row = rows_wg >= hd ? min(rows_wg / hd, pc.n_heads - head0) : 1u;
+  memoryBarrierBuffer();  // this invocation's y values are visible before the workgroup goes on
   barrier();
-  if (t == 0u) head_done = atomicAdd(counters[counter], 1u) == hd / rows_wg - 1u;
-  barrier();
-  if (!head_done) return;  // uniform over the workgroup
-  if (t == 0u) counters[counter] = 0u;
-  memoryBarrierBuffer();
-  // The head of each live activation row into shared memory (xs, free now; nm * head_dim <= 4096,
-  // graph/vulkan/linear.cpp), every load issued before the first store.
-  const uint PER_T = 4096u / WG;
+  if (rows_wg < hd) {  // uniform: the head's last workgroup to finish goes on
+    const uint counter = gl_WorkGroupID.x * pc.n_heads + head0;
+    if (t == 0u) head_done = atomicAdd(counters[counter], 1u) == hd / rows_wg - 1u;
+    barrier();
+    if (!head_done) return;  // uniform over the workgroup
+    if (t == 0u) counters[counter] = 0u;
+    memoryBarrierBuffer();
+  }
+  // The n heads into shared memory (xs, free now; n * head_dim <= 4096, graph/vulkan/linear.cpp):
+  // head k is head0 + k % per_row of activation row m0 + k / per_row. Every load is issued before
+  // the first store.
+  const uint n = nm * per_row, PER_T = 4096u / WG;
   float v[PER_T];
   for (uint k = 0u; k < PER_T; ++k) {
-    const uint i = t + WG * k;
-    v[k] = i < nm * hd ? y[(m0 + i / hd) * pc.y_stride + head * hd + i % hd] : 0.0;
+    const uint i = t + WG * k, h = i / hd;
+    v[k] = i < n * hd ? y[(m0 + h / per_row) * pc.y_stride + (head0 + h % per_row) * hd + i % hd] : 0.0;
   }
   for (uint k = 0u; k < PER_T; ++k) {
     const uint i = t + WG * k;
-    if (i < nm * hd) xs[i / 4u][i % 4u] = floatBitsToUint(v[k]);
+    if (i < n * hd) QM_SET(i, v[k]);
   }
   barrier();
-  if (t < nm) {
-    float sum = 0.0;
-    for (uint i = 0u; i < hd; ++i) sum += qh_square(staged(t * hd + i));
-    head_inv_rms[t] = qh_inv_rms(sum, hd, pc.head_eps);
+  if (HEAD_MODE == 0u) {
+    if (t < n) {
+      float sum = 0.0;
+      for (uint i = 0u; i < hd; ++i) sum += qh_square(staged(t * hd + i));
+      head_inv_rms[t] = qh_inv_rms(sum, hd, pc.head_eps);
+    }
+    barrier();
+  } else {
+    qm_rope(n, hd, pc.rope_dim, pc.rope_slot, m0, per_row, t, WG);
+    qm_hadamard(n, hd, pc.head_eps, t, WG);  // head_eps carries 1 / sqrt(head_dim) here
+    qm_fp4_exponents(n, hd, t, WG);
   }
-  barrier();
-  for (uint i4 = t; i4 < nm * hd / 4u; i4 += WG) {
-    const uint m = (4u * i4) / hd, i = (4u * i4) % hd, at = (m0 + m) * pc.y_stride + head * hd + i;
-    const vec4 x = vec4(staged(4u * i4), staged(4u * i4 + 1u), staged(4u * i4 + 2u), staged(4u * i4 + 3u));
-    const vec4 v = qh_finish(x, head_inv_rms[m], i, m0 + m, hd, pc.rope_dim, pc.rope_slot);
-    y[at] = v.x;
-    y[at + 1u] = v.y;
-    y[at + 2u] = v.z;
-    y[at + 3u] = v.w;
+  for (uint i4 = t; i4 < n * hd / 4u; i4 += WG) {
+    const uint i = 4u * i4, h = i / hd, d = i % hd;
+    const uint at = (m0 + h / per_row) * pc.y_stride + (head0 + h % per_row) * hd + d;
+    const vec4 x = vec4(staged(i), staged(i + 1u), staged(i + 2u), staged(i + 3u));
+    vec4 o;
+    if (HEAD_MODE == 0u) {
+      o = qh_finish(x, head_inv_rms[h], d, m0 + h / per_row, hd, pc.rope_dim, pc.rope_slot);
+    } else {
+      for (uint c = 0u; c < 4u; ++c) o[c] = fp4_roundtrip(x[c], qm_block_exp[(i + c) / 32u]);
+    }
+    y[at] = o.x;
+    y[at + 1u] = o.y;
+    y[at + 2u] = o.z;
+    y[at + 3u] = o.w;
   }
 }
 #endif

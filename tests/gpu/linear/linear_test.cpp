@@ -19,6 +19,7 @@
 #include "graph/norms.h"
 #include "graph/quant.h"
 #include "graph/vulkan/attention.h"
+#include "graph/vulkan/indexer.h"
 #include "graph/vulkan/linear.h"
 #include "gpu/common/gpu_test_helpers.h"
 #include "weights/formats.h"
@@ -505,20 +506,27 @@ TEST_F(LinearTest, GemvWithTheNormFusedEqualsNormThenGemv) {
   }
 }
 
-// Decode's wq_b finishing the query heads in each head's last workgroup (QHeadsTail): bit for bit
-// the GEMV then q_heads, for every live activation row of a block (dead rows untouched), and twice
-// in one submission (the counters rewind; they end at zero).
-TEST_F(LinearTest, GemvFinishingTheQueryHeadsEqualsGemvThenQHeads) {
+// A decode wq_b finishing its query heads in the GEMV (QHeadsTail): bit for bit the GEMV then
+// q_heads (attention) or indexer_query (indexer), for every live activation row of a block (dead
+// rows untouched), with heads spanning several workgroups (the last one finishes) and several
+// heads in one workgroup, and twice in one submission (the counters rewind; they end at zero).
+TEST_F(LinearTest, GemvFinishingTheQueryHeadsEqualsGemvThenTheirDispatch) {
+  using Kind = gpu::QHeadsTail::Kind;
   struct Shape {
+    Kind kind;
     uint32_t heads, head_dim, rope;
     int64_t cols;
     uint32_t max_rows, n_rows;
   };
-  const Shape shapes[] = {{8, 64, 16, 512, 3, 3}, {16, 128, 64, 1024, 2, 1}, {32, 512, 64, 256, 2, 2}};
+  const Shape shapes[] = {{Kind::Attention, 8, 64, 16, 512, 3, 3},  {Kind::Attention, 16, 128, 64, 1024, 2, 1},
+                          {Kind::Attention, 32, 512, 64, 256, 2, 2}, {Kind::Attention, 4, 32, 8, 64, 2, 2},
+                          {Kind::Indexer, 64, 128, 64, 1024, 1, 1},  {Kind::Indexer, 4, 64, 16, 128, 3, 2}};
   uint32_t seed = 700;
   for (const Shape& sh : shapes) {
-    SCOPED_TRACE(std::to_string(sh.heads) + " heads of " + std::to_string(sh.head_dim) + ", K " + std::to_string(sh.cols) +
-                 ", rows " + std::to_string(sh.n_rows) + "/" + std::to_string(sh.max_rows));
+    const bool index = sh.kind == Kind::Indexer;
+    SCOPED_TRACE(std::string(index ? "indexer: " : "attention: ") + std::to_string(sh.heads) + " heads of " +
+                 std::to_string(sh.head_dim) + ", K " + std::to_string(sh.cols) + ", rows " + std::to_string(sh.n_rows) +
+                 "/" + std::to_string(sh.max_rows));
     const int64_t rows = int64_t(sh.heads) * sh.head_dim;
     ModelConfig cfg;
     cfg.rope_head_dim = sh.rope;
@@ -538,13 +546,19 @@ TEST_F(LinearTest, GemvFinishingTheQueryHeadsEqualsGemvThenQHeads) {
     a.max_rows = sh.max_rows;
     a.path = LinearPath::Gemv;
     a.label = "wq_b";
-    const gpu::QHeadsTail tail{st.rope.range(), counters.range(), sh.heads, sh.head_dim, sh.rope, slots.at_pos(0), 1e-6f};
+    const gpu::QHeadsTail tail{sh.kind, st.rope.range(), counters.range(), sh.heads, sh.head_dim, sh.rope, slots.at_pos(0), 1e-6f};
     std::vector<vk::Dispatch> d;
     a.y = ya.range();
     gpu::encode_linear(ctx(), a, d);
-    gpu::encode_q_heads(ctx(), {st.step.range(), st.rope.range(), ya.range(), sh.max_rows, sh.heads, sh.head_dim, sh.rope,
-                                slots.at_pos(0), 1e-6f, {}, {}},
-                        d);
+    if (index) {
+      gpu::encode_indexer_query(ctx(), {st.step.range(), st.rope.range(), ya.range(), sh.heads, sh.head_dim, sh.rope,
+                                        slots.at_pos(0), sh.max_rows},
+                                d);
+    } else {
+      gpu::encode_q_heads(ctx(), {st.step.range(), st.rope.range(), ya.range(), sh.max_rows, sh.heads, sh.head_dim, sh.rope,
+                                  slots.at_pos(0), 1e-6f, {}, {}},
+                          d);
+    }
     a.y = yb.range();
     a.q_heads = &tail;
     ASSERT_TRUE(gpu::linear_fuses_q_heads(ctx(), a));
