@@ -225,6 +225,20 @@ void q_heads_tail(uint m0, uint nm, uint t) {
 }
 #endif
 
+// The weight chunks c0, c0 + TPR, ... (UNROLL of them) of this thread's nr live rows from r0, and
+// their blocks' scales (zeros past the row's end).
+void load_weights(uint c0, uint g, uint r0, uint nr, uint nchunks, uint srow[RPT], out uvec4 wq[UNROLL][RPT],
+                  out float ws[UNROLL][RPT]) {
+  for (uint u = 0u; u < UNROLL; ++u) {
+    const uint c = c0 + u * TPR;
+    for (uint i = 0u; i < RPT; ++i) {
+      const bool ok = c < nchunks && i < nr;
+      wq[u][i] = ok ? w4[(g * pc.R + r0 + i) * nchunks + c] : uvec4(0u);
+      ws[u][i] = ok ? wscale[srow[i] + c / 8u] : 0.0;
+    }
+  }
+}
+
 void main() {
   const uint t = gl_LocalInvocationID.x, team = t / TPR, j = t % TPR;
   const uint m0 = gl_WorkGroupID.x * MAXM, g = gl_WorkGroupID.y, r0 = (gl_WorkGroupID.z * TEAMS + team) * RPT;
@@ -239,14 +253,7 @@ void main() {
   for (uint i = 0u; i < RPT; ++i) srow[i] = ((pc.row_base + g * pc.R + r0 + i) / 128u) * pc.scale_cols;
   uvec4 wq[UNROLL][RPT];
   float ws[UNROLL][RPT];
-  for (uint u = 0u; u < UNROLL; ++u) {
-    const uint c = j + u * TPR;
-    for (uint i = 0u; i < RPT; ++i) {
-      const bool ok = c < nchunks && i < nr;
-      wq[u][i] = ok ? w4[(g * pc.R + r0 + i) * nchunks + c] : uvec4(0u);
-      ws[u][i] = ok ? wscale[srow[i] + c / 8u] : 0.0;
-    }
-  }
+  load_weights(j, g, r0, nr, nchunks, srow, wq, ws);
   if (FUSED) quantise_x(m0, nm, g, t);
 
   float acc[RPT][MAXM];
@@ -255,16 +262,7 @@ void main() {
 
   if (nr > 0u) {
     for (uint c0 = j; c0 < nchunks; c0 += UNROLL * TPR) {
-      if (c0 != j) {
-        for (uint u = 0u; u < UNROLL; ++u) {
-          const uint c = c0 + u * TPR;
-          for (uint i = 0u; i < RPT; ++i) {
-            const bool ok = c < nchunks && i < nr;
-            wq[u][i] = ok ? w4[(g * pc.R + r0 + i) * nchunks + c] : uvec4(0u);
-            ws[u][i] = ok ? wscale[srow[i] + c / 8u] : 0.0;
-          }
-        }
-      }
+      if (c0 != j) load_weights(c0, g, r0, nr, nchunks, srow, wq, ws);
       for (uint u = 0u; u < UNROLL; ++u) {
         const uint c = c0 + u * TPR;
         if (c >= nchunks) break;
