@@ -99,9 +99,14 @@ bool attention_coopmat(const Context& ctx) {
          ctx.device.caps().max_compute_shared_memory >= kCoopScoreSharedBytes;
 }
 
-bool q_heads_write_half(const SparseAttentionArgs& a) {
-  return a.coopmat && a.n_heads % kCoopScoreHeads == 0 && a.head_dim % kHalfQueryDims == 0;
+namespace {
+// q_heads_half.comp's 32-head groups and 64-dim chunks tile q_half.comp's padded layout exactly.
+bool half_queries_unpadded(uint32_t n_heads, uint32_t head_dim) {
+  return n_heads % kCoopScoreHeads == 0 && head_dim % kHalfQueryDims == 0;
 }
+}  // namespace
+
+bool q_heads_write_half(const SparseAttentionArgs& a) { return a.coopmat && half_queries_unpadded(a.n_heads, a.head_dim); }
 
 void sparse_attention_half_queries(const SparseAttentionArgs& a, vk::BufferRange& q16, vk::BufferRange& q_shift) {
   require(a.coopmat, "sparse_attention_half_queries: only the coopmat path has fp16 queries");
@@ -127,8 +132,7 @@ void encode_q_heads(Context& ctx, const QHeadsArgs& a, std::vector<vk::Dispatch>
   } push{a.n_heads, a.head_dim, a.rope_dim, a.rope_slot, a.eps};
   const bool half = a.q16.buffer != VK_NULL_HANDLE;
   if (half) {
-    require(a.n_heads % kCoopScoreHeads == 0 && a.head_dim % kHalfQueryDims == 0,
-            "encode_q_heads: fp16 queries need n_heads % 64 == 0 and head_dim % 64 == 0");
+    require(half_queries_unpadded(a.n_heads, a.head_dim), "encode_q_heads: fp16 queries need n_heads % 64 == 0 and head_dim % 64 == 0");
     const vk::Kernel& k = ctx.kernels.get({"attention/q_heads_half", 5, sizeof(Push), {}, 0});
     out.push_back({&k,
                    {{a.step, vk::Access::Read}, {a.rope, vk::Access::Read}, {a.q, vk::Access::Read},

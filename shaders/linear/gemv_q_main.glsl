@@ -166,6 +166,12 @@ layout(std430, set = 0, binding = 7) coherent buffer Counters { uint counters[];
 shared bool head_done;
 shared float head_inv_rms[64];  // attention: one per staged head (<= 4096 / head_dim)
 
+// Staged head k is head head0 + k % per_row of activation row m0 + k / per_row.
+uint staged_row(uint m0, uint per_row, uint k) { return m0 + k / per_row; }
+uint staged_at(uint m0, uint per_row, uint head0, uint k, uint d) {
+  return staged_row(m0, per_row, k) * pc.y_stride + (head0 + k % per_row) * pc.head_dim + d;
+}
+
 void q_heads_tail(uint m0, uint nm, uint t) {
   const uint rows_wg = TEAMS * RPT, hd = pc.head_dim;
   const uint head0 = (pc.row_base + gl_WorkGroupID.z * rows_wg) / hd;
@@ -181,14 +187,13 @@ void q_heads_tail(uint m0, uint nm, uint t) {
     if (t == 0u) counters[counter] = 0u;
     memoryBarrierBuffer();
   }
-  // The n heads into shared memory (xs, free now; n * head_dim <= 4096, graph/vulkan/linear.cpp):
-  // head k is head0 + k % per_row of activation row m0 + k / per_row. Every load is issued before
-  // the first store.
+  // The n heads into shared memory (xs, free now; n * head_dim <= 4096, graph/vulkan/linear.cpp),
+  // every load issued before the first store.
   const uint n = nm * per_row, PER_T = 4096u / WG;
   float v[PER_T];
   for (uint k = 0u; k < PER_T; ++k) {
-    const uint i = t + WG * k, h = i / hd;
-    v[k] = i < n * hd ? y[(m0 + h / per_row) * pc.y_stride + (head0 + h % per_row) * hd + i % hd] : 0.0;
+    const uint i = t + WG * k;
+    v[k] = i < n * hd ? y[staged_at(m0, per_row, head0, i / hd, i % hd)] : 0.0;
   }
   for (uint k = 0u; k < PER_T; ++k) {
     const uint i = t + WG * k;
@@ -208,12 +213,11 @@ void q_heads_tail(uint m0, uint nm, uint t) {
     qm_fp4_exponents(n, hd, t, WG);
   }
   for (uint i4 = t; i4 < n * hd / 4u; i4 += WG) {
-    const uint i = 4u * i4, h = i / hd, d = i % hd;
-    const uint at = (m0 + h / per_row) * pc.y_stride + (head0 + h % per_row) * hd + d;
+    const uint i = 4u * i4, h = i / hd, d = i % hd, at = staged_at(m0, per_row, head0, h, d);
     const vec4 x = vec4(staged(i), staged(i + 1u), staged(i + 2u), staged(i + 3u));
     vec4 o;
     if (HEAD_MODE == 0u) {
-      o = qh_finish(x, head_inv_rms[h], d, m0 + h / per_row, hd, pc.rope_dim, pc.rope_slot);
+      o = qh_finish(x, head_inv_rms[h], d, staged_row(m0, per_row, h), hd, pc.rope_dim, pc.rope_slot);
     } else {
       for (uint c = 0u; c < 4u; ++c) o[c] = fp4_roundtrip(x[c], qm_block_exp[(i + c) / 32u]);
     }

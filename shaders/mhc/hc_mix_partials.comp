@@ -71,10 +71,11 @@ shared vec4 x_block[ROWS][BLOCK_K / 4u];
 // unpadded all fall in one bank (a 24-way conflict per read: ~15 us per call on an H100).
 const uint ROW4 = C4 + 1u;
 shared vec4 fn_chunk[MIX_MAX * ROW4];  // 24.4 KiB (ROWS 1), 12.4 KiB
-const uint TR = 2u, TO = 3u;  // ROWS > 1: rows x outputs an invocation chains
+// Rows x outputs an invocation chains: 2 x 3 with several rows, one chain with one row.
+const uint TR = ROWS > 1u ? 2u : 1u, TO = ROWS > 1u ? 3u : 1u;
 
-// One 16-byte step of ROWS > 1's chains, vec4 j of the staged fn chunk and c of the block: TR
-// rows of x and TO outputs of fn, each value read once.
+// One 16-byte step of an invocation's chains, vec4 j of the staged fn chunk and c of the block:
+// TR rows of x and TO outputs of fn, each value read once.
 void tiled_step(uint o0, uint r0, uint j, uint c, inout float part[TR][TO]) {
   vec4 f[TO], x[TR];
   for (uint i = 0u; i < TO; ++i) f[i] = fn_chunk[min(o0 + i, p.outputs - 1u) * ROW4 + j];
@@ -100,12 +101,11 @@ void main() {
     const uint r = i / len4, j = i % len4;
     if (r < rows) x_block[r][j] = xs4[(row0 + r) * w4 + b4 + j];
   }
-  // Chains. ROWS 1: invocation t < outputs sums output t. ROWS > 1: invocation t < groups * ceil(rows
-  // / TR) sums outputs TO og .. TO og + TO - 1 of rows TR rg .. TR rg + TR - 1 (og = t % groups, rg
-  // = t / groups); lanes of one 8-lane phase share their rows, so their x reads are broadcasts.
-  const uint groups = ROWS > 1u ? (p.outputs + TO - 1u) / TO : p.outputs;
-  const uint og = t % groups, rg = t / groups;
-  const uint o0 = ROWS > 1u ? og * TO : og, r0 = ROWS > 1u ? rg * TR : rg;
+  // Chains: invocation t < groups * ceil(rows / TR) sums outputs TO og .. TO og + TO - 1 of rows
+  // TR rg .. TR rg + TR - 1 (og = t % groups, rg = t / groups); with several rows, lanes of one
+  // 8-lane phase share their rows, so their x reads are broadcasts.
+  const uint groups = (p.outputs + TO - 1u) / TO;
+  const uint og = t % groups, rg = t / groups, o0 = og * TO, r0 = rg * TR;
   const bool chains = r0 < rows;
   float part[TR][TO];
   for (uint k = 0u; k < TR; ++k)
@@ -118,23 +118,12 @@ void main() {
       if (j < clen) fn_chunk[oo * ROW4 + j] = fn4[oo * w4 + b4 + c0 + j];
     }
     barrier();
-    if (chains && ROWS > 1u) {
+    if (chains)
       for (uint j = 0u; j < clen; ++j) tiled_step(o0, r0, j, c0 + j, part);
-    } else if (chains) {
-      precise float s = part[0][0];
-      for (uint j = 0u; j < clen; ++j) {
-        const vec4 f = fn_chunk[o0 * ROW4 + j], x = x_block[r0][c0 + j];
-        s += f.x * x.x;
-        s += f.y * x.y;
-        s += f.z * x.z;
-        s += f.w * x.w;
-      }
-      part[0][0] = s;
-    }
   }
   if (chains)
-    for (uint k = 0u; k < (ROWS > 1u ? TR : 1u); ++k)
-      for (uint i = 0u; i < (ROWS > 1u ? TO : 1u); ++i)
+    for (uint k = 0u; k < TR; ++k)
+      for (uint i = 0u; i < TO; ++i)
         if (o0 + i < p.outputs && r0 + k < rows) partials[((row0 + r0 + k) * p.outputs + o0 + i) * p.blocks + b] = part[k][i];
   if (b < p.nodes) {  // uniform in the workgroup: every row's node at once, a group of invocations each
     uint begin, size;

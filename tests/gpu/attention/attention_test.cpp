@@ -124,13 +124,6 @@ TEST_F(AttentionTest, QHeadsMatchHeadRmsNormAndRope) {
   }
 }
 
-// fp16 value of half-float bits (normal, subnormal or zero: what q_half.comp writes).
-float half_bits_to_float(uint16_t h) {
-  const int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  const float v = e == 0 ? std::ldexp(float(m), -24) : std::ldexp(float(m | 0x400), e - 25);
-  return (h & 0x8000) ? -v : v;
-}
-
 // Prefill on cooperative matrices: q_heads_half.comp writes the fp16 queries and shifts itself,
 // the same bytes as q_heads then q_half.comp (whose dispatch it replaces), and leaves q as it was;
 // and each fp16 query times 2^-shift is q_heads' fp32 result (exact: bf16 values within 2^-31 of
@@ -184,7 +177,7 @@ TEST_F(AttentionTest, QHeadsWriteTheFp16QueriesOfQHalf) {
           const size_t e = (r * H + h) * Dh + i;
           const uint16_t bits = uint16_t(b16[e / 2] >> (16 * (e % 2)));
           const int s = bs[(r * (H / 32) + h / 32) * chunks + i / 64];
-          ASSERT_EQ(std::ldexp(half_bits_to_float(bits), -s), qf[e]) << "row " << r << " head " << h << " dim " << i;
+          ASSERT_EQ(std::ldexp(formats::f16_to_float(bits), -s), qf[e]) << "row " << r << " head " << h << " dim " << i;
         }
   }
 }
