@@ -66,15 +66,21 @@ vk::Buffer upload(Env& e, const std::vector<T>& v, const char* what) {
   return b;
 }
 
-// ratio 4 (CSA) or 128 (HCA); state.range(0) = context tokens, range(1) = sequences (rows).
-void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
-  Env& e = env();
-  const uint64_t context = uint64_t(state.range(0));
-  const uint32_t seqs = uint32_t(state.range(1));
-  const uint32_t splits_override = state.range(2) > 0 ? uint32_t(state.range(2)) : 0u;
+// One attention call at Flash shapes: its buffers, arguments and dispatches.
+struct AttentionCase {
+  std::vector<vk::Buffer> buffers;  // step, rope, q, kv, ring, compressed, index_sel, sink, o, scratch
+  gpu::SparseAttentionArgs args;
+  std::vector<vk::Dispatch> dispatches;
+  uint64_t keys = 0;  // keys per row
+  gpu::KvEntryLayout layout{kHeadDim - kRope, kRope};
+};
+
+// ratio 4 (CSA) or 128 (HCA) at `context` tokens, `seqs` decode rows; splits 0 = attention_splits().
+AttentionCase make_case(Env& e, uint32_t ratio, uint64_t context, uint32_t seqs, uint32_t splits_override) {
+  AttentionCase out;
   const ModelConfig cfg = flash_attention_config();
   const gpu::RopeSlots slots(cfg);
-  const gpu::KvEntryLayout layout{kHeadDim - kRope, kRope};
+  const gpu::KvEntryLayout& layout = out.layout;
   const uint64_t max_range = e.device->caps().max_storage_buffer_range;
   // Compressed entries per sequence: all of the context's, capped so one binding holds them (the
   // keys touched per step do not depend on the cap: CSA reads only its selection).
@@ -100,21 +106,27 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
   for (uint32_t r = 0; r < max_rows; ++r)
     for (uint32_t j = 0; j < kTopk && j < visible; ++j) sel[size_t(r) * kTopk + j] = int32_t((uint64_t(j) * 7919) % visible);
 
-  vk::Buffer step_b = upload(e, step_bytes, "step"), rope_b = upload(e, rope, "rope"), q_b = upload(e, q, "q");
-  vk::Buffer kv_b = upload(e, kv, "kv"), ring_b = upload(e, ring, "ring"), comp_b = upload(e, comp, "compressed");
-  vk::Buffer sel_b = upload(e, sel, "index_sel"), sink_b = upload(e, sink, "sink");
-  vk::Buffer o_b = vk::Buffer::create(*e.device, q.size() * 4, vk::MemoryKind::DeviceLocal, "o");
+  std::vector<vk::Buffer>& b = out.buffers;
+  b.push_back(upload(e, step_bytes, "step"));
+  b.push_back(upload(e, rope, "rope"));
+  b.push_back(upload(e, q, "q"));
+  b.push_back(upload(e, kv, "kv"));
+  b.push_back(upload(e, ring, "ring"));
+  b.push_back(upload(e, comp, "compressed"));
+  b.push_back(upload(e, sel, "index_sel"));
+  b.push_back(upload(e, sink, "sink"));
+  b.push_back(vk::Buffer::create(*e.device, q.size() * 4, vk::MemoryKind::DeviceLocal, "o"));
 
-  gpu::SparseAttentionArgs a;
-  a.step = step_b.range();
-  a.rope = rope_b.range();
-  a.q = q_b.range();
-  a.kv = kv_b.range();
-  a.ring = ring_b.range();
-  a.compressed = comp_b.range();
-  a.index_sel = sel_b.range();
-  a.attn_sink = sink_b.range();
-  a.o = o_b.range();
+  gpu::SparseAttentionArgs& a = out.args;
+  a.step = b[0].range();
+  a.rope = b[1].range();
+  a.q = b[2].range();
+  a.kv = b[3].range();
+  a.ring = b[4].range();
+  a.compressed = b[5].range();
+  a.index_sel = b[6].range();
+  a.attn_sink = b[7].range();
+  a.o = b[8].range();
   a.max_rows = max_rows;
   a.n_heads = kHeads;
   a.head_dim = kHeadDim;
@@ -123,17 +135,27 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
   a.ratio = ratio;
   a.entries_per_seq = uint32_t(entries);
   a.index_topk = kTopk;
-  const uint64_t keys = std::min<uint64_t>(context, kWindow) + (ratio == 4 ? std::min<uint64_t>(kTopk, visible) : visible);
+  out.keys = std::min<uint64_t>(context, kWindow) + (ratio == 4 ? std::min<uint64_t>(kTopk, visible) : visible);
   a.n_splits = splits_override > 0 ? splits_override
                                    : gpu::attention_splits(gpu::max_attention_keys(kWindow, ratio, kTopk, uint32_t(entries)));
   a.rope_slot = slots.at_pos(ratio);
   a.offset_alignment = uint32_t(e.device->caps().min_storage_buffer_offset_alignment);
   a.keep_scores = true;  // the decode configuration
-  vk::Buffer scratch = vk::Buffer::create(*e.device, gpu::sparse_attention_scratch_bytes(a), vk::MemoryKind::DeviceLocal, "scratch");
-  a.scratch = scratch.range();
-  std::vector<vk::Dispatch> d;
-  gpu::encode_sparse_attention(*e.ctx, a, d);
-  vk::Recording rec(*e.device, std::move(d), {true});
+  b.push_back(vk::Buffer::create(*e.device, gpu::sparse_attention_scratch_bytes(a), vk::MemoryKind::DeviceLocal, "scratch"));
+  a.scratch = b[9].range();
+  gpu::encode_sparse_attention(*e.ctx, a, out.dispatches);
+  return out;
+}
+
+// ratio 4 (CSA) or 128 (HCA); state.range(0) = context tokens, range(1) = sequences (rows).
+void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
+  Env& e = env();
+  const uint32_t seqs = uint32_t(state.range(1));
+  AttentionCase c = make_case(e, ratio, uint64_t(state.range(0)), seqs, state.range(2) > 0 ? uint32_t(state.range(2)) : 0u);
+  const gpu::SparseAttentionArgs& a = c.args;
+  const uint64_t keys = c.keys;
+  const gpu::KvEntryLayout& layout = c.layout;
+  vk::Recording rec(*e.device, std::move(c.dispatches), {true});
   rec.run();  // warm-up (pipelines, caches)
 
   double sum_ns = 0;
@@ -164,6 +186,43 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
   state.SetLabel(e.device->caps().name);
 }
 
+// The scores kernel with one phase cut out (shaders/bench/decode_scores_probe.comp: 0 none,
+// 1 products, 2 key reads, 3 everything after the row checks, 4 all but the first 64-dim chunk,
+// 5 the stores), recorded twice in one submission: first_us is the first copy (the submission's
+// first dispatch, as in the other benchmarks here), again_us the second (warm caches, a barrier
+// after the first, as a dispatch inside a decode step).
+// state.range(0) = context, range(1) = probe mode.
+void BM_DecodeScoresProbe(benchmark::State& state, uint32_t ratio) {
+  Env& e = env();
+  AttentionCase c = make_case(e, ratio, uint64_t(state.range(0)), 1, 0);
+  const vk::Kernel& probe =
+      e.ctx->kernels.get({"bench/decode_scores_probe", 8, uint32_t(c.dispatches[0].push.size() * 4), {{0, uint32_t(state.range(1))}}, 0});
+  vk::Dispatch scores = c.dispatches[0];
+  scores.kernel = &probe;
+  vk::Recording rec(*e.device, {scores, scores}, {true});
+  rec.run();
+  double first = 0, again = 0;
+  for (auto _ : state) {
+    rec.run();
+    const std::vector<double> ns = rec.dispatch_times_ns();
+    if (ns.size() == 2) {
+      first += ns[0];
+      again += ns[1];
+    }
+    state.SetIterationTime(ns.size() == 2 ? ns[1] * 1e-9 : 1e-9);
+  }
+  const double iters = double(std::max<int64_t>(1, int64_t(state.iterations())));
+  state.counters["first_us"] = first / iters * 1e-3;
+  state.counters["again_us"] = again / iters * 1e-3;
+  state.counters["workgroups"] = double(scores.groups[0]) * scores.groups[1] * scores.groups[2];
+  state.SetLabel(e.device->caps().name);
+}
+
+void probe_modes(benchmark::internal::Benchmark* b) {
+  for (int64_t ctx : {int64_t(4096), int64_t(1) << 20})
+    for (int64_t mode = 0; mode <= 5; ++mode) b->Args({ctx, mode});
+}
+
 void contexts(benchmark::internal::Benchmark* b) {
   for (int64_t ctx : {int64_t(4096), int64_t(65536), int64_t(1) << 20}) b->Args({ctx, 1, 0});
   b->Args({65536, 8, 0});
@@ -187,6 +246,8 @@ BENCHMARK_CAPTURE(BM_DecodeSparseAttention, csa_splits, 4u)
     ->Apply(csa_split_sweep)
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_DecodeScoresProbe, csa, 4u)->Apply(probe_modes)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_DecodeScoresProbe, hca, 128u)->Apply(probe_modes)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_DecodeSparseAttention, hca_splits, 128u)
     ->Apply(hca_split_sweep)
     ->UseManualTime()

@@ -1,0 +1,129 @@
+// The scores of decode sparse attention (graph/vulkan/attention.h, keep_scores): for every key j
+// of a row (attention_keys.glsl) s[row][head][j] = scale * q_head . k_j, and each 32-key tile's
+// max per head (sparse_attention.comp PASS 1 reduces those to the row's global max, then reads
+// the scores instead of recomputing them).
+// A register-tiled product, not one reduction per score: sparse_attention.comp spreads a key's
+// dims over the workgroup and reduces every (head, key) dot product across threads, which at long
+// context made its scores pass shuffle- and barrier-bound (HCA at 1M: 8,320 keys x 64 heads). Here
+// a workgroup takes 16 heads x 32 keys; it stages the keys (decoded once, used by 16 heads) and
+// the queries in shared memory 64 dims at a time, and each thread accumulates 4 heads x 1 key
+// over all dims.
+// Grid: (ceil(max_keys / 32), ceil(n_heads / 16), max_rows); 128 threads.
+// SCORES_PROBE cuts a phase out for bench/gpu_attention_bench's probe (results meaningless):
+// 1 no products, 2 no key reads (every key KEY_NONE), 3 exit after the row checks, 4 only the
+// first 64-dim chunk, 5 no score or tile-max stores.
+// The includer defines SCORES_PROBE (0 in the product; bench/decode_scores_probe.comp sets a
+// spec constant) and includes this after #version and the include extension.
+#ifndef DSV4_DECODE_SCORES_MAIN_GLSL
+#define DSV4_DECODE_SCORES_MAIN_GLSL
+#define DSV4_STEP_BINDING 0
+#include "step.glsl"
+#include "quant.glsl"
+#include "cache_layout.glsl"
+
+layout(local_size_x = 128) in;
+
+layout(std430, set = 0, binding = 1) readonly buffer Q { vec4 q4[]; };
+layout(std430, set = 0, binding = 2) readonly buffer KV { vec4 kv4[]; };
+layout(std430, set = 0, binding = 3) readonly buffer Ring { uint ring[]; };
+layout(std430, set = 0, binding = 4) readonly buffer Compressed { uint compressed[]; };
+layout(std430, set = 0, binding = 5) readonly buffer IndexSel { int index_sel[]; };
+layout(std430, set = 0, binding = 6) writeonly buffer Scores { float scores[]; };      // [max_rows][n_heads][max_keys]
+layout(std430, set = 0, binding = 7) writeonly buffer TileMax { float tile_max[]; };  // [max_rows][n_heads][tiles]
+
+// sparse_attention.comp's push constants (n_splits and rope_slot unused here).
+layout(push_constant) uniform Push {
+  uint n_heads, head_dim, rope_dim, window;
+  uint ratio, entries_per_seq, index_topk, n_splits;
+  uint rope_slot;
+  float scale;
+  uint max_keys;
+} pc;
+
+#include "attention_keys.glsl"
+
+const uint THREADS = 128;
+const uint KT = 32;               // keys per workgroup (graph/vulkan/attention.cpp kScoreTile)
+const uint HG = 16;               // heads per workgroup
+const uint HPT = 4;               // heads per thread
+const uint DC4 = 16;              // dims per staged chunk, in vec4s (64 dims)
+const uint KPAD = DC4 + 1;        // key row stride in vec4s: 32 lanes reading 32 keys hit distinct banks
+const uint KEYS_PER_THREAD = KT * DC4 / THREADS;  // staging: 4 keys, one vec4 of each
+const float NEG_INF = -1.0 / 0.0;
+
+shared vec4 k_sh[KT * KPAD];
+shared vec4 q_sh[HG * DC4];
+shared float max_sh[HG * KT];
+
+// The staging loads of the 64-dim chunk at dim c: this invocation's vec4 column sv of its keys,
+// and its vec4s of the workgroup's queries (slots t + THREADS m of HG heads x DC4).
+void load_chunk(uint row, uint h0, uint c, uint sv, uint words, uint kind[KEYS_PER_THREAD], uint at[KEYS_PER_THREAD],
+                out vec4 kv[KEYS_PER_THREAD], out vec4 q[HG * DC4 / THREADS]) {
+  for (uint i = 0u; i < KEYS_PER_THREAD; ++i) kv[i] = load_key(kind[i], at[i], c + 4u * sv, words);
+  for (uint m = 0u; m < HG * DC4 / THREADS; ++m) {
+    const uint slot = gl_LocalInvocationID.x + THREADS * m;
+    const uint h = h0 + slot / DC4, d = c + 4u * (slot % DC4);
+    q[m] = h < pc.n_heads && d < pc.head_dim ? q4[((row * pc.n_heads + h) * pc.head_dim + d) / 4u] : vec4(0.0);
+  }
+}
+
+void main() {
+  const uint tile = gl_WorkGroupID.x, h0 = gl_WorkGroupID.y * HG, row = gl_WorkGroupID.z;
+  const uint t = gl_LocalInvocationID.x;
+  if (row >= step.n_rows) return;
+  const uint nk = n_keys(row), j0 = tile * KT;
+  if (j0 >= nk) return;  // uniform; PASS 1 reads only the tiles under nk
+  if (SCORES_PROBE == 3u) return;
+  const uint words = kv_entry_bytes(pc.head_dim - pc.rope_dim, pc.rope_dim) / 4u;
+
+  // Staging role: vec4 column sv of keys sk + 8i. Compute role: key kc, heads hq*4 .. hq*4+3.
+  const uint sv = t % DC4, sk = t / DC4;
+  const uint kc = t % KT, hq = t / KT;
+  uint kind[KEYS_PER_THREAD], at[KEYS_PER_THREAD];
+  for (uint i = 0u; i < KEYS_PER_THREAD; ++i) {
+    const uint j = j0 + sk + (THREADS / DC4) * i;
+    at[i] = 0u;
+    kind[i] = j < nk && SCORES_PROBE != 2u ? describe_key(row, j, at[i]) : KEY_NONE;
+  }
+
+  // Each chunk's keys and queries are loaded into registers during the previous chunk's products
+  // (at 4K context a workgroup otherwise paid a memory round trip per 64 dims, 8 in a row; at 1M,
+  // where many workgroups hide each other's latency, session 12 measured it 2% slower).
+  const uint Q_PER = HG * DC4 / THREADS;
+  vec4 kv_next[KEYS_PER_THREAD], q_next[Q_PER];
+  load_chunk(row, h0, 0u, sv, words, kind, at, kv_next, q_next);
+  float acc[HPT];
+  for (uint h = 0u; h < HPT; ++h) acc[h] = 0.0;
+  const uint dims = SCORES_PROBE == 4u ? 4u * DC4 : pc.head_dim;
+  for (uint c = 0u; c < dims; c += 4u * DC4) {
+    for (uint i = 0u; i < KEYS_PER_THREAD; ++i) k_sh[(sk + (THREADS / DC4) * i) * KPAD + sv] = kv_next[i];
+    for (uint m = 0u; m < Q_PER; ++m) q_sh[t + THREADS * m] = q_next[m];
+    if (c + 4u * DC4 < dims) load_chunk(row, h0, c + 4u * DC4, sv, words, kind, at, kv_next, q_next);
+    barrier();
+    for (uint v = 0u; v < (SCORES_PROBE == 1u ? 0u : DC4); ++v) {
+      const vec4 k = k_sh[kc * KPAD + v];
+      for (uint h = 0u; h < HPT; ++h) acc[h] += dot(q_sh[(hq * HPT + h) * DC4 + v], k);
+    }
+    barrier();
+  }
+
+  const uint j = j0 + kc;
+  uint unused_at;
+  const bool valid = j < nk && (SCORES_PROBE == 2u || describe_key(row, j, unused_at) != KEY_NONE);
+  // Probe 5 keeps the products alive with a store that never happens for finite scores.
+  const bool store = SCORES_PROBE != 5u || isinf(acc[0] + acc[1] + acc[2] + acc[3]);
+  for (uint hh = 0u; hh < HPT; ++hh) {
+    const uint h = hq * HPT + hh;
+    const float s = valid ? acc[hh] * pc.scale : NEG_INF;
+    if (store && h0 + h < pc.n_heads && j < nk) scores[(row * pc.n_heads + h0 + h) * pc.max_keys + j] = s;
+    max_sh[h * KT + kc] = s;
+  }
+  barrier();
+  if (store && t < HG && h0 + t < pc.n_heads) {
+    float m = NEG_INF;
+    for (uint k = 0u; k < KT; ++k) m = max(m, max_sh[t * KT + k]);
+    tile_max[(row * pc.n_heads + h0 + t) * gl_NumWorkGroups.x + tile] = m;
+  }
+}
+
+#endif  // DSV4_DECODE_SCORES_MAIN_GLSL
