@@ -191,12 +191,13 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
 // 5 the stores), recorded twice in one submission: first_us is the first copy (the submission's
 // first dispatch, as in the other benchmarks here), again_us the second (warm caches, a barrier
 // after the first, as a dispatch inside a decode step).
-// state.range(0) = context, range(1) = probe mode.
+// state.range(0) = context, range(1) = probe mode, range(2) = 1 for decode_scores_rolled.comp
+// (the key decode in a rolled loop: the same loads, a quarter of the decode's instructions).
 void BM_DecodeScoresProbe(benchmark::State& state, uint32_t ratio) {
   Env& e = env();
   AttentionCase c = make_case(e, ratio, uint64_t(state.range(0)), 1, 0);
   const vk::Kernel& probe =
-      e.ctx->kernels.get({"bench/decode_scores_probe", 8, uint32_t(c.dispatches[0].push.size() * 4), {{0, uint32_t(state.range(1))}}, 0});
+      e.ctx->kernels.get({state.range(2) ? "bench/decode_scores_rolled" : "bench/decode_scores_probe", 8, uint32_t(c.dispatches[0].push.size() * 4), {{0, uint32_t(state.range(1))}}, 0});
   vk::Dispatch scores = c.dispatches[0];
   scores.kernel = &probe;
   vk::Recording rec(*e.device, {scores, scores}, {true});
@@ -220,7 +221,8 @@ void BM_DecodeScoresProbe(benchmark::State& state, uint32_t ratio) {
 
 void probe_modes(benchmark::internal::Benchmark* b) {
   for (int64_t ctx : {int64_t(4096), int64_t(1) << 20})
-    for (int64_t mode = 0; mode <= 5; ++mode) b->Args({ctx, mode});
+    for (int64_t rolled = 0; rolled <= 1; ++rolled)
+      for (int64_t mode = 0; mode <= 5; ++mode) b->Args({ctx, mode, rolled});
 }
 
 void contexts(benchmark::internal::Benchmark* b) {

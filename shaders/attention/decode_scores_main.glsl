@@ -55,18 +55,6 @@ shared vec4 k_sh[KT * KPAD];
 shared vec4 q_sh[HG * DC4];
 shared float max_sh[HG * KT];
 
-// The staging loads of the 64-dim chunk at dim c: this invocation's vec4 column sv of its keys,
-// and its vec4s of the workgroup's queries (slots t + THREADS m of HG heads x DC4).
-void load_chunk(uint row, uint h0, uint c, uint sv, uint words, uint kind[KEYS_PER_THREAD], uint at[KEYS_PER_THREAD],
-                out vec4 kv[KEYS_PER_THREAD], out vec4 q[HG * DC4 / THREADS]) {
-  for (uint i = 0u; i < KEYS_PER_THREAD; ++i) kv[i] = load_key(kind[i], at[i], c + 4u * sv, words);
-  for (uint m = 0u; m < HG * DC4 / THREADS; ++m) {
-    const uint slot = gl_LocalInvocationID.x + THREADS * m;
-    const uint h = h0 + slot / DC4, d = c + 4u * (slot % DC4);
-    q[m] = h < pc.n_heads && d < pc.head_dim ? q4[((row * pc.n_heads + h) * pc.head_dim + d) / 4u] : vec4(0.0);
-  }
-}
-
 void main() {
   const uint tile = gl_WorkGroupID.x, h0 = gl_WorkGroupID.y * HG, row = gl_WorkGroupID.z;
   const uint t = gl_LocalInvocationID.x;
@@ -86,19 +74,27 @@ void main() {
     kind[i] = j < nk && SCORES_PROBE != 2u ? describe_key(row, j, at[i]) : KEY_NONE;
   }
 
-  // Each chunk's keys and queries are loaded into registers during the previous chunk's products
-  // (at 4K context a workgroup otherwise paid a memory round trip per 64 dims, 8 in a row; at 1M,
-  // where many workgroups hide each other's latency, session 12 measured it 2% slower).
-  const uint Q_PER = HG * DC4 / THREADS;
-  vec4 kv_next[KEYS_PER_THREAD], q_next[Q_PER];
-  load_chunk(row, h0, 0u, sv, words, kind, at, kv_next, q_next);
+  // (Loading the next chunk into registers during this chunk's products measured slower: 97.5 ->
+  // 99.6 us at 1M in session 12, 45.9 -> 51.9 us a layer at 4K end to end in session 22.)
   float acc[HPT];
   for (uint h = 0u; h < HPT; ++h) acc[h] = 0.0;
   const uint dims = SCORES_PROBE == 4u ? 4u * DC4 : pc.head_dim;
   for (uint c = 0u; c < dims; c += 4u * DC4) {
-    for (uint i = 0u; i < KEYS_PER_THREAD; ++i) k_sh[(sk + (THREADS / DC4) * i) * KPAD + sv] = kv_next[i];
-    for (uint m = 0u; m < Q_PER; ++m) q_sh[t + THREADS * m] = q_next[m];
-    if (c + 4u * DC4 < dims) load_chunk(row, h0, c + 4u * DC4, sv, words, kind, at, kv_next, q_next);
+#ifdef SCORES_ROLLED
+    // Probe: the raw words fetched in an unrolled loop, decoded in a rolled one (a quarter of the
+    // decode's instructions, the same memory round trips).
+    uvec4 raw[KEYS_PER_THREAD];
+    for (uint i = 0u; i < KEYS_PER_THREAD; ++i) raw[i] = fetch_key(kind[i], at[i], c + 4u * sv, words);
+    [[dont_unroll]] for (uint i = 0u; i < KEYS_PER_THREAD; ++i)
+      k_sh[(sk + (THREADS / DC4) * i) * KPAD + sv] = decode_key(kind[i], c + 4u * sv, raw[i]);
+#else
+    for (uint i = 0u; i < KEYS_PER_THREAD; ++i)
+      k_sh[(sk + (THREADS / DC4) * i) * KPAD + sv] = load_key(kind[i], at[i], c + 4u * sv, words);
+#endif
+    for (uint slot = t; slot < HG * DC4; slot += THREADS) {
+      const uint h = h0 + slot / DC4, d = c + 4u * (slot % DC4);
+      q_sh[slot] = h < pc.n_heads && d < pc.head_dim ? q4[((row * pc.n_heads + h) * pc.head_dim + d) / 4u] : vec4(0.0);
+    }
     barrier();
     for (uint v = 0u; v < (SCORES_PROBE == 1u ? 0u : DC4); ++v) {
       const vec4 k = k_sh[kc * KPAD + v];

@@ -136,7 +136,9 @@ void collapse(float w[HC_MAX], uint y_base) {
     for (uint k = 0u; k < COLLAPSE_COLS; ++k) {
       const uint c = c0 + 256u * k;
       precise float acc = 0.0;
-      for (uint i = 0u; i < p.hc; ++i) acc += w[i] * xv[k][i];
+      for (uint i = 0u; i < HC_MAX; ++i) {
+        if (i < p.hc) acc += w[i] * xv[k][i];  // constant bounds: xv and w stay in registers
+      }
       if (c < p.dim) y[y_base + c] = round_bf16(acc);
     }
   }

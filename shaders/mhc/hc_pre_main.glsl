@@ -96,7 +96,9 @@ void collapse_norm(float w[HC_MAX], uint row) {
     precise float sq = 0.0;
     for (uint k = 0u; k < 8u; ++k) {
       precise float acc = 0.0;
-      for (uint i = 0u; i < p.hc; ++i) acc += w[i] * xv[k][i];
+      for (uint i = 0u; i < HC_MAX; ++i) {
+        if (i < p.hc) acc += w[i] * xv[k][i];  // constant bounds: xv and w stay in registers
+      }
       yv[s][k] = round_bf16(acc);
       if (k < leaf[s].y) {
         y[yb + leaf[s].x + k] = yv[s][k];

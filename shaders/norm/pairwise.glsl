@@ -60,8 +60,11 @@ float pw_slot(uint n, uint depth, uint j) {
 }
 
 // The subtree over an invocation's `per` (a power of two <= 16) consecutive slot sums v[0..per).
+// Constant loop bounds: with `per` as a bound v was indexed dynamically, i.e. kept in local memory.
 float pw_subtree(float v[16], uint per) {
-  for (uint w = per; w > 1u; w /= 2u) {
+  for (uint l = 0u; l < 4u; ++l) {
+    const uint w = 16u >> l;
+    if (w > per) continue;
     for (uint i = 0u; i < w / 2u; ++i) {
       precise float s = v[2u * i] + v[2u * i + 1u];
       v[i] = s;
@@ -111,7 +114,7 @@ float pairwise_sum_wg(uint n, uint depth) {
   barrier();
   if (t < owners) {
     float v[16];
-    for (uint i = 0u; i < per; ++i) v[i] = pw_slots[t * per + i];
+    for (uint i = 0u; i < 16u; ++i) v[i] = i < per ? pw_slots[t * per + i] : 0.0;
     pw_tree[t] = pw_subtree(v, per);
   }
   return pw_tree_sum(owners, t, 0u);
