@@ -74,9 +74,8 @@ void encode_mix_partials(Context& ctx, const vk::BufferRange& step, const vk::Bu
   const PartialsPush push{width, outputs, groups_for(width, kMixBlockK), n.nodes, n.level, n.sub_depth, n.node_base};
   // Prefill: 8 rows a workgroup share each staged fn chunk (hc_mix_partials.comp ROWS; 8 * 24 mix
   // outputs <= its 256 invocations). Decode keeps one row a workgroup: more workgroups per row.
-  // Shared memory: fn_chunk (24 x 33 vec4 with several rows) and pairwise.glsl's 3 KiB, then
-  // 2 KiB of x per row.
-  const uint64_t shared = ctx.device.caps().max_compute_shared_memory, base = 24 * 33 * 16 + 3072;
+  // Shared memory: fn_chunk (24 x 65 vec4) and pairwise.glsl's 3 KiB, then 2 KiB of x per row.
+  const uint64_t shared = ctx.device.caps().max_compute_shared_memory, base = 24 * 65 * 16 + 3072;
   const uint32_t fit = shared > base ? uint32_t(std::min<uint64_t>(kMixRows, (shared - base) / 2048)) : 1u;
   const uint32_t rows = max_rows >= kMixRowsMinRows && outputs * kMixRows <= 256 ? std::max(fit, 1u) : 1u;
   const vk::Kernel& k = ctx.kernels.get({"mhc/hc_mix_partials", 4, sizeof(PartialsPush), {{0, rows}}, 0});

@@ -11,12 +11,9 @@
 // ROWS rows together, one group of invocations each: a call per row cost ~9 barriers each), into
 // partials[node_base + row * nodes + b], so hc_mix.glsl only adds the nodes up (pairwise, as the
 // top of the same tree) instead of one workgroup summing all hc*D squares.
-// ROWS rows per workgroup (prefill): each staged fn chunk serves ROWS rows (one workgroup per
-// (block, row) read fn once per row: 6.4 GB of L2 traffic a call at 4,096 rows of Flash, 2 ms on
-// an H100), and an invocation chains the dots of TR rows x TO outputs, so each vec4 it reads from
-// shared memory feeds 2-3 chains: with one chain an invocation, every 4 multiply-adds cost two
-// 16-byte shared-memory reads, and the shared memory's bandwidth, not the arithmetic, set the pace.
-// Each chain still adds its block's products in order (the same bits).
+// ROWS rows per workgroup (prefill): each staged fn chunk serves ROWS rows, outputs x ROWS
+// invocations chain the dots (one workgroup per (block, row) read fn once per row: 6.4 GB of L2
+// traffic a call at 4,096 rows of Flash, 2 ms on an H100).
 #extension GL_GOOGLE_include_directive : require
 #define DSV4_STEP_BINDING 0
 #include "step.glsl"
@@ -62,34 +59,12 @@ void node_range(uint b, out uint begin, out uint size) {
 // Invocation groups summing the rows' squares (pairwise_sum_groups): a power of two >= ROWS, so
 // a group has >= 16 invocations and a node's <= 256 pairwise slots fit it.
 const uint SQUARE_GROUPS = ROWS <= 1u ? 1u : ROWS <= 2u ? 2u : ROWS <= 4u ? 4u : ROWS <= 8u ? 8u : 16u;
-const uint BLOCK_K = 512u, MIX_MAX = 24u;
-// fn staged 256 columns at a time with one row (decode), 128 with several, which leaves shared
-// memory for 8 rows of x on a device with 32 KiB (graph/vulkan/mhc.cpp sizes ROWS the same way).
-const uint C4 = ROWS > 1u ? 32u : 64u;
+const uint BLOCK_K = 512u, CHUNK = 256u, C4 = CHUNK / 4u, MIX_MAX = 24u;
 shared vec4 x_block[ROWS][BLOCK_K / 4u];
 // Rows padded by one vec4: the summing invocations read the same column of different rows, which
 // unpadded all fall in one bank (a 24-way conflict per read: ~15 us per call on an H100).
 const uint ROW4 = C4 + 1u;
-shared vec4 fn_chunk[MIX_MAX * ROW4];  // 24.4 KiB (ROWS 1), 12.4 KiB
-// Rows x outputs an invocation chains: 2 x 3 with several rows, one chain with one row.
-const uint TR = ROWS > 1u ? 2u : 1u, TO = ROWS > 1u ? 3u : 1u;
-
-// One 16-byte step of an invocation's chains, vec4 j of the staged fn chunk and c of the block:
-// TR rows of x and TO outputs of fn, each value read once.
-void tiled_step(uint o0, uint r0, uint j, uint c, inout float part[TR][TO]) {
-  vec4 f[TO], x[TR];
-  for (uint i = 0u; i < TO; ++i) f[i] = fn_chunk[min(o0 + i, p.outputs - 1u) * ROW4 + j];
-  for (uint k = 0u; k < TR; ++k) x[k] = x_block[min(r0 + k, ROWS - 1u)][c];
-  for (uint k = 0u; k < TR; ++k)
-    for (uint i = 0u; i < TO; ++i) {
-      precise float s = part[k][i];
-      s += f[i].x * x[k].x;
-      s += f[i].y * x[k].y;
-      s += f[i].z * x[k].z;
-      s += f[i].w * x[k].w;
-      part[k][i] = s;
-    }
-}
+shared vec4 fn_chunk[MIX_MAX * ROW4];  // 24.4 KiB
 
 void main() {
   const uint b = gl_WorkGroupID.x, row0 = gl_WorkGroupID.y * ROWS, t = gl_LocalInvocationID.x;
@@ -101,15 +76,10 @@ void main() {
     const uint r = i / len4, j = i % len4;
     if (r < rows) x_block[r][j] = xs4[(row0 + r) * w4 + b4 + j];
   }
-  // Chains: invocation t < groups * ceil(rows / TR) sums outputs TO og .. TO og + TO - 1 of rows
-  // TR rg .. TR rg + TR - 1 (og = t % groups, rg = t / groups); with several rows, lanes of one
-  // 8-lane phase share their rows, so their x reads are broadcasts.
-  const uint groups = (p.outputs + TO - 1u) / TO;
-  const uint og = t % groups, rg = t / groups, o0 = og * TO, r0 = rg * TR;
-  const bool chains = r0 < rows;
-  float part[TR][TO];
-  for (uint k = 0u; k < TR; ++k)
-    for (uint i = 0u; i < TO; ++i) part[k][i] = 0.0;
+  // Chains: invocation t < outputs * rows sums output o = t % outputs of row r = t / outputs.
+  const uint o = t % p.outputs, r = t / p.outputs;
+  const bool chains = r < rows;
+  precise float part = 0.0;
   for (uint c0 = 0u; c0 < len4; c0 += C4) {
     const uint clen = min(C4, len4 - c0);
     barrier();  // the previous chunk is consumed
@@ -118,13 +88,17 @@ void main() {
       if (j < clen) fn_chunk[oo * ROW4 + j] = fn4[oo * w4 + b4 + c0 + j];
     }
     barrier();
-    if (chains)
-      for (uint j = 0u; j < clen; ++j) tiled_step(o0, r0, j, c0 + j, part);
+    if (chains) {
+      for (uint j = 0u; j < clen; ++j) {
+        const vec4 f = fn_chunk[o * ROW4 + j], x = x_block[r][c0 + j];
+        part += f.x * x.x;
+        part += f.y * x.y;
+        part += f.z * x.z;
+        part += f.w * x.w;
+      }
+    }
   }
-  if (chains)
-    for (uint k = 0u; k < TR; ++k)
-      for (uint i = 0u; i < TO; ++i)
-        if (o0 + i < p.outputs && r0 + k < rows) partials[((row0 + r0 + k) * p.outputs + o0 + i) * p.blocks + b] = part[k][i];
+  if (chains) partials[((row0 + r) * p.outputs + o) * p.blocks + b] = part;
   if (b < p.nodes) {  // uniform in the workgroup: every row's node at once, a group of invocations each
     uint begin, size;
     node_range(b, begin, size);
