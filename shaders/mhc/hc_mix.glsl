@@ -48,9 +48,10 @@ const uint MIX_MAX = (2u + HC_MAX) * HC_MAX;
 const uint BLOCK_K = 512u;
 const uint BLOCKS_MAX = 64u;  // hc*D <= 32768 (pairwise.glsl's limit too)
 
-uint row_base;
+uint row_base, y_base;
+bool pw_from_y = false;  // the pairwise sum runs over y[y_base..] (fused RMSNorm) instead of the streams
 #ifndef PAIRWISE_TERM  // hc_post_pre_main.glsl sums a block in shared memory too
-#define PAIRWISE_TERM(i) (xs[row_base + (i)] * xs[row_base + (i)])
+#define PAIRWISE_TERM(i) (pw_from_y ? y[y_base + (i)] * y[y_base + (i)] : xs[row_base + (i)] * xs[row_base + (i)])
 #endif
 #include "../norm/pairwise.glsl"
 
@@ -71,25 +72,10 @@ shared float mixes[MIX_MAX];
 void compute_mixes(uint row, uint outputs) {
   const uint width = p.hc * p.dim;
   row_base = row * width;
-  const uint blocks = (width + BLOCK_K - 1u) / BLOCK_K;
-#ifdef HC_MIX_PARTIALS_BINDING
-  // The per-block dots go through shared memory in one coalesced copy: summing straight from the
-  // buffer would cost each of the `outputs` summing invocations one memory latency per block. An
-  // invocation's loads (<= MIX_MAX * BLOCKS_MAX / 256 = 6) are issued first, with the node sums',
-  // so both arrive in one memory round trip.
-  const uint first = row * outputs * blocks, count = outputs * blocks;
-  const uint PER = (MIX_MAX * BLOCKS_MAX + 255u) / 256u;
-  float part[PER];
-  for (uint k = 0u; k < PER; ++k) {
-    const uint idx = gl_LocalInvocationID.x + 256u * k;
-    part[k] = idx < count ? partials[first + idx] : 0.0;
-  }
-#endif
 #if defined(HC_MIX_PARTIALS_BINDING) && !defined(HC_MIX_OWN_SQUARES)
   // The tree above the nodes: node k of a level is the sum of nodes 2k and 2k + 1 below it.
-  const float node = gl_LocalInvocationID.x < p.nodes ? partials[p.node_base + row * p.nodes + gl_LocalInvocationID.x] : 0.0;
   barrier();  // pw_tree may still be read by an earlier sum
-  if (gl_LocalInvocationID.x < p.nodes) pw_tree[gl_LocalInvocationID.x] = node;
+  if (gl_LocalInvocationID.x < p.nodes) pw_tree[gl_LocalInvocationID.x] = partials[p.node_base + row * p.nodes + gl_LocalInvocationID.x];
   const float sum = pw_tree_sum(p.nodes, gl_LocalInvocationID.x, 0u);
 #else
   const float sum = pairwise_sum_wg(width, p.depth);
@@ -97,7 +83,18 @@ void compute_mixes(uint row, uint outputs) {
   precise float ms = sum * p.inv_width;
   precise float shifted = ms + p.norm_eps;
   const float r = div_rn(1.0, sqrt_rn(shifted));
+  const uint blocks = (width + BLOCK_K - 1u) / BLOCK_K;
 #ifdef HC_MIX_PARTIALS_BINDING
+  // One coalesced copy into shared memory: summing straight from the buffer would cost each of
+  // the `outputs` summing invocations one memory latency per block.
+  // All of an invocation's loads (<= MIX_MAX * BLOCKS_MAX / 256 = 6) are issued before any store.
+  const uint first = row * outputs * blocks, count = outputs * blocks;
+  const uint PER = (MIX_MAX * BLOCKS_MAX + 255u) / 256u;
+  float part[PER];
+  for (uint k = 0u; k < PER; ++k) {
+    const uint idx = gl_LocalInvocationID.x + 256u * k;
+    part[k] = idx < count ? partials[first + idx] : 0.0;
+  }
   for (uint k = 0u; k < PER; ++k) {
     const uint idx = gl_LocalInvocationID.x + 256u * k;
     if (idx < count) mix_partial[idx] = part[k];
@@ -136,9 +133,7 @@ void collapse(float w[HC_MAX], uint y_base) {
     for (uint k = 0u; k < COLLAPSE_COLS; ++k) {
       const uint c = c0 + 256u * k;
       precise float acc = 0.0;
-      for (uint i = 0u; i < HC_MAX; ++i) {
-        if (i < p.hc) acc += w[i] * xv[k][i];  // constant bounds: xv and w stay in registers
-      }
+      for (uint i = 0u; i < p.hc; ++i) acc += w[i] * xv[k][i];
       if (c < p.dim) y[y_base + c] = round_bf16(acc);
     }
   }

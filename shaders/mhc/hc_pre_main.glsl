@@ -4,7 +4,8 @@
 // (hc_mix.glsl), pre = sigmoid + hc_eps, post = 2 sigmoid (one invocation each), comb = Sinkhorn
 // of the hc x hc logits with one invocation per entry, then y = bf16(sum_i pre_i X_i). post and
 // comb stay for hc_post.
-layout(std430, binding = 5) writeonly buffer Y { float y[]; };  // [max_rows, D]
+// Y is read back by the fused RMSNorm (coherent: written by other invocations of the workgroup).
+layout(std430, binding = 5) coherent buffer Y { float y[]; };          // [max_rows, D]
 #ifndef HC_POST_COMB_QUALIFIER  // hc_post_pre.comp reads the previous post and comb first
 #define HC_POST_COMB_QUALIFIER writeonly
 #endif
@@ -69,76 +70,38 @@ uint sinkhorn(uint n) {
 #ifdef HC_NORM_BINDINGS
 // FUSED_NORM: the block's RMSNorm of y (attn_norm / ffn_norm, graph::rms_norm and
 // shaders/norm/rms_norm.comp bit for bit) done here, saving its dispatch: norm_out = bf16(w * (y *
-// (1 / sqrt(mean(y^2) + eps)))) with the same pairwise sum. The collapse is organised by that
-// sum's leaves: each invocation computes y for the consecutive columns of the leaves it owns
-// (pairwise_sum_wg's slots t * per ..), their sums of squares and its subtree sum in registers,
-// so y is never read back; after the tree's top it norms the same columns. The columns' norm
-// weights are loaded before the tree.
+// (1 / sqrt(mean(y^2) + eps)))) with the same pairwise sum, once the whole y row is written.
 layout(constant_id = 0) const bool FUSED_NORM = false;
 layout(std430, binding = 9) readonly buffer NormW { uint norm_w[]; };    // bf16 [D], two per word
 layout(std430, binding = 10) writeonly buffer NormOut { float norm_out[]; };  // [max_rows, D]
 
-const uint CN_PER_MAX = PW_MAX_SLOTS / 256u;  // leaves per invocation
-
-void collapse_norm(float w[HC_MAX], uint row) {
-  const uint t = gl_LocalInvocationID.x;
-  const uint slots = 1u << p.y_depth, per = slots > 256u ? slots / 256u : 1u, owners = slots / per;
-  const uint yb = row * p.dim;
-  float yv[CN_PER_MAX][8];
-  uvec2 leaf[CN_PER_MAX];
-  float v[16];
-  for (uint s = 0u; s < CN_PER_MAX; ++s) {
-    leaf[s] = t < owners && s < per ? pw_leaf(p.dim, p.y_depth, t * per + s) : uvec2(0u);
-    float xv[8][HC_MAX];
-    for (uint k = 0u; k < 8u; ++k) {
-      for (uint i = 0u; i < HC_MAX; ++i) xv[k][i] = k < leaf[s].y && i < p.hc ? xs[row_base + i * p.dim + leaf[s].x + k] : 0.0;
-    }
-    precise float sq = 0.0;
-    for (uint k = 0u; k < 8u; ++k) {
-      precise float acc = 0.0;
-      for (uint i = 0u; i < HC_MAX; ++i) {
-        if (i < p.hc) acc += w[i] * xv[k][i];  // constant bounds: xv and w stay in registers
-      }
-      yv[s][k] = round_bf16(acc);
-      if (k < leaf[s].y) {
-        y[yb + leaf[s].x + k] = yv[s][k];
-        sq += yv[s][k] * yv[s][k];
-      }
-    }
-    v[s] = sq;
-  }
-  float wv[CN_PER_MAX][8];
-  for (uint s = 0u; s < CN_PER_MAX; ++s) {
-    for (uint k = 0u; k < 8u; ++k) {
-      const uint c = leaf[s].x + k;
-      wv[s][k] = k < leaf[s].y ? bf16_to_float(half_in_word(norm_w[c >> 1], c)) : 0.0;
-    }
-  }
-  barrier();  // pw_tree may still be read by compute_mixes' node tree
-  if (t < owners) pw_tree[t] = pw_subtree(v, per);
-  const float sum = pw_tree_sum(owners, t, 0u);
+void fused_norm(uint row) {
+  memoryBarrierBuffer();
+  barrier();
+  pw_from_y = true;
+  y_base = row * p.dim;
+  const float sum = pairwise_sum_wg(p.dim, p.y_depth);
   precise float ms = sum * p.y_inv_dim;
   precise float shifted = ms + p.y_eps;
   const float r = div_rn(1.0, sqrt_rn(shifted));
-  for (uint s = 0u; s < CN_PER_MAX; ++s) {
-    for (uint k = 0u; k < 8u; ++k) {
-      precise float o = wv[s][k] * (yv[s][k] * r);
-      if (k < leaf[s].y) norm_out[yb + leaf[s].x + k] = round_bf16(o);
+  // NORM_COLS columns per pass with all their loads issued first: a loop of single loads paid one
+  // L2 round trip per 256 columns (~16 in a row for D = 4096).
+  const uint NORM_COLS = 8u;
+  for (uint c0 = gl_LocalInvocationID.x; c0 < p.dim; c0 += 256u * NORM_COLS) {
+    float wv[NORM_COLS], yv[NORM_COLS];
+    for (uint k = 0u; k < NORM_COLS; ++k) {
+      const uint c = min(c0 + 256u * k, p.dim - 1u);
+      wv[k] = bf16_to_float(half_in_word(norm_w[c >> 1], c));
+      yv[k] = y[y_base + c];
+    }
+    for (uint k = 0u; k < NORM_COLS; ++k) {
+      const uint c = c0 + 256u * k;
+      precise float v = wv[k] * (yv[k] * r);
+      if (c < p.dim) norm_out[y_base + c] = round_bf16(v);
     }
   }
 }
 #endif
-
-// y (and with FUSED_NORM its norm) of the streams at row_base; all invocations call it.
-void collapse_row(float w[HC_MAX], uint row) {
-#ifdef HC_NORM_BINDINGS
-  if (FUSED_NORM) {
-    collapse_norm(w, row);
-    return;
-  }
-#endif
-  collapse(w, row * p.dim);
-}
 
 #ifdef HC_SUBGROUP_SINKHORN
 // graph::sinkhorn as sinkhorn() computes it (the same operations in the same order, so the same
@@ -192,7 +155,10 @@ void hc_pre_row(uint row, bool collapser, bool mixer) {
 #ifdef HC_SUBGROUP_SINKHORN
   if (gl_SubgroupSize >= n * n) {  // uniform: the same for every subgroup
     if (mixer && gl_SubgroupID == 0u) sinkhorn_subgroup(n);
-    if (collapser) collapse_row(w, row);
+    if (collapser) collapse(w, row * p.dim);
+#ifdef HC_NORM_BINDINGS
+    if (collapser && FUSED_NORM) fused_norm(row);
+#endif
     barrier();
     if (mixer && t < n * n) comb_out[row * n * n + t] = sk[t];
     return;
@@ -202,7 +168,12 @@ void hc_pre_row(uint row, bool collapser, bool mixer) {
     const uint res = sinkhorn(n);
     if (t < n * n) comb_out[row * n * n + t] = sk[res + t];
   }
-  if (collapser) collapse_row(w, row);
+  if (collapser) {
+    collapse(w, row * p.dim);
+#ifdef HC_NORM_BINDINGS
+    if (FUSED_NORM) fused_norm(row);
+#endif
+  }
 }
 
 #ifndef HC_PRE_NO_MAIN

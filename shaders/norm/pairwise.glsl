@@ -25,14 +25,12 @@ shared float pw_slots[PW_MAX_SLOTS];
 #define pw_slots PW_SLOTS_ARRAY
 #endif
 
-// Slot j's leaf: its terms [begin, begin + size) as (begin, size); size 0 for the descendants of
-// a leaf reached early (their sums are 0).
-uvec2 pw_leaf(uint n, uint depth, uint j) {
+float pw_slot(uint n, uint depth, uint j) {
   uint begin = 0u, size = n;
   for (uint level = 0u; level < depth; ++level) {
     const uint bit = (j >> (depth - 1u - level)) & 1u;
     if (size <= 8u) {
-      if (bit != 0u) return uvec2(0u);
+      if (bit != 0u) return 0.0;
       continue;
     }
     const uint half_n = size / 2u;
@@ -43,34 +41,15 @@ uvec2 pw_leaf(uint n, uint depth, uint j) {
       size -= half_n;
     }
   }
-  return uvec2(begin, size);
-}
-
-float pw_slot(uint n, uint depth, uint j) {
-  const uvec2 leaf = pw_leaf(n, depth, j);
   // A leaf has at most 8 terms: fetch them all before summing (in order), so its loads are in
   // flight together instead of one memory latency per term.
   float term[8];
-  for (uint i = 0u; i < 8u; ++i) term[i] = i < leaf.y ? PAIRWISE_TERM(leaf.x + i) : 0.0;
+  for (uint i = 0u; i < 8u; ++i) term[i] = i < size ? PAIRWISE_TERM(begin + i) : 0.0;
   precise float s = 0.0;
   for (uint i = 0u; i < 8u; ++i) {
-    if (i < leaf.y) s += term[i];
+    if (i < size) s += term[i];
   }
   return s;
-}
-
-// The subtree over an invocation's `per` (a power of two <= 16) consecutive slot sums v[0..per).
-// Constant loop bounds: with `per` as a bound v was indexed dynamically, i.e. kept in local memory.
-float pw_subtree(float v[16], uint per) {
-  for (uint l = 0u; l < 4u; ++l) {
-    const uint w = 16u >> l;
-    if (w > per) continue;
-    for (uint i = 0u; i < w / 2u; ++i) {
-      precise float s = v[2u * i] + v[2u * i + 1u];
-      v[i] = s;
-    }
-  }
-  return v[0];
 }
 
 // The top of the tree: a group's `owners` subtree sums, lane l's at pw_tree[g0 + l], added
@@ -114,8 +93,14 @@ float pairwise_sum_wg(uint n, uint depth) {
   barrier();
   if (t < owners) {
     float v[16];
-    for (uint i = 0u; i < 16u; ++i) v[i] = i < per ? pw_slots[t * per + i] : 0.0;
-    pw_tree[t] = pw_subtree(v, per);
+    for (uint i = 0u; i < per; ++i) v[i] = pw_slots[t * per + i];
+    for (uint w = per; w > 1u; w /= 2u) {
+      for (uint i = 0u; i < w / 2u; ++i) {
+        precise float s = v[2u * i] + v[2u * i + 1u];
+        v[i] = s;
+      }
+    }
+    pw_tree[t] = v[0];
   }
   return pw_tree_sum(owners, t, 0u);
 }
@@ -135,7 +120,13 @@ float pairwise_sum_groups(uint n, uint depth, uint size) {
   if (l < owners) {
     float v[16];
     for (uint i = 0u; i < per; ++i) v[i] = pw_slot(n, depth, l * per + i);
-    pw_tree[g0 + l] = pw_subtree(v, per);
+    for (uint w = per; w > 1u; w /= 2u) {
+      for (uint i = 0u; i < w / 2u; ++i) {
+        precise float s = v[2u * i] + v[2u * i + 1u];
+        v[i] = s;
+      }
+    }
+    pw_tree[g0 + l] = v[0];
   }
   return pw_tree_sum(owners, l, g0);
 }
