@@ -47,6 +47,7 @@ Env& env() {
 }
 
 constexpr uint32_t kHeads = 64, kHeadDim = 512, kRope = 64, kWindow = 128, kTopk = 512;
+const gpu::KvEntryLayout kLayout{kHeadDim - kRope, kRope};  // the cache entries' layout
 
 ModelConfig flash_attention_config() {
   ModelConfig c;
@@ -72,7 +73,6 @@ struct AttentionCase {
   gpu::SparseAttentionArgs args;
   std::vector<vk::Dispatch> dispatches;
   uint64_t keys = 0;  // keys per row
-  gpu::KvEntryLayout layout{kHeadDim - kRope, kRope};
 };
 
 // ratio 4 (CSA) or 128 (HCA) at `context` tokens, `seqs` decode rows; splits 0 = attention_splits().
@@ -80,12 +80,11 @@ AttentionCase make_case(Env& e, uint32_t ratio, uint64_t context, uint32_t seqs,
   AttentionCase out;
   const ModelConfig cfg = flash_attention_config();
   const gpu::RopeSlots slots(cfg);
-  const gpu::KvEntryLayout& layout = out.layout;
   const uint64_t max_range = e.device->caps().max_storage_buffer_range;
   // Compressed entries per sequence: all of the context's, capped so one binding holds them (the
   // keys touched per step do not depend on the cap: CSA reads only its selection).
   uint64_t entries = context / ratio;
-  entries = std::min<uint64_t>(entries, max_range / (uint64_t(layout.bytes()) * seqs));
+  entries = std::min<uint64_t>(entries, max_range / (uint64_t(kLayout.bytes()) * seqs));
   std::vector<gpu::StepRow> rows;
   for (uint32_t s = 0; s < seqs; ++s) gpu::append_rows(rows, int64_t(context) - 1, std::vector<int64_t>{1}, int32_t(s));
   const uint32_t max_rows = seqs;
@@ -100,7 +99,7 @@ AttentionCase make_case(Env& e, uint32_t ratio, uint64_t context, uint32_t seqs,
   for (float& v : kv) v = nd(rng);
   for (float& v : sink) v = nd(rng);
   // Any valid entry will do for speed: e4m3 1.0 codes, bf16 ~0.7 rope dims, scale bytes 2^-71.
-  std::vector<uint8_t> ring(size_t(seqs) * kWindow * layout.bytes(), 0x38), comp(size_t(seqs) * entries * layout.bytes(), 0x38);
+  std::vector<uint8_t> ring(size_t(seqs) * kWindow * kLayout.bytes(), 0x38), comp(size_t(seqs) * entries * kLayout.bytes(), 0x38);
   std::vector<int32_t> sel(size_t(max_rows) * kTopk, -1);
   const uint64_t visible = std::min<uint64_t>(entries, context / ratio);
   for (uint32_t r = 0; r < max_rows; ++r)
@@ -154,7 +153,6 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
   AttentionCase c = make_case(e, ratio, uint64_t(state.range(0)), seqs, state.range(2) > 0 ? uint32_t(state.range(2)) : 0u);
   const gpu::SparseAttentionArgs& a = c.args;
   const uint64_t keys = c.keys;
-  const gpu::KvEntryLayout& layout = c.layout;
   vk::Recording rec(*e.device, std::move(c.dispatches), {true});
   rec.run();  // warm-up (pipelines, caches)
 
@@ -169,7 +167,7 @@ void BM_DecodeSparseAttention(benchmark::State& state, uint32_t ratio) {
     state.SetIterationTime(total > 0 ? total * 1e-9 : 1e-9);
   }
   const double mean_ns = sum_ns / double(std::max<int64_t>(1, int64_t(state.iterations())));
-  const double bytes = double(seqs) * (double(keys) * layout.bytes() + double(kHeads) * kHeadDim * 4 * 2 +
+  const double bytes = double(seqs) * (double(keys) * kLayout.bytes() + double(kHeads) * kHeadDim * 4 * 2 +
                                        (ratio == 4 ? kTopk * 4.0 : 0.0));
   state.counters["bytes"] = bytes;
   state.counters["keys"] = double(keys);

@@ -68,31 +68,4 @@ vec4 load_key(uint kind, uint at, uint d0, uint words) {
   return entry_dims(kind == KEY_RING, at * words, d0);
 }
 
-// load_key in two steps (decode_scores' rolled probe): the words of dims d0..d0+3 (the four fp32
-// values of a kv row; a nope chunk's codes word and scale word; a rope chunk's two bf16 words),
-// then their values.
-uvec4 fetch_key(uint kind, uint at, uint d0, uint words) {
-  if (kind == KEY_NONE || d0 >= pc.head_dim) return uvec4(0u);
-  if (kind == KEY_KV) return floatBitsToUint(kv4[(at * pc.head_dim + d0) / 4u]);
-  const bool from_ring = kind == KEY_RING;
-  const uint nope = pc.head_dim - pc.rope_dim, base = at * words;
-  if (d0 < nope) {
-    const uint sb = kv_scale_byte(nope, pc.rope_dim) + d0 / 64u;
-    return uvec4(entry_word(from_ring, base + d0 / 4u), byte_in_word(entry_word(from_ring, base + sb / 4u), sb), 0u, 0u);
-  }
-  const uint w = base + (nope + 2u * (d0 - nope)) / 4u;
-  return uvec4(entry_word(from_ring, w), entry_word(from_ring, w + 1u), 0u, 0u);
-}
-
-vec4 decode_key(uint kind, uint d0, uvec4 raw) {
-  if (kind == KEY_NONE || d0 >= pc.head_dim) return vec4(0.0);
-  if (kind == KEY_KV) return uintBitsToFloat(raw);
-  if (d0 < pc.head_dim - pc.rope_dim) {
-    const int e = e8m0_exponent(raw.y);
-    return vec4(ldexp(e4m3_to_float(byte_in_word(raw.x, 0u)), e), ldexp(e4m3_to_float(byte_in_word(raw.x, 1u)), e),
-                ldexp(e4m3_to_float(byte_in_word(raw.x, 2u)), e), ldexp(e4m3_to_float(byte_in_word(raw.x, 3u)), e));
-  }
-  return vec4(bf16_to_float(raw.x & 0xffffu), bf16_to_float(raw.x >> 16), bf16_to_float(raw.y & 0xffffu), bf16_to_float(raw.y >> 16));
-}
-
 #endif  // DSV4_ATTENTION_KEYS_GLSL

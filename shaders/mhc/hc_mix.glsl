@@ -50,8 +50,9 @@ const uint BLOCKS_MAX = 64u;  // hc*D <= 32768 (pairwise.glsl's limit too)
 
 uint row_base, y_base;
 bool pw_from_y = false;  // the pairwise sum runs over y[y_base..] (fused RMSNorm) instead of the streams
-#ifndef PAIRWISE_TERM  // hc_post_pre_main.glsl sums a block in shared memory too
-#define PAIRWISE_TERM(i) (pw_from_y ? y[y_base + (i)] * y[y_base + (i)] : xs[row_base + (i)] * xs[row_base + (i)])
+#define HC_MIX_TERM(i) (pw_from_y ? y[y_base + (i)] * y[y_base + (i)] : xs[row_base + (i)] * xs[row_base + (i)])
+#ifndef PAIRWISE_TERM  // hc_post_pre_main.glsl adds a block in shared memory as a third case
+#define PAIRWISE_TERM(i) HC_MIX_TERM(i)
 #endif
 #include "../norm/pairwise.glsl"
 

@@ -36,8 +36,7 @@ shared float hc_scratch[HC_SCRATCH_FLOATS];
 // The block's new stream values; without TAIL the block's sum of squares reads them here.
 shared float x_block[512];  // BLOCK_K
 bool pw_from_block = false;
-#define PAIRWISE_TERM(i) \
-  (pw_from_block ? x_block[i] * x_block[i] : pw_from_y ? y[y_base + (i)] * y[y_base + (i)] : xs[row_base + (i)] * xs[row_base + (i)])
+#define PAIRWISE_TERM(i) (pw_from_block ? x_block[i] * x_block[i] : HC_MIX_TERM(i))  // HC_MIX_TERM: hc_mix.glsl
 #include "hc_pre_main.glsl"
 
 layout(std430, binding = 2) readonly buffer Fn4 { vec4 fn4[]; };              // fn as vec4
